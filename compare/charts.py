@@ -42,6 +42,9 @@ class ResultsLike(Protocol):
     @property
     def frame(self) -> pd.DataFrame: ...
 
+    @property
+    def deployments(self) -> list[str]: ...
+
     def timing_frame(self) -> pd.DataFrame: ...
 
 
@@ -96,6 +99,12 @@ def _deployments(frame: pd.DataFrame) -> list[str]:
     return [str(d) for d in pd.unique(frame["deployment"].astype(str))]
 
 
+def _names(results: ResultsLike) -> list[str]:
+    """Deployments in run order (`Results.deployments`), else in order of first appearance."""
+    names = getattr(results, "deployments", None)
+    return [str(n) for n in names] if names is not None else _names(results)
+
+
 def _timing(results: ResultsLike) -> pd.DataFrame:
     frame = results.timing_frame()
     if "cached" in frame and len(frame):
@@ -145,7 +154,7 @@ def _draw_latency(canvas: Canvas, results: ResultsLike, metric: str) -> None:
     ax = canvas.add_subplot()
     ax.set_title(f"{METRICS[metric].split(':')[0]} per deployment (p50 | p90 ◆ p99 ▲)", fontsize=11)
     timing = _timing(results)
-    names = _deployments(results.frame) or _deployments(timing)
+    names = _names(results)
     values = {n: _numeric(timing[timing["deployment"].astype(str) == n], metric).dropna().to_numpy()
               for n in names} if len(timing) else {}
     if not any(len(v) for v in values.values()):
@@ -185,7 +194,7 @@ def _draw_latency(canvas: Canvas, results: ResultsLike, metric: str) -> None:
 
 def latency_distribution(results: ResultsLike, metric: str = "latency_s") -> Figure:
     """Box plot per deployment of `latency_s` (or `ttft_s`, `wall_s`) with p50/p90/p99 marked."""
-    n = max(1, len(_deployments(results.frame)))
+    n = max(1, len(_names(results)))
     fig = Figure(figsize=(9, 1.6 + 0.45 * n), layout="constrained")
     _draw_latency(fig, results, metric)
     return fig
@@ -200,7 +209,7 @@ def _draw_scatter(canvas: Canvas, results: ResultsLike) -> None:
     ax.set_xlabel(METRICS["ttft_s"])
     ax.set_ylabel(METRICS["decode_tps"])
     timing = _timing(results)
-    names = _deployments(results.frame) or _deployments(timing)
+    names = _names(results)
     colors = deployment_colors(names)
     drawn = 0
     for name in names:
@@ -225,7 +234,7 @@ def _draw_scatter(canvas: Canvas, results: ResultsLike) -> None:
 
 def ttft_vs_decode(results: ResultsLike) -> Figure:
     """Scatter of TTFT (x) against decode tokens/s (y), coloured by deployment."""
-    n = len(_deployments(results.frame))
+    n = len(_names(results))
     fig = Figure(figsize=(8.5, 5 + 0.1 * max(0, n - 10)), layout="constrained")
     _draw_scatter(fig, results)
     return fig
@@ -234,11 +243,11 @@ def ttft_vs_decode(results: ResultsLike) -> Figure:
 # ---------------------------------------------------------------------------- status breakdown
 
 
-def _status_counts(frame: pd.DataFrame) -> pd.DataFrame:
+def _status_counts(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     status = frame["status"].astype(str).where(frame["status"].astype(str).isin(STATUSES), "other")
     counts = pd.crosstab(frame["deployment"].astype(str), status)
     order = [s for s in (*STATUSES, "other") if s in counts.columns]
-    return counts.reindex(index=_deployments(frame), columns=order, fill_value=0)
+    return counts.reindex(index=names, columns=order, fill_value=0)
 
 
 def _draw_status(canvas: Canvas, results: ResultsLike) -> None:
@@ -248,7 +257,7 @@ def _draw_status(canvas: Canvas, results: ResultsLike) -> None:
     if frame.empty:
         _message(ax, NO_RECORDS)
         return
-    counts = _status_counts(frame)
+    counts = _status_counts(frame, _names(results))
     y = np.arange(len(counts))[::-1]
     left = np.zeros(len(counts))
     for status in counts.columns:
@@ -267,7 +276,7 @@ def _draw_status(canvas: Canvas, results: ResultsLike) -> None:
 
 def status_breakdown(results: ResultsLike) -> Figure:
     """Stacked bars of record counts per status per deployment."""
-    n = max(1, len(_deployments(results.frame)))
+    n = max(1, len(_names(results)))
     fig = Figure(figsize=(9, 1.6 + 0.4 * n), layout="constrained")
     _draw_status(fig, results)
     return fig
@@ -285,7 +294,7 @@ def _draw_tokens_cost(canvas: Canvas, results: ResultsLike) -> None:
         _message(ax_tok, NO_RECORDS)
         _message(ax_cost, NO_RECORDS)
         return
-    names = _deployments(frame)
+    names = _names(results)
     dep = frame["deployment"].astype(str)
     y = np.arange(len(names))[::-1]
     h = 0.38
@@ -323,7 +332,7 @@ def _draw_tokens_cost(canvas: Canvas, results: ResultsLike) -> None:
 
 def tokens_and_cost(results: ResultsLike) -> Figure:
     """Mean prompt / completion tokens and total cost per deployment, side by side."""
-    n = max(1, len(_deployments(results.frame)))
+    n = max(1, len(_names(results)))
     fig = Figure(figsize=(11, 2.4 + 0.4 * n), layout="constrained")
     _draw_tokens_cost(fig, results)
     return fig
@@ -340,7 +349,7 @@ def _draw_heatmap(canvas: Canvas, results: ResultsLike, metric: str, max_prompts
     ax = canvas.add_subplot()
     label = METRICS[metric].split(":")[0]
     timing = _timing(results)
-    names = _deployments(results.frame)
+    names = _names(results)
     prompts = _prompt_order(results.frame)
     shown = prompts[:max_prompts]
     more = f" (first {len(shown)} of {len(prompts)} prompts)" if len(prompts) > len(shown) else ""
@@ -378,7 +387,7 @@ def latency_heatmap(results: ResultsLike, metric: str = "latency_s",
                     max_prompts: int = 40) -> Figure:
     """Median latency per prompt (rows) and deployment (columns); grey where nothing was timed."""
     frame = results.frame
-    n_dep = max(1, len(_deployments(frame)))
+    n_dep = max(1, len(_names(results)))
     n_prompts = max(1, min(max_prompts, len(_prompt_order(frame))))
     fig = Figure(figsize=(3.5 + 0.75 * n_dep, 2.2 + 0.28 * n_prompts), layout="constrained")
     _draw_heatmap(fig, results, metric, max_prompts)
@@ -391,7 +400,7 @@ def latency_heatmap(results: ResultsLike, metric: str = "latency_s",
 def dashboard(results: ResultsLike, max_prompts: int = 30) -> Figure:
     """All charts on one figure (the demo's charts.png)."""
     frame = results.frame
-    n_dep = max(1, len(_deployments(frame)))
+    n_dep = max(1, len(_names(results)))
     n_prompts = max(1, min(max_prompts, len(_prompt_order(frame))))
     row0 = max(4.5, 1.6 + 0.45 * n_dep)
     row1 = max(4.0, 2.2 + 0.28 * n_prompts, 1.6 + 0.4 * n_dep)

@@ -1,0 +1,156 @@
+"""Charts from Results built out of Records: 2 and 12 deployments, cached rows, empty data."""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from compare import charts
+from compare.records import METRICS, STATUSES, Record
+from compare.results import Results
+
+REPO = Path(__file__).resolve().parents[2]
+CHART_FUNCTIONS = (
+    charts.latency_distribution,
+    charts.ttft_vs_decode,
+    charts.status_breakdown,
+    charts.tokens_and_cost,
+    charts.latency_heatmap,
+    charts.dashboard,
+)
+
+
+def make_results(n_deployments: int, *, prompts: int = 6, repeats: int = 2, seed: int = 1,
+                 statuses: tuple[str, ...] = STATUSES, cached_latency: float | None = None
+                 ) -> Results:
+    """Records the way the runner fills them; deployment i is slower than deployment i-1."""
+    rng = random.Random(seed)
+    records = []
+    for d in range(n_deployments):
+        name = f"dep-{d:02d}"
+        for p in range(prompts):
+            for r in range(repeats):
+                status = statuses[(d + p + r) % len(statuses)] if d else "ok"
+                ttft = 0.05 * (d + 1) * rng.uniform(0.8, 1.2)
+                latency = ttft + 0.2 * (d + 1) * rng.uniform(0.8, 1.2)
+                ok = status == "ok"
+                records.append(Record(
+                    run_id="r1", prompt_id=f"p{p}", deployment=name, repeat=r,
+                    endpoint_kind="azure-inference", status=status,
+                    ttft_s=ttft if ok else math.nan, latency_s=latency if ok else math.nan,
+                    decode_tps=20 / (latency - ttft) if ok else math.nan,
+                    prompt_tokens=10 + p, completion_tokens=21 if ok else math.nan,
+                    cost=0.002 * (d + 1) if ok else math.nan, output="x" * 10))
+            if cached_latency is not None:
+                # A replayed record with an absurd latency: it must never reach a latency chart.
+                records.append(Record(
+                    run_id="r0", prompt_id=f"p{p}", deployment=name, repeat=repeats,
+                    endpoint_kind="azure-inference", status="ok", ttft_s=cached_latency / 2,
+                    latency_s=cached_latency, decode_tps=0.001, cached=True,
+                    prompt_tokens=10, completion_tokens=21))
+    return Results.from_records(records)
+
+
+def texts(fig: Figure) -> str:
+    found = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+    return "\n".join(found)
+
+
+def render(fig: Figure, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    fig.savefig(path, dpi=60)
+    out = REPO / "test-output" / "charts"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, out / path.name)
+    return path
+
+
+@pytest.mark.parametrize("n", [2, 12])
+def test_every_chart_renders_with_metric_labels(n: int, tmp_path: Path) -> None:
+    results = make_results(n)
+    for fn in CHART_FUNCTIONS:
+        fig = fn(results)
+        assert isinstance(fig, Figure)
+        assert render(fig, tmp_path, f"{fn.__name__}-{n}").stat().st_size > 5000
+    lat = texts(charts.latency_distribution(results))
+    assert METRICS["latency_s"] in lat
+    assert "p50" in lat and "p90" in lat and "p99" in lat
+    scatter = texts(charts.ttft_vs_decode(results))
+    assert METRICS["ttft_s"] in scatter and METRICS["decode_tps"] in scatter
+    tok = texts(charts.tokens_and_cost(results))
+    assert METRICS["prompt_tokens"] in tok and METRICS["cost"] in tok
+    assert METRICS["latency_s"] in texts(charts.latency_heatmap(results))
+
+
+def test_twelve_deployments_get_distinct_colours_and_every_label() -> None:
+    results = make_results(12)
+    colours = charts.deployment_colors(results.deployments)
+    assert len(set(colours.values())) == 12
+    fig = charts.latency_distribution(results)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == results.deployments  # ticks listed top (first deployment) to bottom
+    legend = charts.ttft_vs_decode(results).axes[0].get_legend()
+    assert len(legend.get_texts()) == 12
+    # Bigger figures for more deployments, so rows stay readable.
+    small = charts.latency_distribution(make_results(2)).get_size_inches()[1]
+    assert fig.get_size_inches()[1] > small * 2
+
+
+def test_percentiles_marked_match_numpy() -> None:
+    results = make_results(2, statuses=("ok",))
+    fig = charts.latency_distribution(results)
+    timing = results.timing_frame()
+    for name in results.deployments:
+        values = timing[timing["deployment"] == name]["latency_s"].to_numpy()
+        p50, p90, p99 = np.percentile(values, [50, 90, 99])
+        expected = f"p50 {charts._fmt_s(p50)}  p90 {charts._fmt_s(p90)}  p99 {charts._fmt_s(p99)}"
+        assert expected in texts(fig), expected
+
+
+def test_cached_rows_never_enter_latency_charts() -> None:
+    results = make_results(2, cached_latency=500.0)
+    assert results.frame["cached"].sum() == 12
+    lat = charts.latency_distribution(results).axes[0]
+    assert lat.get_xlim()[1] < 100
+    heat = charts.latency_heatmap(results).axes[0]
+    assert float(np.nanmax(heat.images[0].get_array())) < 100
+    scatter = charts.ttft_vs_decode(results).axes[0]
+    xs = np.concatenate([c.get_offsets()[:, 0] for c in scatter.collections])
+    assert len(xs) == len(results.timing_frame()) and xs.max() < 100
+    # The status chart counts every final record, cached ones included.
+    status = charts.status_breakdown(results).axes[0]
+    total = sum(p.get_width() for p in status.patches)
+    assert total == len(results.frame)
+
+
+def test_status_breakdown_counts_each_status() -> None:
+    results = make_results(3)
+    fig = charts.status_breakdown(results)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == [s for s in STATUSES if s in set(results.frame["status"])]
+    total = sum(p.get_width() for p in fig.axes[0].patches)
+    assert total == len(results.frame)
+
+
+@pytest.mark.parametrize("kind", ["empty", "all-error"])
+def test_no_timing_rows_is_said_not_raised(kind: str, tmp_path: Path) -> None:
+    if kind == "empty":
+        results = Results.from_records([])
+    else:
+        results = make_results(2, statuses=("error", "timeout"))
+        results = Results(results.frame[results.frame["status"] != "ok"])
+    for fn in CHART_FUNCTIONS:
+        fig = fn(results)
+        render(fig, tmp_path, f"{fn.__name__}-{kind}")
+    for fn in (charts.latency_distribution, charts.ttft_vs_decode, charts.latency_heatmap):
+        assert "no timing rows" in texts(fn(results))
+    if kind == "all-error":
+        status = texts(charts.status_breakdown(results))
+        assert "error" in status and "timeout" in status
