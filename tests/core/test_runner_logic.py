@@ -1,0 +1,401 @@
+"""Runner logic with an in-process Endpoint (tests/core/fakes.py): scheduling, retries, statuses,
+checkpoint/resume, cancellation, pacing and the sync wrapper. Real-HTTP tests live elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+
+import numpy as np
+import pytest
+
+from compare import errors
+from compare.checkpoint import RECORDS_FILE, read_checkpoint
+from compare.config import Deployment
+from compare.endpoints.base import ChatRequest, Completion
+from compare.records import RECORD_COLUMNS, Record
+from compare.results import Results
+from compare.runner import (
+    Backoff,
+    TokenBucket,
+    arun,
+    build_request,
+    estimate_tokens,
+    fill_timing,
+    percentile,
+    run,
+)
+
+from .fakes import FakeEndpoint, FakePool, deployments
+
+PROMPTS = ["alpha one", "beta two", "gamma three"]
+FAST = Backoff(base_s=0.001, cap_s=0.002)
+
+
+async def _run(endpoints: dict[str, FakeEndpoint], prompts=PROMPTS, **kw) -> Results:
+    kw.setdefault("progress", False)
+    kw.setdefault("backoff", FAST)
+    deps = kw.pop("deps", None) or deployments(*endpoints)
+    return await arun(prompts, deps, pool=FakePool(endpoints), **kw)
+
+
+# -- pure helpers ------------------------------------------------------------------------------
+
+
+def test_percentile_matches_numpy() -> None:
+    rng = random.Random(1)
+    for n in (1, 2, 5, 17):
+        values = sorted(rng.random() for _ in range(n))
+        for q in (0, 50, 90, 99, 100):
+            assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    assert math.isnan(percentile([], 50))
+
+
+def test_backoff_honours_retry_after_then_full_jitter() -> None:
+    b = Backoff(base_s=1.0, cap_s=5.0, max_retry_after_s=10.0)
+    assert b.delay(3, 2.5) == 2.5
+    assert b.delay(1, 500.0) == 10.0
+    rng = random.Random(0)
+    for retry, ceiling in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (9, 5.0)):
+        draws = [b.delay(retry, None, rng) for _ in range(300)]
+        assert min(draws) >= 0 and max(draws) <= ceiling
+        assert max(draws) > ceiling * 0.8  # full jitter spreads over the whole range
+
+
+def test_token_bucket_paces_and_corrects() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate_per_s=10.0, capacity=10.0, clock=lambda: now[0])
+    assert bucket.reserve(10) == 0.0  # the burst
+    assert bucket.reserve(1) == pytest.approx(0.1)
+    assert bucket.reserve(1) == pytest.approx(0.2)  # callers queue up in order, no lock
+    now[0] = 1.0
+    assert bucket.level == pytest.approx(-2.0)  # not refilled until asked
+    assert bucket.reserve(0) == 0.0 and bucket.level == pytest.approx(8.0)
+    bucket.refund(5)  # an over-estimate given back, capped at capacity
+    assert bucket.level == 10.0
+    big = bucket.reserve(25)  # larger than the bucket: waits its turn, not forever
+    assert big == pytest.approx(1.5)
+    assert TokenBucket.per_minute(6).capacity == 1.0
+
+
+def test_estimate_tokens_is_prompt_plus_max_tokens() -> None:
+    req = ChatRequest(deployment="d", messages=[{"role": "user", "content": "x" * 400}],
+                      max_tokens=50)
+    assert estimate_tokens(req) == 100 + 1 + 50
+
+
+def test_timing_definitions() -> None:
+    comp = Completion(sent_at=10.0, ended_at=10.9, first_token_at=10.1,
+                      chunk_times=[10.1, 10.2, 10.4, 10.9], completion_tokens=9)
+    rec = Record(run_id="r", prompt_id="p", deployment="d", repeat=0, endpoint_kind="k")
+    fill_timing(rec, comp)
+    assert rec.ttft_s == pytest.approx(0.1)
+    assert rec.latency_s == pytest.approx(0.9)
+    assert rec.decode_tps == pytest.approx(8 / 0.8)
+    gaps = [0.1, 0.2, 0.5]
+    assert rec.itl_p50_s == pytest.approx(np.percentile(gaps, 50))
+    assert rec.itl_p90_s == pytest.approx(np.percentile(gaps, 90))
+
+
+def test_build_request_overrides_and_system() -> None:
+    from compare.prompts import load_prompts
+
+    dep = Deployment(name="d", endpoint="http://x", kind="openai", temperature=0.5, max_tokens=9,
+                     system="be brief", extra={"a": 1}, deployment="served")
+    p = load_prompts(["hi"])[0]
+    req = build_request(p, dep, {"temperature": 0.0, "extra": {"b": 2}}, stream=False)
+    assert req.deployment == "served" and req.stream is False
+    assert req.temperature == 0.0 and req.max_tokens == 9
+    assert req.extra == {"a": 1, "b": 2}
+    assert req.messages[0] == {"role": "system", "content": "be brief"}
+    own = load_prompts([{"prompt": "hi", "system": "mine"}])[0]
+    assert build_request(own, dep, {}, True).messages[0]["content"] == "mine"
+
+
+async def test_unknown_override_is_rejected() -> None:
+    with pytest.raises(TypeError, match="concurency"):
+        await _run({"a": FakeEndpoint()}, concurency=3)
+
+
+# -- fan-out and records -----------------------------------------------------------------------
+
+
+async def test_fan_out_rows_order_and_metrics() -> None:
+    eps = {"a": FakeEndpoint(ttft_s=0.02, gap_s=0.005, headers={
+        "apim-request-id": "req-1", "x-ms-region": "Sweden Central",
+        "x-ratelimit-remaining-requests": "41", "x-ratelimit-remaining-tokens": "9000"}),
+           "b": FakeEndpoint()}
+    res = await _run(eps, repeats=2, deps=deployments("a", "b", price_input_per_1k=1.0,
+                                                      price_output_per_1k=2.0))
+    f = res.frame
+    assert list(f.columns) == list(RECORD_COLUMNS)
+    assert len(f) == 12 and set(f["status"]) == {"ok"}
+    assert list(f["prompt_id"].iloc[:4]) == [f["prompt_id"].iloc[0]] * 4  # prompt-major order
+    assert list(f["deployment"].iloc[:4]) == ["a", "a", "b", "b"]
+    a = f[f["deployment"] == "a"].iloc[0]
+    assert a["ttft_s"] == pytest.approx(0.02, abs=0.015)
+    assert a["latency_s"] >= a["ttft_s"] + 3 * 0.005 - 1e-3
+    assert a["decode_tps"] == pytest.approx(3 / (a["latency_s"] - a["ttft_s"]))
+    assert a["itl_p50_s"] == pytest.approx(0.005, abs=0.004)
+    assert a["wall_s"] == pytest.approx(a["latency_s"])
+    assert (a["attempts"], a["backoff_s"], a["cached"]) == (1, 0.0, False)
+    assert a["request_id"] == "req-1" and a["region"] == "Sweden Central"
+    assert a["ratelimit_remaining_requests"] == 41 and a["ratelimit_remaining_tokens"] == 9000
+    assert a["cost"] == pytest.approx(2 / 1000 * 1.0 + 4 / 1000 * 2.0)
+    assert a["model"] == "fake-model" and a["finish_reason"] == "stop"
+    assert str(f["started_at"].dtype).startswith("datetime64") and f["started_at"].notna().all()
+    assert f["ttft_s"].dtype == np.float64 and f["attempts"].dtype == np.int64
+    assert eps["a"].calls["alpha one"] == 2
+
+
+async def test_per_deployment_limit_and_no_starvation() -> None:
+    slow = FakeEndpoint(ttft_s=0.3)
+    fast = FakeEndpoint()
+    seen: list[tuple[str, float]] = []
+    t0 = time.perf_counter()
+    prompts = [f"q{i}" for i in range(12)]
+    res = await _run({"slow": slow, "fast": fast}, prompts=prompts, concurrency=4,
+                     on_record=lambda r: seen.append((r.deployment, time.perf_counter() - t0)))
+    assert len(res) == 24
+    assert slow.max_in_flight == 2 and fast.max_in_flight <= 2  # equal shares of 4
+    fast_done = max(t for d, t in seen if d == "fast")
+    assert fast_done < 0.25  # never queued behind the slow deployment's requests
+
+
+async def test_explicit_deployment_concurrency() -> None:
+    ep = FakeEndpoint(ttft_s=0.02)
+    await _run({"a": ep}, prompts=[f"q{i}" for i in range(20)],
+               deps=deployments("a", concurrency=3), concurrency=32)
+    assert ep.max_in_flight == 3
+
+
+async def test_retries_count_attempts_and_backoff() -> None:
+    def script(req: ChatRequest, attempt: int):
+        if req.messages[-1]["content"] == "alpha one" and attempt <= 2:
+            return errors.RateLimitError("slow down", http_status=429, retry_after_s=0.05)
+        if req.messages[-1]["content"] == "beta two" and attempt == 1:
+            return errors.ServerError("boom", http_status=503)
+        return None
+
+    ep = FakeEndpoint(script=script)
+    res = await _run({"a": ep})
+    f = res.frame.set_index("prompt_id")
+    ids = res.prompts["id"].tolist()
+    first = f.loc[ids[0]]
+    assert first["status"] == "ok" and first["attempts"] == 3
+    assert first["backoff_s"] == pytest.approx(0.1)
+    assert first["wall_s"] >= 0.1 > first["latency_s"]
+    second = f.loc[ids[1]]
+    assert second["attempts"] == 2 and 0 <= second["backoff_s"] <= FAST.base_s
+    assert f.loc[ids[2]]["attempts"] == 1
+    assert ep.calls["alpha one"] == 3
+
+
+async def test_attempts_are_bounded_and_status_kept() -> None:
+    ep = FakeEndpoint(script=lambda r, a: errors.EndpointTimeout("read timed out"))
+    res = await _run({"a": ep}, prompts=["x"], max_attempts=3)
+    row = res.frame.iloc[0]
+    assert (row["status"], row["attempts"], row["error_type"]) == ("timeout", 3, "EndpointTimeout")
+    assert ep.calls["x"] == 3
+
+
+async def test_auth_error_stops_only_that_deployment() -> None:
+    bad = FakeEndpoint(script=lambda r, a: errors.AuthenticationError(
+        "Access denied due to invalid subscription key sk-fake-secret", http_status=401))
+    good = FakeEndpoint()
+    prompts = [f"q{i}" for i in range(10)]
+    deps = [Deployment(name="bad", endpoint="http://127.0.0.1:9", kind="azure-inference",
+                       api_key_env="MY_KEY_VAR", concurrency=1),
+            *deployments("good")]
+    import os
+
+    os.environ["MY_KEY_VAR"] = "sk-env-secret-123"
+    try:
+        res = await _run({"bad": bad, "good": good}, prompts=prompts, deps=deps)
+    finally:
+        del os.environ["MY_KEY_VAR"]
+    f = res.frame
+    b = f[f["deployment"] == "bad"]
+    assert sum(bad.calls.values()) == 1  # stopped at once, nothing else sent
+    assert (b["status"] == "error").all() and (b["error_type"] == "AuthenticationError").all()
+    assert b["error_message"].str.contains("MY_KEY_VAR").all()
+    assert int((b["attempts"] == 0).sum()) == 9
+    assert b["error_message"].str.contains("not sent").sum() == 9
+    assert not f["error_message"].str.contains("sk-", na=False).any()  # no secrets in rows
+    assert (f[f["deployment"] == "good"]["status"] == "ok").all()
+
+
+async def test_not_found_content_filter_and_adapter_bug_become_rows() -> None:
+    def script(req: ChatRequest, attempt: int):
+        text = req.messages[-1]["content"]
+        if text == "alpha one":
+            return errors.DeploymentNotFoundError("no deployment 'x'", http_status=404)
+        if text == "beta two":
+            return errors.ContentFilterError("filtered", http_status=400, code="content_filter",
+                                             content_filter={"hate": {"filtered": True}})
+        return ValueError("SDK parser choked")
+
+    res = await _run({"a": FakeEndpoint(script=script)})
+    f = res.frame
+    assert list(f["status"]) == ["error", "content_filtered", "error"]
+    assert list(f["http_status"].iloc[:2]) == [404, 400]
+    assert json.loads(f["content_filter"].iloc[1]) == {"hate": {"filtered": True}}
+    assert f["error_type"].iloc[2] == "ValueError" and f["attempts"].iloc[2] == 1
+
+
+async def test_missing_finish_reason_is_incomplete_after_retries() -> None:
+    ep = FakeEndpoint(finish_reason=None)
+    res = await _run({"a": ep}, prompts=["x"], max_attempts=2)
+    row = res.frame.iloc[0]
+    assert row["status"] == "incomplete" and row["attempts"] == 2
+    assert row["output"] == "w0 w1 w2 w3 " and not math.isnan(row["ttft_s"])
+
+
+async def test_output_content_filter_finish_reason() -> None:
+    res = await _run({"a": FakeEndpoint(finish_reason="content_filter")}, prompts=["x"])
+    assert res.frame["status"].iloc[0] == "content_filtered"
+
+
+async def test_missing_key_fails_only_that_deployment(monkeypatch) -> None:
+    from compare.endpoints.base import Endpoint  # noqa: F401  (protocol import stays valid)
+
+    monkeypatch.delenv("AZURE_AI_CHAT_KEY", raising=False)
+
+    class Pool(FakePool):
+        def get(self, deployment):
+            if deployment.name == "nokey":
+                deployment.resolve_api_key()
+            return super().get(deployment)
+
+    deps = [Deployment(name="nokey", endpoint="http://127.0.0.1:9"), *deployments("ok")]
+    res = await arun(["x", "y"], deps, pool=Pool({"ok": FakeEndpoint()}), progress=False)
+    f = res.frame
+    assert (f[f["deployment"] == "nokey"]["error_type"] == "CredentialError").all()
+    assert f[f["deployment"] == "nokey"]["error_message"].str.contains("AZURE_AI_CHAT_KEY").all()
+    assert (f[f["deployment"] == "ok"]["status"] == "ok").all()
+
+
+async def test_requests_per_minute_pacing() -> None:
+    ep = FakeEndpoint()
+    t0 = time.perf_counter()
+    res = await _run({"a": ep}, prompts=[f"q{i}" for i in range(16)],
+                     deps=deployments("a", requests_per_minute=600))  # 10/s, burst 10
+    elapsed = time.perf_counter() - t0
+    assert len(res) == 16
+    assert 0.5 <= elapsed < 1.5
+
+
+async def test_retry_after_pauses_the_deployment() -> None:
+    calls: list[float] = []
+
+    def script(req: ChatRequest, attempt: int):
+        calls.append(time.perf_counter())
+        if len(calls) == 1:
+            return errors.RateLimitError("429", http_status=429, retry_after_s=0.3)
+        return None
+
+    ep = FakeEndpoint(ttft_s=0.01, script=script)
+    await _run({"a": ep}, prompts=[f"q{i}" for i in range(6)], deps=deployments("a",
+               concurrency=1))
+    assert calls[1] - calls[0] >= 0.29  # the next request waited for the deployment's pause
+
+
+# -- checkpoint, resume, cancellation ----------------------------------------------------------
+
+
+async def test_resume_replays_finished_and_sends_the_rest(tmp_path) -> None:
+    out = tmp_path / "run"
+    flaky = {"on": True}
+
+    def script(req: ChatRequest, attempt: int):
+        if flaky["on"] and req.messages[-1]["content"] == "gamma three":
+            return errors.ServerError("down", http_status=500)
+        return None
+
+    ep = FakeEndpoint(script=script)
+    first = await _run({"a": ep}, out=out, max_attempts=1)
+    assert list(first.frame["status"]) == ["ok", "ok", "error"]
+    assert (out / RECORDS_FILE).exists() and (out / "results.parquet").exists()
+    run_id = first.run_id
+    flaky["on"] = False
+    ep.calls.clear()
+    seen = []
+    second = await _run({"a": ep}, out=out, on_record=seen.append)
+    assert dict(ep.calls) == {"gamma three": 1}  # only the failed key was sent again
+    f = second.frame
+    assert list(f["cached"]) == [True, True, False]
+    assert list(f["status"]) == ["ok", "ok", "ok"]
+    assert second.run_id == run_id and set(f["run_id"]) == {run_id}
+    assert len(seen) == 3 and sum(r.cached for r in seen) == 2
+    assert second.summary().loc["a", "n_timing"] == 1  # cached rows never count for latency
+    assert len(read_checkpoint(out)) == 4  # append-only; last row per key wins on load
+    loaded = Results.load(out)
+    assert list(loaded.frame["cached"]) == [True, True, False]
+
+
+async def test_torn_last_line_is_dropped_and_truncated(tmp_path) -> None:
+    out = tmp_path / "run"
+    ep = FakeEndpoint()
+    await _run({"a": ep}, out=out, prompts=["x", "y"])
+    path = out / RECORDS_FILE
+    good = path.read_bytes()
+    lines = good.splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2])  # killed mid-write
+    (out / "results.parquet").unlink()
+    with pytest.warns(RuntimeWarning, match="torn"):
+        partial = Results.load(out)
+    assert len(partial) == 1
+    ep.calls.clear()
+    with pytest.warns(RuntimeWarning, match="torn"):
+        res = await _run({"a": ep}, out=out, prompts=["x", "y"])
+    assert sum(ep.calls.values()) == 1 and list(res.frame["cached"]) == [True, False]
+    rows = [json.loads(line) for line in path.read_bytes().splitlines()]
+    assert len(rows) == 2  # the torn tail was cut off before appending
+
+
+async def test_cancel_keeps_finished_records(tmp_path) -> None:
+    out = tmp_path / "run"
+    ep = FakeEndpoint(ttft_s=0.05)
+    prompts = [f"q{i}" for i in range(40)]
+    task = asyncio.ensure_future(_run({"a": ep}, out=out, prompts=prompts,
+                                      deps=deployments("a", concurrency=2)))
+    await asyncio.sleep(0.33)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    kept = read_checkpoint(out)
+    assert 4 <= len(kept) < 40
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert len(Results.load(out)) == len(kept)
+    ep.calls.clear()
+    res = await _run({"a": ep}, out=out, prompts=prompts)
+    assert sum(ep.calls.values()) == 40 - len(kept)
+    assert int(res.frame["cached"].sum()) == len(kept) and len(res) == 40
+
+
+async def test_sync_run_inside_a_running_loop() -> None:
+    # Jupyter runs cells inside an event loop; run() must still work there.
+    ep = FakeEndpoint()
+    res = run(["x", "y"], deployments("a"), pool=FakePool({"a": ep}), progress=False)
+    assert len(res) == 2 and set(res.frame["status"]) == {"ok"}
+
+
+def test_sync_run_without_a_loop_and_progress_bar(capsys) -> None:
+    ep = FakeEndpoint()
+    res = run(["x", "y"], deployments("a"), pool=FakePool({"a": ep}), progress=True)
+    assert len(res) == 2
+    err = capsys.readouterr().err
+    assert "2/2" in err and "a 2 done/0 err" in err
+
+
+async def test_on_record_errors_do_not_stop_the_run() -> None:
+    def boom(rec):
+        raise RuntimeError("callback bug")
+
+    with pytest.warns(RuntimeWarning, match="on_record"):
+        res = await _run({"a": FakeEndpoint()}, on_record=boom)
+    assert len(res) == 3
