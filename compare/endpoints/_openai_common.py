@@ -1,0 +1,228 @@
+"""What the two openai-SDK adapters share (Azure OpenAI per-deployment, and OpenAI-compatible v1).
+
+Choices that differ from the SDK's defaults, and why (../FACTS.md):
+- `max_retries=0`: the runner owns retries and times every attempt.
+- Our own `httpx2.AsyncClient` (openai 3.x uses httpx2, not httpx): per-call
+  `httpx2.Timeout(read, connect=...)` — the read timeout applies to each read, so a stream that
+  hangs mid-way fails too — no connection cap (the runner limits concurrency), and a request hook
+  that adds httpcore's `trace` extension to count the TCP connections opened.
+- `with_raw_response` to keep the response headers (request id, region, rate-limit state).
+- Streams request `stream_options.include_usage`; openai drains the body after `[DONE]` on
+  HTTP/1.1, so finished streams keep their keep-alive connection.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx2
+import openai
+
+from compare.config import Deployment
+from compare.endpoints._common import Accumulator, http_error, lower_headers, require_finish
+from compare.endpoints.base import ChatRequest, Completion
+from compare.errors import (
+    AuthenticationError,
+    EndpointError,
+    EndpointTimeout,
+    IncompleteStreamError,
+    TransportError,
+)
+
+KEEPALIVE_CONNECTIONS = 256
+
+
+class OpenAISDKClient:
+    """Base of the openai-SDK shared clients; subclasses build the SDK client in `_build`."""
+
+    kind = "openai"
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._sdk: openai.AsyncOpenAI | None = None
+        self._http: httpx2.AsyncClient | None = None
+        self._connections = 0
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections opened so far (keep-alive reuse keeps this low)."""
+        return self._connections
+
+    def _build(self, http_client: httpx2.AsyncClient) -> openai.AsyncOpenAI:
+        raise NotImplementedError
+
+    def _client(self) -> openai.AsyncOpenAI:
+        # Built lazily in the running loop; no await between check and assignment.
+        if self._sdk is None:
+            self._http = httpx2.AsyncClient(
+                limits=httpx2.Limits(
+                    max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS
+                ),
+                timeout=httpx2.Timeout(120.0, connect=10.0),
+                follow_redirects=True,
+                event_hooks={"request": [self._add_trace]},
+            )
+            self._sdk = self._build(self._http)
+        return self._sdk
+
+    async def _add_trace(self, request: httpx2.Request) -> None:
+        request.extensions["trace"] = self._trace
+
+    async def _trace(self, name: str, info: dict[str, Any]) -> None:
+        if name == "connection.connect_tcp.complete":
+            self._connections += 1
+
+    def _model(self, request: ChatRequest) -> str:
+        return request.deployment
+
+    def _extra_headers(self, deployment: Deployment, request: ChatRequest) -> dict[str, str]:
+        return {}
+
+    async def chat(self, request: ChatRequest, deployment: Deployment) -> Completion:
+        client = self._client()
+        model = self._model(request)
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": list(request.messages),
+            "timeout": httpx2.Timeout(
+                deployment.read_timeout_s,
+                connect=deployment.connect_timeout_s,
+                pool=deployment.connect_timeout_s,
+            ),
+        }
+        for name in ("temperature", "max_tokens", "top_p", "seed"):
+            value = getattr(request, name)
+            if value is not None:
+                kwargs[name] = value
+        if request.stop:
+            kwargs["stop"] = list(request.stop)
+        if request.extra:
+            kwargs["extra_body"] = dict(request.extra)
+        headers = self._extra_headers(deployment, request)
+        if headers:
+            kwargs["extra_headers"] = headers
+        if request.stream:
+            kwargs["stream"] = True
+            kwargs["stream_options"] = {"include_usage": True}
+        captured: dict[str, str] = {}
+        sent_at = time.perf_counter()
+        try:
+            raw = await client.chat.completions.with_raw_response.create(**kwargs)
+            captured.update(lower_headers(raw.headers))
+            parsed = raw.parse()
+        except Exception as e:
+            raise translate(e, model, captured) from e
+        acc = Accumulator(sent_at, streamed=request.stream)
+        acc.completion.headers = captured
+        if not request.stream:
+            _add_completion(acc, parsed, time.perf_counter())
+            return require_finish(acc, model, captured)
+        try:
+            async for chunk in parsed:
+                _add_chunk(acc, chunk, time.perf_counter())
+        except Exception as e:
+            raise translate(e, model, captured, partial=acc.partial()) from e
+        finally:
+            # A no-op after a full read (the SDK already released the connection).
+            await parsed.close()
+        return require_finish(acc, model, captured)
+
+    async def model_info(self, deployment: str) -> dict[str, Any] | None:
+        return None
+
+    async def aclose(self) -> None:
+        sdk, http = self._sdk, self._http
+        self._sdk = self._http = None
+        if sdk is not None:
+            await sdk.close()
+        if http is not None:
+            await http.aclose()
+
+
+def _add_chunk(acc: Accumulator, chunk: Any, now: float) -> None:
+    """Attribute access on the SDK's models (cheaper than model_dump per chunk)."""
+    c = acc.completion
+    c.ended_at = now
+    if chunk.model:
+        c.model = chunk.model
+    acc.add_usage(chunk.usage)
+    acc.add_filters("prompt_filter_results", getattr(chunk, "prompt_filter_results", None))
+    for choice in chunk.choices or ():
+        if choice.index != 0:
+            continue
+        content = choice.delta.content if choice.delta is not None else None
+        if content:
+            acc.add_text(content, now)
+        if choice.finish_reason:
+            c.finish_reason = choice.finish_reason
+        acc.add_filters("content_filter_results", getattr(choice, "content_filter_results", None))
+
+
+def _add_completion(acc: Accumulator, completion: Any, now: float) -> None:
+    c = acc.completion
+    c.ended_at = now
+    c.model = completion.model or None
+    acc.add_usage(completion.usage)
+    acc.add_filters("prompt_filter_results", getattr(completion, "prompt_filter_results", None))
+    for choice in completion.choices or ():
+        if choice.index != 0:
+            continue
+        if choice.message is not None and choice.message.content:
+            acc.add_text(choice.message.content, now)
+        c.finish_reason = choice.finish_reason or None
+        acc.add_filters("content_filter_results", getattr(choice, "content_filter_results", None))
+
+
+def translate(
+    error: Exception, model: str, headers: dict[str, str], *, partial: Completion | None = None
+) -> EndpointError:
+    """openai / httpx2 exception → compare.errors. Cancellation is never caught."""
+    if isinstance(error, EndpointError):
+        return error
+    if isinstance(error, openai.APIStatusError):
+        hdrs = lower_headers(error.response.headers)
+        return http_error(error.status_code, error.body, hdrs, deployment=model, partial=partial)
+    if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException):
+        return EndpointTimeout(f"timeout calling {model!r}", headers=headers, partial=partial)
+    if isinstance(error, openai.APIConnectionError | httpx2.TransportError):
+        if partial is not None:
+            return IncompleteStreamError(
+                f"connection lost mid-stream from {model!r} after {len(partial.text)} characters",
+                headers=headers,
+                partial=partial,
+            )
+        return TransportError(
+            f"no HTTP answer from {model!r}: {type(error.__cause__ or error).__name__}",
+            headers=headers,
+        )
+    if isinstance(error, openai.APIError):
+        # No status: an error event inside a 200 stream.
+        code = getattr(error, "code", None)
+        return IncompleteStreamError(
+            f"error event mid-stream from {model!r}: {code or ''} {error.message}".strip(),
+            code=str(code) if code is not None else None,
+            headers=headers,
+            partial=partial if partial is not None else None,
+        )
+    if isinstance(error, ValueError) and partial is not None:
+        # A stream event that is not JSON (the SDK's decoder raises JSONDecodeError).
+        return IncompleteStreamError(
+            f"unreadable stream event from {model!r}: {error}"[:500],
+            headers=headers,
+            partial=partial,
+        )
+    if _is_credential_error(error):
+        return AuthenticationError(
+            f"could not get a Microsoft Entra ID token for {model!r}: {type(error).__name__}",
+            headers=headers,
+        )
+    raise error
+
+
+def _is_credential_error(error: Exception) -> bool:
+    try:
+        from azure.core.exceptions import ClientAuthenticationError
+    except ImportError:  # pragma: no cover - azure-core is a dependency
+        return False
+    return isinstance(error, ClientAuthenticationError)

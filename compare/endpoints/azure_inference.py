@@ -1,0 +1,392 @@
+"""Azure AI model inference (the unified endpoint) through `azure.ai.inference.aio`.
+
+One `ChatCompletionsClient` per endpoint URL + auth + api-version; deployments are routed by the
+`model` field of the body. Choices that differ from the SDK's defaults, and why (../FACTS.md):
+
+- `retry_total=0`: the runner owns retries and times every attempt.
+- `connection_timeout` / `read_timeout` on every call: the per-call `timeout=` does not stop a hung
+  read, azure-core's aiohttp `sock_read` timeout does (it also covers each read of a stream).
+- Non-streamed calls go through `client.complete(body=...)`. Streams go through the same client's
+  pipeline (`send_request`, the same policies, auth and transport) and our own SSE decoder,
+  because the SDK's parser raises ValueError on comment lines and CRLF, silently returns truncated
+  text after a mid-stream error event, and closing its finished stream force-closes the
+  keep-alive connection. We read every stream to the end of its body, so aiohttp returns the
+  connection to the pool.
+- The aiohttp session is ours (via `AioHttpTransport(session=..., session_owner=False)`) so a
+  trace hook can count the TCP connections actually opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+from azure.ai.inference.aio import ChatCompletionsClient
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    IncompleteReadError,
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.core.rest import HttpRequest
+
+from compare.config import DEFAULT_API_VERSION, Deployment
+from compare.endpoints._common import (
+    Accumulator,
+    SSEDecoder,
+    chat_body,
+    http_error,
+    lower_headers,
+    require_finish,
+)
+from compare.endpoints.base import ChatRequest, Completion
+from compare.errors import (
+    AuthenticationError,
+    EndpointError,
+    EndpointTimeout,
+    IncompleteStreamError,
+    TransportError,
+)
+
+KIND: Final = "azure-inference"
+# After `[DONE]` the body should end at once; a server that keeps it open gets this long before
+# we give up on reusing the connection.
+DRAIN_TIMEOUT_S: Final = 2.0
+USER_AGENT: Final = "compare"
+LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
+
+
+def entra_scope(endpoint: str) -> str:
+    """Token scope for Entra ID: serverless / managed-compute endpoints use Azure ML's, the
+    Foundry / AI Services unified endpoint uses Cognitive Services'."""
+    host = (urlsplit(endpoint).hostname or "").lower()
+    if host.endswith((".models.ai.azure.com", ".inference.ml.azure.com")):
+        return "https://ml.azure.com/.default"
+    return "https://cognitiveservices.azure.com/.default"
+
+
+class AzureInferenceClient:
+    """The shared client for one unified endpoint (implements `bound.SharedClient`).
+
+    Pass `api_key` (key auth) or `credential` (an azure-core AsyncTokenCredential, e.g.
+    `azure.identity.aio.DefaultAzureCredential()`; the caller closes it).
+    """
+
+    kind = KIND
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        api_key: str | None = None,
+        credential: Any = None,
+        api_version: str | None = None,
+    ) -> None:
+        if (api_key is None) == (credential is None):
+            raise ValueError("pass exactly one of api_key or credential")
+        self.endpoint = endpoint.rstrip("/")
+        self.api_version = api_version or DEFAULT_API_VERSION[KIND]
+        self._credential = AzureKeyCredential(api_key) if api_key is not None else credential
+        self._token_auth = credential is not None
+        # Bearer tokens over plain HTTP are refused by azure-core; allowed for a loopback server.
+        self._allow_http_token = (urlsplit(self.endpoint).hostname or "") in LOOPBACK
+        self._sdk: ChatCompletionsClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._connections = 0
+
+    def __repr__(self) -> str:
+        auth = "entra" if self._token_auth else "key"
+        return f"AzureInferenceClient({self.endpoint!r}, auth={auth!r})"
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections opened so far (keep-alive reuse keeps this low)."""
+        return self._connections
+
+    def _client(self) -> ChatCompletionsClient:
+        # Built lazily inside the running loop: aiohttp sessions belong to one event loop.
+        # No await between the check and the assignment, so concurrent first calls share it.
+        if self._sdk is None:
+            trace = aiohttp.TraceConfig()
+            trace.on_connection_create_end.append(self._on_connection)
+            self._session = aiohttp.ClientSession(
+                # No pool cap: the runner's concurrency limit is the only one, so no request
+                # waits for a connection after its send time was taken.
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+                trace_configs=[trace],
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                trust_env=True,
+            )
+            transport = AioHttpTransport(session=self._session, session_owner=False)
+            self._sdk = ChatCompletionsClient(
+                self.endpoint,
+                self._credential,
+                api_version=self.api_version,
+                retry_total=0,
+                transport=transport,
+                user_agent=USER_AGENT,
+                credential_scopes=[entra_scope(self.endpoint)],
+            )
+        return self._sdk
+
+    async def _on_connection(self, *_: Any) -> None:
+        self._connections += 1
+
+    def _call_options(self, deployment: Deployment, hook: Any) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "connection_timeout": deployment.connect_timeout_s,
+            "read_timeout": deployment.read_timeout_s,
+            "raw_response_hook": hook,
+        }
+        if self._token_auth and self._allow_http_token:
+            options["enforce_https"] = False
+        return options
+
+    async def chat(self, request: ChatRequest, deployment: Deployment) -> Completion:
+        client = self._client()
+        model = request.deployment
+        body = chat_body(request, model, stream=request.stream)
+        headers: dict[str, str] = {}
+        mode = deployment.extra_parameters
+        if request.extra:
+            body.update(request.extra)
+            mode = mode or "pass-through"  # what the SDK itself sends with model_extras
+        if mode:
+            headers["extra-parameters"] = mode
+        captured: dict[str, str] = {}
+
+        def hook(pipeline_response: Any) -> None:
+            # Fires for every attempt (retries are off, so once); errors included.
+            captured.clear()
+            captured.update(lower_headers(pipeline_response.http_response.headers))
+
+        options = self._call_options(deployment, hook)
+        if request.stream:
+            return await self._stream(client, body, headers, options, model, captured)
+        return await self._complete(client, body, headers, options, model, captured)
+
+    async def _complete(
+        self,
+        client: ChatCompletionsClient,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        options: dict[str, Any],
+        model: str,
+        captured: dict[str, str],
+    ) -> Completion:
+        sent_at = time.perf_counter()
+        try:
+            result = await client.complete(body=body, headers=headers, **options)
+        except Exception as e:
+            raise _translate(e, model, captured) from e
+        acc = Accumulator(sent_at, streamed=False)
+        acc.add_chunk(result.as_dict(), time.perf_counter())
+        acc.completion.headers = dict(captured)
+        return require_finish(acc, model, captured)
+
+    async def _stream(
+        self,
+        client: ChatCompletionsClient,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        options: dict[str, Any],
+        model: str,
+        captured: dict[str, str],
+    ) -> Completion:
+        http_request = HttpRequest(
+            "POST",
+            "/chat/completions",
+            params={"api-version": self.api_version},
+            headers={**headers, "Accept": "text/event-stream"},
+            json=body,
+        )
+        sent_at = time.perf_counter()
+        try:
+            response = await client.send_request(http_request, stream=True, **options)
+        except Exception as e:
+            raise _translate(e, model, captured) from e
+        acc = Accumulator(sent_at, streamed=True)
+        acc.completion.headers = captured
+        try:
+            if response.status_code != 200:
+                # Reading the whole error body also releases the connection for reuse.
+                error_body = await _read_error_body(response)
+                raise http_error(response.status_code, error_body, captured, deployment=model)
+            await _consume(response, acc, model, captured)
+        except EndpointError:
+            raise
+        except Exception as e:
+            raise _translate(e, model, captured, partial=acc.partial()) from e
+        finally:
+            # After a full read the connection is already back in the pool and this is a no-op;
+            # after an error or cancellation it closes the half-read connection.
+            await response.close()
+        return require_finish(acc, model, captured)
+
+    async def model_info(self, deployment: str) -> dict[str, Any] | None:
+        """`GET /info` for one deployment (routed by the `azureml-model-deployment` header, as
+        the multi-deployment endpoints document, and `model`). None when the endpoint has none."""
+        client = self._client()
+        request = HttpRequest(
+            "GET",
+            "/info",
+            params={"api-version": self.api_version, "model": deployment},
+            headers={"azureml-model-deployment": deployment},
+        )
+        options: dict[str, Any] = {"connection_timeout": 10.0, "read_timeout": 30.0}
+        if self._token_auth and self._allow_http_token:
+            options["enforce_https"] = False
+        try:
+            response = await client.send_request(request, **options)
+        except Exception as e:
+            raise _translate(e, deployment, {}) from e
+        headers = lower_headers(response.headers)
+        if response.status_code in (404, 405):
+            return None
+        if response.status_code != 200:
+            raise http_error(response.status_code, response.text(), headers, deployment=deployment)
+        try:
+            info = response.json()
+        except ValueError:
+            return None
+        return dict(info) if isinstance(info, dict) else None
+
+    async def aclose(self) -> None:
+        sdk, session = self._sdk, self._session
+        self._sdk = self._session = None
+        if sdk is not None:
+            await sdk.close()
+        if session is not None:
+            await session.close()
+
+
+async def _read_error_body(response: Any) -> bytes:
+    try:
+        return await response.read()
+    except Exception:  # a broken error body still leaves the status code to report
+        return b""
+
+
+async def _consume(response: Any, acc: Accumulator, model: str, headers: dict[str, str]) -> None:
+    """Reads the SSE body to its end, folding chunks into `acc`."""
+    decoder = SSEDecoder()
+    chunks = response.iter_bytes()
+    done = False
+    async for data in chunks:
+        now = time.perf_counter()
+        for event, payload in decoder.feed(data):
+            done = _handle_event(event, payload, acc, model, headers, now) or done
+        if done:
+            break
+    if done:
+        await _drain(chunks)
+        return
+    for event, payload in decoder.close():
+        _handle_event(event, payload, acc, model, headers, time.perf_counter())
+
+
+async def _drain(chunks: Any) -> None:
+    """Reads what follows `[DONE]` (normally only the end of the chunked body) so the
+    connection is released to the pool rather than closed."""
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, ServiceResponseError, ServiceRequestError, IncompleteReadError):
+        # The answer is complete; only the connection is lost (closed by the caller).
+        pass
+
+
+def _handle_event(
+    event: str, payload: str, acc: Accumulator, model: str, headers: dict[str, str], now: float
+) -> bool:
+    """Folds one event in; True at `[DONE]`. Error events raise with the partial text."""
+    if payload.strip() == "[DONE]":
+        return True
+    if not payload.strip():
+        return False
+    try:
+        chunk = json.loads(payload)
+    except ValueError:
+        raise IncompleteStreamError(
+            f"unreadable stream event from {model!r}: {payload[:80]!r}",
+            headers=headers,
+            partial=acc.partial(),
+        ) from None
+    if event == "error" or (isinstance(chunk, dict) and chunk.get("error")):
+        err = chunk.get("error", chunk) if isinstance(chunk, dict) else {}
+        code = err.get("code") if isinstance(err, dict) else None
+        message = err.get("message") if isinstance(err, dict) else None
+        raise IncompleteStreamError(
+            f"error event mid-stream from {model!r}: {code or ''} {message or ''}".rstrip(),
+            code=str(code) if code is not None else None,
+            headers=headers,
+            partial=acc.partial(),
+        )
+    if isinstance(chunk, dict):
+        acc.add_chunk(chunk, now)
+    return False
+
+
+def _translate(
+    error: Exception, model: str, headers: dict[str, str], *, partial: Completion | None = None
+) -> EndpointError:
+    """azure-core / aiohttp exception → compare.errors. Cancellation is never caught."""
+    if isinstance(error, EndpointError):
+        return error
+    if isinstance(error, HttpResponseError) and error.status_code is not None:
+        response = error.response
+        hdrs = lower_headers(response.headers) if response is not None else dict(headers)
+        try:
+            body = response.text() if response is not None else None
+        except Exception:
+            body = None
+        return http_error(error.status_code, body, hdrs, deployment=model, partial=partial)
+    if isinstance(error, ClientAuthenticationError):
+        # Raised before any request when the token credential cannot get a token.
+        return AuthenticationError(
+            f"could not get a Microsoft Entra ID token for {model!r}: {type(error).__name__}",
+            headers=headers,
+        )
+    if isinstance(error, ServiceRequestTimeoutError | ServiceResponseTimeoutError | TimeoutError):
+        what = "connect" if isinstance(error, ServiceRequestTimeoutError) else "read"
+        return EndpointTimeout(
+            f"{what} timeout calling {model!r}", headers=headers, partial=partial
+        )
+    if isinstance(error, ServiceRequestError | ServiceResponseError | IncompleteReadError):
+        if partial is not None:
+            return IncompleteStreamError(
+                f"connection lost mid-stream from {model!r} after {len(partial.text)} characters",
+                headers=headers,
+                partial=partial,
+            )
+        return TransportError(
+            f"no HTTP answer from {model!r}: {type(error).__name__}", headers=headers
+        )
+    if isinstance(error, aiohttp.ClientError | OSError):
+        if partial is not None:
+            return IncompleteStreamError(
+                f"connection lost mid-stream from {model!r}", headers=headers, partial=partial
+            )
+        return TransportError(
+            f"no HTTP answer from {model!r}: {type(error).__name__}", headers=headers
+        )
+    if isinstance(error, AzureError | ValueError):
+        # e.g. a 200 whose body is not the JSON the SDK expects.
+        return EndpointError(
+            f"unexpected response from {model!r}: {type(error).__name__}: {error}"[:500],
+            headers=headers,
+            partial=partial,
+        )
+    raise error

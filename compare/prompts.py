@@ -1,0 +1,516 @@
+"""Prompt sets: from a Python list, a DataFrame, a CSV or a JSONL file.
+
+Each prompt has an `id`, the chat `messages` to send (a single `prompt` text becomes one user
+message; `system` is prepended), an optional `reference` answer and `tags`, and template `vars`.
+
+Fields (dict keys, JSONL keys, CSV/DataFrame columns):
+
+- ``id``         optional; default ``p-`` + 8 hex digits of a hash of the messages, so an id
+                 follows its text when rows are reordered or added (a checkpoint stays valid).
+- ``prompt``     the user text, or
+- ``messages``   the full conversation: a list of ``{"role", "content"}`` (JSON text in CSV).
+- ``system``     optional system message.
+- ``vars``       optional mapping; when present, ``{name}`` in prompt/system/messages is filled
+                 from it (``{{`` and ``}}`` for literal braces). Without vars, text is sent as is.
+                 In CSV and DataFrames also as ``vars.<name>`` columns.
+- ``reference``  optional reference answer.
+- ``tags``       optional list of strings (in CSV: ``a;b`` or ``a,b`` or a JSON list).
+
+Any bad row raises one `PromptSetError` naming the file (or list/DataFrame), the line or row and
+the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import json
+import os
+import string
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, overload
+
+from compare.errors import PromptSetError
+
+FIELDS: Final = ("id", "prompt", "messages", "system", "vars", "reference", "tags")
+ROLES: Final = ("system", "developer", "user", "assistant")
+VAR_PREFIX: Final = "vars."
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt. `messages` is what is sent (templates already filled)."""
+
+    id: str
+    messages: list[dict[str, Any]]
+    reference: str | None = None
+    tags: tuple[str, ...] = ()
+    vars: dict[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @property
+    def text(self) -> str:
+        """The last user message as text (what a table or chart shows for this prompt)."""
+        for message in reversed(self.messages):
+            if message["role"] == "user":
+                return _content_text(message["content"])
+        return ""
+
+    @property
+    def system(self) -> str | None:
+        for message in self.messages:
+            if message["role"] in ("system", "developer"):
+                return _content_text(message["content"])
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "messages": [dict(m) for m in self.messages],
+            "reference": self.reference,
+            "tags": list(self.tags),
+            "vars": dict(self.vars),
+        }
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    # Content parts (multimodal form): keep the text parts.
+    return " ".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+
+
+class PromptSet(Sequence[Prompt]):
+    """An ordered, id-unique collection of prompts. Index by position or by id."""
+
+    def __init__(self, prompts: Iterable[Prompt], *, source: str | None = None) -> None:
+        self._prompts: list[Prompt] = list(prompts)
+        self.source = source
+        self._by_id: dict[str, Prompt] = {}
+        for prompt in self._prompts:
+            if prompt.id in self._by_id:
+                raise PromptSetError(f"duplicate id {prompt.id!r}", source=source, field="id")
+            self._by_id[prompt.id] = prompt
+
+    @overload
+    def __getitem__(self, key: int) -> Prompt: ...
+    @overload
+    def __getitem__(self, key: slice) -> PromptSet: ...
+    @overload
+    def __getitem__(self, key: str) -> Prompt: ...
+
+    def __getitem__(self, key: int | slice | str) -> Prompt | PromptSet:
+        if isinstance(key, str):
+            return self._by_id[key]
+        if isinstance(key, slice):
+            return PromptSet(self._prompts[key], source=self.source)
+        return self._prompts[key]
+
+    def __len__(self) -> int:
+        return len(self._prompts)
+
+    def __iter__(self) -> Iterator[Prompt]:
+        return iter(self._prompts)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, str):
+            return item in self._by_id
+        return item in self._prompts
+
+    def __repr__(self) -> str:
+        where = f", source={self.source!r}" if self.source else ""
+        return f"PromptSet({len(self)} prompts{where})"
+
+    @property
+    def ids(self) -> list[str]:
+        return [p.id for p in self._prompts]
+
+    def filter(self, tags: str | Iterable[str]) -> PromptSet:
+        """Prompts that carry any of `tags`."""
+        wanted = {tags} if isinstance(tags, str) else set(tags)
+        return PromptSet([p for p in self if wanted & set(p.tags)], source=self.source)
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame: id, text, system, reference, tags, n_messages."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "id": [p.id for p in self],
+                "text": [p.text for p in self],
+                "system": [p.system for p in self],
+                "reference": [p.reference for p in self],
+                "tags": [list(p.tags) for p in self],
+                "n_messages": [len(p.messages) for p in self],
+            }
+        )
+
+
+# -- building one prompt from a row ------------------------------------------------------------
+
+
+class _Where:
+    """Where a row came from, for error messages."""
+
+    def __init__(self, source: str, line: int | None) -> None:
+        self.source = source
+        self.line = line
+
+    def error(self, message: str, field: str | None = None) -> PromptSetError:
+        text = f"field {field!r}: {message}" if field else message
+        return PromptSetError(text, source=self.source, line=self.line, field=field)
+
+
+def _is_blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and value != value:  # NaN from pandas / CSV
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _fill(text: str, variables: Mapping[str, Any], where: _Where, field: str) -> str:
+    if not variables:
+        return text
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as e:
+        raise where.error(
+            f"bad template: {e} (use {{{{ and }}}} for literal braces)", field
+        ) from None
+    for name in names:
+        if not name.isidentifier():
+            raise where.error(f"template field {{{name}}} must be a plain variable name", field)
+        if name not in variables:
+            known = ", ".join(sorted(variables))
+            raise where.error(f"template variable {{{name}}} is not in vars ({known})", field)
+    return text.format_map(dict(variables))
+
+
+def _messages(row: Mapping[str, Any], variables: Mapping[str, Any], where: _Where) -> list[dict]:
+    has_prompt = not _is_blank(row.get("prompt"))
+    has_messages = not _is_blank(row.get("messages"))
+    if has_prompt and has_messages:
+        raise where.error("give either 'prompt' or 'messages', not both", "messages")
+    if not has_prompt and not has_messages:
+        if "prompt" in row or "messages" not in row:
+            raise where.error("empty prompt", "prompt")
+        raise where.error("empty messages", "messages")
+    messages: list[dict[str, Any]]
+    if has_prompt:
+        prompt = row["prompt"]
+        if not isinstance(prompt, str):
+            raise where.error(f"must be text, got {type(prompt).__name__}", "prompt")
+        messages = [{"role": "user", "content": _fill(prompt, variables, where, "prompt")}]
+    else:
+        messages = _parse_messages(row["messages"], variables, where)
+    system = row.get("system")
+    if not _is_blank(system):
+        if not isinstance(system, str):
+            raise where.error(f"must be text, got {type(system).__name__}", "system")
+        if any(m["role"] in ("system", "developer") for m in messages):
+            raise where.error("given both 'system' and a system message in 'messages'", "system")
+        messages.insert(0, {"role": "system", "content": _fill(system, variables, where, "system")})
+    return messages
+
+
+def _parse_messages(raw: Any, variables: Mapping[str, Any], where: _Where) -> list[dict]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise where.error(f"not valid JSON: {e.msg}", "messages") from None
+    if not isinstance(raw, list) or not raw:
+        raise where.error("must be a non-empty list of {role, content} objects", "messages")
+    out: list[dict[str, Any]] = []
+    for i, message in enumerate(raw):
+        label = f"messages[{i}]"
+        if not isinstance(message, Mapping):
+            raise where.error("must be an object with role and content", label)
+        extra = set(message) - {"role", "content", "name"}
+        if extra:
+            raise where.error(
+                f"unknown key(s) {sorted(extra)}; allowed: role, content, name", label
+            )
+        role = message.get("role")
+        if role not in ROLES:
+            raise where.error(
+                f"bad role {role!r}{_hint(role, ROLES)}; allowed: {', '.join(ROLES)}", label
+            )
+        content = message.get("content")
+        if isinstance(content, str):
+            if not content.strip():
+                raise where.error("empty content", label)
+            content = _fill(content, variables, where, label)
+        elif not (isinstance(content, list) and content):
+            raise where.error("content must be text (or a non-empty list of parts)", label)
+        item = {"role": role, "content": content}
+        if "name" in message:
+            item["name"] = message["name"]
+        out.append(item)
+    if not any(m["role"] == "user" for m in out):
+        raise where.error("needs at least one user message", "messages")
+    return out
+
+
+def _vars(row: Mapping[str, Any], where: _Where) -> dict[str, Any]:
+    variables: dict[str, Any] = {}
+    raw = row.get("vars")
+    if not _is_blank(raw):
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise where.error(f"not valid JSON: {e.msg}", "vars") from None
+        if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
+            raise where.error("must be a mapping of name to value", "vars")
+        variables.update(raw)
+    for key, value in row.items():
+        if isinstance(key, str) and key.startswith(VAR_PREFIX) and not _is_blank(value):
+            name = key[len(VAR_PREFIX) :]
+            if not name.isidentifier():
+                raise where.error("variable names must be identifiers", key)
+            variables[name] = value
+    return variables
+
+
+def _tags(raw: Any, where: _Where) -> tuple[str, ...]:
+    if _is_blank(raw):
+        return ()
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise where.error(f"not valid JSON: {e.msg}", "tags") from None
+        else:
+            sep = ";" if ";" in text else ","
+            raw = [t.strip() for t in text.split(sep) if t.strip()]
+    if isinstance(raw, list | tuple) and all(isinstance(t, str) and t.strip() for t in raw):
+        return tuple(t.strip() for t in raw)
+    raise where.error("must be a list of non-empty strings", "tags")
+
+
+def _auto_id(messages: list[dict[str, Any]]) -> str:
+    digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+    return f"p-{digest[:8]}"
+
+
+def _hint(word: Any, choices: Iterable[str]) -> str:
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_keys(row: Mapping[str, Any], where: _Where, what: str) -> None:
+    for key in row:
+        if not isinstance(key, str):
+            raise where.error(f"{what} names must be text, got {key!r}")
+        if key in FIELDS or key.startswith(VAR_PREFIX):
+            continue
+        raise where.error(
+            f"unknown {what} {key!r}{_hint(key, FIELDS)}; allowed: {', '.join(FIELDS)} "
+            f"and {VAR_PREFIX}<name>",
+            key,
+        )
+
+
+def _prompt(row: Mapping[str, Any], where: _Where, what: str = "key") -> Prompt:
+    _check_keys(row, where, what)
+    variables = _vars(row, where)
+    messages = _messages(row, variables, where)
+    raw_id = row.get("id")
+    if _is_blank(raw_id):
+        pid = _auto_id(messages)
+    else:
+        if isinstance(raw_id, float) and raw_id.is_integer():
+            raw_id = int(raw_id)  # pandas reads an integer id column with blanks as float
+        if not isinstance(raw_id, str | int) or isinstance(raw_id, bool):
+            raise where.error(f"must be text or an integer, got {raw_id!r}", "id")
+        pid = str(raw_id).strip()
+    reference = row.get("reference")
+    if _is_blank(reference):
+        reference = None
+    elif not isinstance(reference, str):
+        if isinstance(reference, int | float) and not isinstance(reference, bool):
+            reference = str(reference)  # numeric answers read from CSV/DataFrames
+        else:
+            raise where.error(f"must be text, got {type(reference).__name__}", "reference")
+    return Prompt(
+        id=pid,
+        messages=messages,
+        reference=reference,
+        tags=_tags(row.get("tags"), where),
+        vars=variables,
+    )
+
+
+class _Builder:
+    """Collects prompts and rejects duplicate ids with the place of the first one."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.prompts: list[Prompt] = []
+        self.first: dict[str, str] = {}
+
+    def add(self, prompt: Prompt, where: _Where, place: str) -> None:
+        if prompt.id in self.first:
+            auto = prompt.id.startswith("p-") and len(prompt.id) == 10
+            why = " (the same messages; give each an explicit id)" if auto else ""
+            raise where.error(
+                f"duplicate id {prompt.id!r}, first at {self.first[prompt.id]}{why}", "id"
+            )
+        self.first[prompt.id] = place
+        self.prompts.append(prompt)
+
+    def result(self) -> PromptSet:
+        if not self.prompts:
+            raise PromptSetError("no prompts", source=self.source)
+        return PromptSet(self.prompts, source=self.source)
+
+
+# -- sources -----------------------------------------------------------------------------------
+
+
+def _from_list(items: Sequence[Any], source: str) -> PromptSet:
+    builder = _Builder(source)
+    for i, item in enumerate(items):
+        place = f"item {i}"
+        where = _Where(f"{source} {place}", None)
+        if isinstance(item, str):
+            row: Mapping[str, Any] = {"prompt": item}
+        elif isinstance(item, Prompt):
+            builder.add(item, where, place)
+            continue
+        elif isinstance(item, Mapping):
+            row = item
+        else:
+            raise where.error(f"must be a string or a dict, got {type(item).__name__}")
+        builder.add(_prompt(row, where), where, place)
+    return builder.result()
+
+
+def _from_jsonl(text: str, source: str) -> PromptSet:
+    builder = _Builder(source)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = _Where(source, number)
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise where.error(f"not valid JSON: {e.msg} (column {e.colno})") from None
+        if isinstance(item, str):
+            item = {"prompt": item}
+        if not isinstance(item, dict):
+            raise where.error(f"each line must be a JSON object, got {type(item).__name__}")
+        builder.add(_prompt(item, where), where, f"line {number}")
+    return builder.result()
+
+
+def _from_csv(text: str, source: str) -> PromptSet:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise PromptSetError("empty file; expected a header row", source=source) from None
+    except csv.Error as e:
+        raise PromptSetError(f"not valid CSV: {e}", source=source, line=1) from None
+    header = [h.strip() for h in header]
+    header_where = _Where(source, 1)
+    _check_keys(dict.fromkeys(header, ""), header_where, "column")
+    dupes = {h for h in header if header.count(h) > 1}
+    if dupes:
+        raise header_where.error(f"duplicate column {sorted(dupes)[0]!r}", sorted(dupes)[0])
+    builder = _Builder(source)
+    line = reader.line_num
+    while True:
+        start = line + 1  # the row's first physical line (quoted fields may span lines)
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise PromptSetError(f"not valid CSV: {e}", source=source, line=start) from None
+        line = reader.line_num
+        if not values or all(not v.strip() for v in values):
+            continue
+        where = _Where(source, start)
+        if len(values) != len(header):
+            raise where.error(f"has {len(values)} fields, the header has {len(header)}")
+        row = dict(zip(header, values, strict=True))
+        builder.add(_prompt(row, where, "column"), where, f"line {start}")
+    return builder.result()
+
+
+def _from_frame(frame: Any, source: str) -> PromptSet:
+    builder = _Builder(source)
+    columns = list(frame.columns)
+    _check_keys(dict.fromkeys(columns, ""), _Where(source, None), "column")
+    for index, row in zip(frame.index, frame.to_dict(orient="records"), strict=True):
+        place = f"row {index!r}"
+        where = _Where(f"{source} {place}", None)
+        builder.add(_prompt(row, where, "column"), where, place)
+    return builder.result()
+
+
+def load_prompts(obj: Any, *, source: str | None = None) -> PromptSet:
+    """A PromptSet from a list of str/dict, a pandas DataFrame, a path (.jsonl/.csv/.json) or a
+    PromptSet (returned as is). Raises PromptSetError naming the file/row and field."""
+    if isinstance(obj, PromptSet):
+        return obj
+    if isinstance(obj, str | os.PathLike):
+        return _from_path(Path(obj), source or str(obj))
+    if _is_dataframe(obj):
+        return _from_frame(obj, source or "DataFrame")
+    if isinstance(obj, Sequence) and not isinstance(obj, bytes):
+        return _from_list(obj, source or "prompt list")
+    raise PromptSetError(
+        f"cannot read prompts from a {type(obj).__name__}: pass a list of strings or dicts, "
+        "a pandas DataFrame, or a path to a .jsonl or .csv file",
+        source=source,
+    )
+
+
+def _is_dataframe(obj: Any) -> bool:
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "to_dict") and hasattr(obj, "columns")
+
+
+def _from_path(path: Path, source: str) -> PromptSet:
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv", ".json"):
+        raise PromptSetError(
+            f"unsupported prompt file type {suffix or '(none)'!r}; use .jsonl, .csv or .json",
+            source=source,
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM from spreadsheet exports
+    except OSError as e:
+        raise PromptSetError(f"cannot read prompt file: {e.strerror}", source=source) from None
+    except UnicodeDecodeError as e:
+        raise PromptSetError(f"not UTF-8 text: {e.reason}", source=source) from None
+    if suffix == ".jsonl":
+        return _from_jsonl(text, source)
+    if suffix == ".csv":
+        return _from_csv(text, source)
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PromptSetError(f"not valid JSON: {e.msg}", source=source, line=e.lineno) from None
+    if not isinstance(items, list):
+        raise PromptSetError("a .json prompt file must hold a list", source=source)
+    return _from_list(items, source)
+
+
+def demo_prompts() -> PromptSet:
+    """The bundled demo set (short, varied prompts a 135M model can answer)."""
+    path = Path(__file__).parent / "data" / "demo_prompts.jsonl"
+    return _from_jsonl(path.read_text(encoding="utf-8"), "demo_prompts.jsonl")
