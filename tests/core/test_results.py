@@ -42,7 +42,8 @@ def test_frame_columns_and_dtypes() -> None:
     assert f["latency_s"].dtype == np.float64 and f["repeat"].dtype == np.int64
     assert f["cached"].dtype == bool and f["attempts"].dtype == np.int64
     assert isinstance(f["status"].dtype, pd.StringDtype)
-    assert str(f["started_at"].dtype).startswith("datetime64") and str(f["started_at"].dt.tz) == "UTC"
+    assert str(f["started_at"].dtype).startswith("datetime64")
+    assert str(f["started_at"].dt.tz) == "UTC"
     assert math.isnan(f.loc[0, "http_status"])  # not measured → NaN, never 0
 
 
