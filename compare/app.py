@@ -23,7 +23,7 @@ from typing import Any
 
 import nbformat
 
-__all__ = ["AppEndpoint", "app_endpoint", "build_parser", "main", "write_app_notebook"]
+__all__ = ["EnvEndpoint", "env_endpoint", "build_parser", "main", "write_app_notebook"]
 
 ENV_URL = "COMPARE_ENDPOINT_URL"
 ENV_KEY = "COMPARE_ENDPOINT_KEY"
@@ -45,7 +45,7 @@ explorer"""
 
 
 @dataclass(frozen=True)
-class AppEndpoint:
+class EnvEndpoint:
     """A running local endpoint named by environment variables (what `local_deployments` needs)."""
 
     url: str
@@ -53,7 +53,7 @@ class AppEndpoint:
     deployment_names: list[str]
 
 
-def app_endpoint() -> AppEndpoint | None:
+def env_endpoint() -> EnvEndpoint | None:
     """The endpoint named by COMPARE_ENDPOINT_URL / _KEY / _DEPLOYMENTS, or None if unset."""
     url = os.environ.get(ENV_URL)
     if not url:
@@ -61,7 +61,7 @@ def app_endpoint() -> AppEndpoint | None:
     names = [n.strip() for n in os.environ.get(ENV_NAMES, "").split(",") if n.strip()]
     if not names:
         names = _served_names(url, os.environ.get(ENV_KEY, ""))
-    return AppEndpoint(url.rstrip("/"), os.environ.get(ENV_KEY, ""), names)
+    return EnvEndpoint(url.rstrip("/"), os.environ.get(ENV_KEY, ""), names)
 
 
 def _served_names(url: str, key: str) -> list[str]:
@@ -83,7 +83,7 @@ def explorer_from_env() -> Any:
     path = os.environ.get(ENV_DEPLOYMENTS_FILE)
     if path:
         return Explorer(deployments=path, out_dir=out)
-    endpoint = app_endpoint()
+    endpoint = env_endpoint()
     if endpoint is None:
         from compare.errors import ConfigError
 

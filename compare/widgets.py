@@ -214,6 +214,7 @@ class Explorer:
         self.prompts: PromptSet | None = None
         self.error: BaseException | None = None
         self.stopped = False
+        self.run_count = 0
         self._task: asyncio.Task[Results | None] | None = None
         self._names: list[str] = []
         self._total = 0
@@ -389,13 +390,14 @@ class Explorer:
 
         self.records = []
         self.stopped = False
+        self.run_count += 1
         self._names = [d.name for d in deployments]
         self._total = len(prompts) * int(self.repeats.value)
         self.progress.max = max(1, self._total * len(deployments))
         self.progress.value = 0
         self._busy(True)
-        self._say(f"running {len(prompts)} prompts × {len(deployments)} deployments × "
-                  f"{self.repeats.value} repeats…")
+        self._say(f"run #{self.run_count}: {len(prompts)} prompts × {len(deployments)} "
+                  f"deployments × {self.repeats.value} repeats…")
         self._paint_counters(force=True)
         started = time.perf_counter()
         results: Results | None = None
@@ -416,13 +418,14 @@ class Explorer:
         self.results = results
         self._paint_counters(force=True)
         elapsed = time.perf_counter() - started
+        await self._render(results)
+        # Said last, once every tab shows this run: "run #N done" means everything is in place.
         if self.error is not None:
-            self._say(f"failed after {elapsed:.1f} s: {type(self.error).__name__}: {self.error}",
-                      error=True)
+            self._say(f"run #{self.run_count} failed after {elapsed:.1f} s: "
+                      f"{type(self.error).__name__}: {self.error}", error=True)
         else:
             word = "stopped" if self.stopped else "done"
-            self._say(f"{word}: {len(results)} records in {elapsed:.1f} s")
-        await self._render(results)
+            self._say(f"run #{self.run_count} {word}: {len(results)} records in {elapsed:.1f} s")
         return results
 
     def _run_dir(self) -> Path | None:

@@ -1,0 +1,225 @@
+"""Real browser: headless Debian Chromium drives the explorer in JupyterLab and in `compare app`.
+
+Each test starts its own server on 127.0.0.1 with temporary Jupyter/IPython dirs, opens the page,
+selects two deployments, clicks Run, waits for the side-by-side table and a chart image, and saves
+a screenshot into the test's tmp_path (copied to test-output/ in the repo, which git ignores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+NAMES = ["smollm2-precise", "sim-fast", "sim-slow"]
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+LAB_OVERRIDES = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false",
+                                                    "checkForUpdates": False},
+    # Keep every cell in the DOM so selectors find outputs below the fold.
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="/usr/bin/chromium is missing (apt-get install chromium; "
+                              "`make browser` does it)"),
+    pytest.mark.timeout(300),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def jupyter_env(root: Path, **extra: str) -> dict[str, str]:
+    """Environment with every Jupyter / IPython / matplotlib dir under `root`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "COMPARE_"))}
+    for name, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                      ("MPLCONFIGDIR", "mpl"), ("JUPYTERLAB_SETTINGS_DIR", "lab-user-settings"),
+                      ("JUPYTERLAB_WORKSPACES_DIR", "lab-workspaces")):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        env[name] = str(root / sub)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"server not listening after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def save_screenshot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    out = REPO / "test-output" / "browser"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, out / name)
+    return path
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """One local endpoint for the JupyterLab test; its kernel reuses it through env vars."""
+    from compare.server.local import local_endpoint
+
+    with local_endpoint(only=NAMES) as ep:
+        yield ep
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.errors = errors  # type: ignore[attr-defined]
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def drive_explorer(page, expect, status_text: str) -> None:
+    """Select sim-fast + sim-slow, click Run, wait for the table and a chart image."""
+    select = page.locator(".widget-select-multiple select").first
+    expect(select).to_be_visible(timeout=120_000)
+    select.select_option(["sim-fast", "sim-slow"])
+    page.locator("button.widget-button:text-is('Run')").first.click()
+    expect(page.locator(".widget-html", has_text=status_text).first).to_be_visible(
+        timeout=120_000)
+    table = page.locator("table.cmp-side-by-side").first
+    expect(table.locator("th", has_text="sim-slow")).to_be_visible(timeout=10_000)
+    expect(table.locator("th", has_text="sim-fast")).to_be_visible()
+    assert table.locator("tbody tr").count() >= 3
+    page.locator(".widget-tab .lm-TabBar-tab", has_text="charts").first.click()
+    image = page.locator(".widget-tab img.widget-image").first
+    expect(image).to_be_visible(timeout=30_000)
+    width = image.evaluate("img => img.naturalWidth")
+    assert width > 300, f"chart image not loaded (naturalWidth={width})"
+
+
+def test_explorer_in_jupyterlab(endpoint, browser_page, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(REPO / "notebooks" / "02-explorer.ipynb", root / "explorer-copy.ipynb")
+    settings = tmp_path / "lab-settings"
+    settings.mkdir()
+    (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
+    port, token = free_port(), secrets.token_hex(16)
+    env = jupyter_env(tmp_path / "jupyter", COMPARE_ENDPOINT_URL=endpoint.url,
+                      COMPARE_ENDPOINT_KEY=endpoint.api_key)
+    log = tmp_path / "jupyterlab.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+             "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={root}",
+             f"--LabApp.app_settings_dir={settings}"],
+            env={**env, "JUPYTER_TOKEN": token}, stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=root)
+    try:
+        wait_for_port(port, proc, log)
+        status = f"http://127.0.0.1:{port}/api/status?token={token}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(status, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/explorer-copy.ipynb?token={token}")
+        expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=90_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").click()
+        # The notebook's own programmatic run ends with this assert cell's output.
+        expect(page.get_by_text("explorer ok").first).to_be_visible(timeout=120_000)
+        drive_explorer(page, expect, "run #2 done: 6 records")
+        shot = save_screenshot(page, tmp_path, "jupyterlab-explorer.png")
+        assert shot.stat().st_size > 50_000
+        assert not [e for e in page.errors if "widget" in e.lower()], page.errors
+    finally:
+        stop(proc)
+
+
+def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
+    import psutil
+    from playwright.sync_api import expect
+
+    port, token = free_port(), secrets.token_hex(16)
+    env = jupyter_env(tmp_path / "jupyter", COMPARE_APP_TOKEN=token)
+    log = tmp_path / "app.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "compare.app", "--port", str(port), "--only",
+             "sim-fast,sim-slow", "--out", str(tmp_path / "runs")],
+            env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp_path)
+    children: list = []
+    try:
+        wait_for_port(port, proc, log)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert token not in " ".join(" ".join(c.cmdline()) for c in children if c.is_running())
+        page = browser_page
+        page.goto(f"http://127.0.0.1:{port}/?token={token}")
+        drive_explorer(page, expect, "run #1 done: 6 records")
+        shot = save_screenshot(page, tmp_path, "voila-app.png")
+        assert shot.stat().st_size > 50_000
+        # Export from the page writes into the app's --out directory.
+        page.locator(".widget-tab .lm-TabBar-tab", has_text="export").first.click()
+        page.locator("button.widget-button:text-is('Save CSV')").first.click()
+        expect(page.locator(".widget-html", has_text="results.csv").first).to_be_visible(
+            timeout=10_000)
+        assert (tmp_path / "runs" / "results.csv").exists()
+    finally:
+        stop(proc)
+    # SIGTERM unwound the app: its local endpoint and kernels are gone too.
+    gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, f"left running: {[p.pid for p in alive]}"
+    assert "compare app: serving" in log.read_text()
