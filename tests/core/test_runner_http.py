@@ -1,0 +1,224 @@
+"""The runner against the real local endpoint over HTTP, through every real SDK adapter.
+
+One server per module with simulated deployments whose delays and faults are fixed, so the
+record columns can be checked exactly: TTFT and latency against the configured delays, attempts
+and backoff against deterministic faults, statuses for 401/404/content filter/truncated streams.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+
+import pytest
+
+from compare.config import KINDS, Deployment, local_deployments
+from compare.records import RECORD_COLUMNS
+from compare.runner import Backoff, arun, run
+
+TTFT_MS = 80
+ITL_MS = 12
+TOKENS = 10
+FAST = Backoff(base_s=0.01, cap_s=0.02)
+
+CONFIG = {
+    "deployments": {
+        "fixed": {
+            "backend": "simulated",
+            "simulated": {"seed": 1, "output_tokens": TOKENS, "ttft_ms": TTFT_MS,
+                          "itl_ms": ITL_MS},
+            "capacity": {"rpm": 100000, "tpm": 100000000},
+        },
+        "quick": {
+            "backend": "simulated",
+            "simulated": {"seed": 2, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
+            "content_filter": [
+                {"category": "violence", "severity": "medium", "terms": ["forbidden"],
+                 "apply_to": "prompt"},
+            ],
+        },
+        "retry429": {
+            "backend": "simulated",
+            "simulated": {"seed": 3, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
+            "faults": [{"fault": "429", "first_attempts": 2, "retry_after_s": 0.05}],
+        },
+        "retry503": {
+            "backend": "simulated",
+            "simulated": {"seed": 4, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
+            "faults": [{"fault": "503", "first_attempts": 1}],
+        },
+        "denied": {
+            "backend": "simulated",
+            "simulated": {"seed": 5, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
+            "faults": [{"fault": "401", "rate": 1.0}],
+        },
+        "truncated": {
+            "backend": "simulated",
+            "simulated": {"seed": 6, "output_tokens": 6, "ttft_ms": 2, "itl_ms": 1},
+            "faults": [{"fault": "no_finish_reason", "rate": 1.0}],
+        },
+    }
+}
+PROMPTS = [{"id": f"q{i}", "prompt": f"Tell me about topic {i}."} for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from compare.server.local import local_endpoint
+
+    with local_endpoint(config=CONFIG) as ep:
+        yield ep
+
+
+def _deps(ep, *names, kind="azure-inference", **kw) -> list[Deployment]:
+    return local_deployments(ep, kind=kind, names=list(names), **kw)
+
+
+def _requests(ep, name: str) -> int:
+    """Requests the server saw for a deployment (its admin stats)."""
+    stats = ep.stats()
+    entry = stats.get("deployments", stats).get(name, 0)
+    if isinstance(entry, dict):
+        return int(entry.get("requests", entry.get("total", 0)))
+    return int(entry)
+
+
+def _check_ok_rows(frame, stream: bool) -> None:
+    assert tuple(frame.columns) == RECORD_COLUMNS
+    assert (frame["status"] == "ok").all(), frame[["status", "error_message"]]
+    assert frame["output"].str.len().gt(0).all()
+    assert frame["model"].str.contains("simulated").all()
+    assert (frame["completion_tokens"] == TOKENS).all() and frame["prompt_tokens"].gt(0).all()
+    assert (frame["finish_reason"].isin(["stop", "length"])).all()
+    assert (frame["attempts"] == 1).all() and (frame["backoff_s"] == 0).all()
+    assert (frame["streamed"] == stream).all()
+    expected_latency = (TTFT_MS + (TOKENS - 1) * ITL_MS) / 1000 if stream else TTFT_MS / 1000
+    assert frame["latency_s"].min() >= expected_latency - 0.002
+    if stream:
+        assert frame["ttft_s"].notna().all() and frame["decode_tps"].gt(0).all()
+    else:
+        assert frame["ttft_s"].isna().all() and frame["itl_p50_s"].isna().all()
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "nostream"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_adapter_sync(server, kind: str, stream: bool) -> None:
+    res = run(PROMPTS, _deps(server, "fixed", kind=kind), stream=stream, progress=False)
+    assert len(res) == 4
+    _check_ok_rows(res.frame, stream)
+    assert (res.frame["endpoint_kind"] == kind).all()
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "nostream"])
+@pytest.mark.parametrize("kind", KINDS)
+async def test_every_adapter_async(server, kind: str, stream: bool) -> None:
+    res = await arun(PROMPTS, _deps(server, "fixed", kind=kind), stream=stream, progress=False,
+                     repeats=2)
+    assert len(res) == 8 and sorted(set(res.frame["repeat"])) == [0, 1]
+    _check_ok_rows(res.frame, stream)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_timing_matches_the_configured_delays(server, kind: str) -> None:
+    prompts = [f"timing probe {i}" for i in range(24)]
+    res = await arun(prompts, _deps(server, "fixed", kind=kind), concurrency=8, progress=False)
+    f = res.frame
+    assert (f["status"] == "ok").all()
+    ttft_err = [abs(v - TTFT_MS / 1000) for v in f["ttft_s"]]
+    expected = (TTFT_MS + (TOKENS - 1) * ITL_MS) / 1000
+    lat_err = [abs(v - expected) for v in f["latency_s"]]
+    # Measured on a shared 2-core box: the median within 3 ms, every request within 15 ms.
+    assert statistics.median(ttft_err) < 0.003, sorted(ttft_err)
+    assert statistics.median(lat_err) < 0.003, sorted(lat_err)
+    assert max(ttft_err) < 0.015 and max(lat_err) < 0.015
+    assert statistics.median(f["itl_p50_s"]) == pytest.approx(ITL_MS / 1000, abs=0.002)
+    tps = statistics.median(f["decode_tps"])
+    assert tps == pytest.approx((TOKENS - 1) / ((TOKENS - 1) * ITL_MS / 1000), rel=0.15)
+    assert (f["wall_s"] - f["latency_s"]).abs().max() < 1e-9  # one attempt: wall = latency
+
+
+async def test_headers_captured(server) -> None:
+    res = await arun(PROMPTS[:1], _deps(server, "fixed"), progress=False)
+    row = res.frame.iloc[0]
+    assert row["request_id"] and isinstance(row["request_id"], str)
+    assert row["region"] == "local"
+    assert row["ratelimit_remaining_requests"] > 0 and row["ratelimit_remaining_tokens"] > 0
+    assert row["started_at"].year >= 2026
+
+
+async def test_retries_are_counted_with_backoff(server) -> None:
+    before = _requests(server, "retry429"), _requests(server, "retry503")
+    res = await arun(PROMPTS[:2], _deps(server, "retry429", "retry503"), progress=False,
+                     backoff=FAST)
+    f = res.frame.set_index("deployment")
+    r429 = f.loc["retry429"]
+    assert (r429["status"] == "ok").all() and (r429["attempts"] == 3).all()
+    # The service's retry-after (50 ms, twice) is what was slept.
+    assert r429["backoff_s"].tolist() == pytest.approx([0.1, 0.1], abs=0.002)
+    assert (r429["wall_s"] >= r429["latency_s"] + 0.1).all()
+    r503 = f.loc["retry503"]
+    assert (r503["attempts"] == 2).all() and (r503["backoff_s"] <= FAST.base_s).all()
+    assert _requests(server, "retry429") - before[0] == 6  # every attempt went over the wire
+    assert _requests(server, "retry503") - before[1] == 4
+
+
+async def test_exhausted_retries_keep_the_status(server) -> None:
+    res = await arun(["never enough"], _deps(server, "retry429"), progress=False, max_attempts=2,
+                     backoff=FAST)
+    row = res.frame.iloc[0]
+    assert (row["status"], row["attempts"], row["http_status"]) == ("rate_limited", 2, 429)
+    assert row["error_type"] == "RateLimitError"
+
+
+async def test_refused_key_stops_only_that_deployment(server) -> None:
+    bad = Deployment(name="badkey", deployment="quick", endpoint=server.url,
+                     kind="azure-inference", api_key="not-the-key-0000", concurrency=1)
+    deps = [bad, *_deps(server, "denied", concurrency=1), *_deps(server, "quick")]
+    prompts = [f"p{i}" for i in range(6)]
+    res = await arun(prompts, deps, progress=False)
+    f = res.frame
+    for name in ("badkey", "denied"):
+        rows = f[f["deployment"] == name]
+        assert (rows["status"] == "error").all()
+        assert (rows["error_type"] == "AuthenticationError").all()
+        assert int(rows["attempts"].sum()) == 1  # one refused request, the rest never sent
+        assert rows["error_message"].str.contains("not sent").sum() == 5
+    assert f.loc[f["deployment"] == "badkey", "error_message"].str.contains(
+        "api_key given for deployment 'badkey'").all()
+    assert (f.loc[f["deployment"] == "quick", "status"] == "ok").all()
+    assert not f["error_message"].str.contains("not-the-key-0000", na=False).any()
+    assert not f["error_message"].str.contains(server.api_key, regex=False, na=False).any()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_unknown_deployment_and_content_filter_rows(server, kind: str) -> None:
+    ghost = Deployment(name="ghost", endpoint=_deps(server, "quick", kind=kind)[0].endpoint,
+                       kind=kind, api_key=server.api_key)
+    prompts = ["a harmless question", "a forbidden question"]
+    res = await arun(prompts, [ghost, *_deps(server, "quick", kind=kind)], progress=False)
+    f = res.frame.set_index(["deployment", res.frame.index])
+    g = res.frame[res.frame["deployment"] == "ghost"]
+    assert (g["status"] == "error").all() and (g["http_status"] == 404).all()
+    assert (g["error_type"] == "DeploymentNotFoundError").all() and (g["attempts"] == 1).all()
+    q = res.frame[res.frame["deployment"] == "quick"].reset_index(drop=True)
+    assert q.loc[0, "status"] == "ok"
+    assert q.loc[1, "status"] == "content_filtered" and q.loc[1, "http_status"] == 400
+    assert "violence" in json.loads(q.loc[1, "content_filter"]).__repr__()
+    assert q.loc[1, "attempts"] == 1
+    assert len(f) == 4
+
+
+async def test_stream_without_finish_reason_is_incomplete(server) -> None:
+    res = await arun(["cut short"], _deps(server, "truncated"), progress=False, max_attempts=2,
+                     backoff=FAST)
+    row = res.frame.iloc[0]
+    assert row["status"] == "incomplete" and row["attempts"] == 2
+    assert row["output"] and not math.isnan(row["ttft_s"])
+
+
+async def test_no_secret_in_any_file(server, tmp_path) -> None:
+    out = tmp_path / "run"
+    await arun(PROMPTS, _deps(server, "quick", "denied"), out=out, progress=False)
+    for path in out.iterdir():
+        assert server.api_key.encode() not in path.read_bytes(), path.name
