@@ -1,0 +1,184 @@
+"""Backends of the local endpoint: what turns a validated request into a stream of text pieces.
+
+A backend returns a `Generation`: an async iterator of text pieces (one model token each), plus
+`prompt_tokens`, `completion_tokens` and `finish_reason` once the iteration ends. The HTTP layer
+owns stop sequences, content filtering, faults and the wire format, so both backends stay small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from compare.server.config import DeploymentSpec, SimulatedSpec
+
+
+@dataclass
+class GenParams:
+    """A request after validation and defaults, as a backend sees it."""
+
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # pass-through parameters
+    t0: float = 0.0  # loop.time() when the request arrived: simulated delays count from here
+
+
+class Generation(Protocol):
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length", valid once iteration has ended
+    done: bool  # the piece just yielded is known to be the last one
+    headers: dict[str, str]
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    async def aclose(self) -> None:
+        """Stop generating (client gone, stop sequence, content filter)."""
+        ...
+
+
+class Backend(Protocol):
+    spec: DeploymentSpec
+
+    def unsupported_extra(self, extra: dict[str, Any]) -> list[str]:
+        """Pass-through parameters this backend cannot honour (→ 422 naming them)."""
+        ...
+
+    def start(self, params: GenParams) -> Generation: ...
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """Text of a message whose content is a string or a list of text parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def prompt_key(messages: list[dict[str, Any]]) -> str:
+    """Stable identity of a prompt (used by seeded text and first-N-attempts faults)."""
+    canon = json.dumps([[m.get("role"), message_text(m)] for m in messages], ensure_ascii=False)
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- simulated
+
+_LOREM = (  # noqa: SIM905 (a sentence reads better than 62 quoted words)
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut "
+    "labore et dolore magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris "
+    "nisi aliquip ex ea commodo consequat duis aute irure in reprehenderit voluptate velit esse "
+    "cillum fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt culpa qui "
+    "officia deserunt mollit anim id est laborum"
+).split()
+# A rare word (about 1 in 300 tokens) so an output content filter has something to catch.
+RARE_WORD = "verboten"
+_RARE_P = 1 / 300
+
+
+class SimulatedGeneration:
+    """Seeded words released on an absolute schedule: t0 + ttft, then + itl per word.
+
+    Deadlines are absolute, so sleep overshoot never accumulates across a long stream.
+    """
+
+    def __init__(self, words: list[str], delays: list[float], t0: float, prompt_tokens: int,
+                 finish_reason: str, headers: dict[str, str]) -> None:
+        self._words = words
+        self._deadlines: list[float] = []
+        at = t0
+        for d in delays:
+            at += d
+            self._deadlines.append(at)
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = 0
+        self._final_reason = finish_reason
+        self.finish_reason = "stop"
+        self.headers = headers
+        self.done = False
+        self._closed = False
+
+    @property
+    def planned_tokens(self) -> int:
+        return len(self._words)
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        for i, (word, deadline) in enumerate(zip(self._words, self._deadlines, strict=True)):
+            if self._closed:
+                return
+            wait = deadline - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.completion_tokens += 1
+            if i == len(self._words) - 1:
+                self.finish_reason = self._final_reason
+                self.done = True
+            yield word if i == 0 else " " + word
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+
+class SimulatedBackend:
+    """Seeded text with configured TTFT / inter-token delays; no model at all."""
+
+    def __init__(self, spec: DeploymentSpec) -> None:
+        assert spec.simulated is not None
+        self.spec = spec
+        self.sim: SimulatedSpec = spec.simulated
+        self._counter = 0
+
+    def unsupported_extra(self, extra: dict[str, Any]) -> list[str]:
+        return []  # a simulated model accepts anything passed through
+
+    def start(self, params: GenParams) -> SimulatedGeneration:
+        key = prompt_key(params.messages)
+        # Text depends only on the prompt and the request seed: the same prompt reads the same.
+        text_seed = f"{self.sim.seed}:{key}:{params.seed}"
+        text_rng = random.Random(hashlib.sha256(text_seed.encode()).digest())
+        wanted = max(1, round(self.sim.output_tokens.sample(text_rng)))
+        n = min(wanted, params.max_tokens)
+        words = self._words(params.messages, text_rng, n)
+        # Timing varies per request but is reproducible for the same sequence of requests.
+        self._counter += 1
+        timing_rng = random.Random(self.sim.seed * 1_000_003 + self._counter)
+        ttft = self.sim.ttft_ms.sample(timing_rng) / 1000.0
+        itls = [self.sim.itl_ms.sample(timing_rng) / 1000.0 for _ in range(n - 1)]
+        headers = {
+            # Planned delays, so timing tests can compare measured against configured.
+            "x-compare-sim-ttft-ms": f"{ttft * 1000:.3f}",
+            "x-compare-sim-decode-ms": f"{sum(itls) * 1000:.3f}",
+            "x-compare-sim-tokens": str(n),
+        }
+        return SimulatedGeneration(
+            words, [ttft, *itls], params.t0, self.count_prompt_tokens(params.messages),
+            "length" if wanted > n else "stop", headers,
+        )
+
+    def _words(self, messages: list[dict[str, Any]], rng: random.Random, n: int) -> list[str]:
+        if self.sim.text == "echo":
+            last_user = next((message_text(m) for m in reversed(messages)
+                              if m.get("role") == "user"), "")
+            source = last_user.split() or ["echo"]
+            return [source[i % len(source)] for i in range(n)]
+        return [RARE_WORD if rng.random() < _RARE_P else rng.choice(_LOREM) for _ in range(n)]
+
+    @staticmethod
+    def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+        # A simple, deterministic "tokenizer": words plus a few tokens of chat framing per message.
+        return sum(len(message_text(m).split()) + 4 for m in messages) + 2
