@@ -1,0 +1,320 @@
+"""Prompt sets from lists, DataFrames, CSV, JSONL and JSON; every bad input names where and what."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from compare.errors import PromptSetError
+from compare.prompts import Prompt, PromptSet, demo_prompts, load_prompts
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def jsonl(tmp_path: Path, rows: list, name: str = "p.jsonl") -> Path:
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# -- good input ----------------------------------------------------------------------------------
+
+
+def test_list_of_strings_gets_stable_hash_ids() -> None:
+    ps = load_prompts(["Hello?", "What is 2+2?"])
+    assert len(ps) == 2
+    assert all(p.id.startswith("p-") and len(p.id) == 10 for p in ps)
+    assert ps[0].messages == [{"role": "user", "content": "Hello?"}]
+    # The id follows the text, not the position.
+    again = load_prompts(["What is 2+2?", "Hello?", "New one"])
+    assert again[1].id == ps[0].id and again[0].id == ps[1].id
+    assert ps[ps[0].id] is ps[0] and ps[0].id in ps
+
+
+def test_dicts_with_every_field() -> None:
+    ps = load_prompts(
+        [
+            {
+                "id": "t1",
+                "prompt": "Translate {word} to {lang}.",
+                "system": "Be brief, {lang} expert.",
+                "vars": {"word": "cat", "lang": "French"},
+                "reference": "chat",
+                "tags": ["translate", "short"],
+            },
+            {
+                "id": 7,
+                "messages": [
+                    {"role": "user", "content": "I am Sam."},
+                    {"role": "assistant", "content": "Hi Sam."},
+                    {"role": "user", "content": "Who am I?"},
+                ],
+                "tags": "memory;multi",
+            },
+        ]
+    )
+    t1, seven = ps
+    assert t1.messages == [
+        {"role": "system", "content": "Be brief, French expert."},
+        {"role": "user", "content": "Translate cat to French."},
+    ]
+    assert (t1.reference, t1.tags, t1.system, t1.text) == (
+        "chat",
+        ("translate", "short"),
+        "Be brief, French expert.",
+        "Translate cat to French.",
+    )
+    assert seven.id == "7" and len(seven.messages) == 3 and seven.tags == ("memory", "multi")
+    assert seven.text == "Who am I?"
+    assert ps.filter("memory").ids == ["7"]
+
+
+def test_braces_without_vars_are_sent_verbatim() -> None:
+    (p,) = load_prompts(['Return JSON like {"a": 1}'])
+    assert p.text == 'Return JSON like {"a": 1}'
+
+
+def test_literal_braces_with_vars() -> None:
+    (p,) = load_prompts([{"prompt": "{{x}} is {x}", "vars": {"x": 1}}])
+    assert p.text == "{x} is 1"
+
+
+def test_jsonl_file(tmp_path: Path) -> None:
+    path = jsonl(
+        tmp_path,
+        [
+            {"id": "a", "prompt": "one"},
+            "",
+            {"id": "b", "messages": [{"role": "user", "content": "two"}], "reference": "2"},
+            '"a bare string line"',
+        ],
+    )
+    ps = load_prompts(path)
+    assert ps.ids[:2] == ["a", "b"] and ps[2].text == "a bare string line"
+    assert ps.source == str(path)
+
+
+def test_csv_file_with_var_columns_and_multiline_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "p.csv",
+        """
+        id,prompt,reference,tags,vars.city
+        a,"Where is {city}?",Europe,geo;short,Paris
+        b,"line one
+        line two",,,
+        c,"JSON {""k"": 1}",,"[""x"", ""y""]",
+        """,
+    )
+    ps = load_prompts(path)
+    assert ps["a"].text == "Where is Paris?" and ps["a"].vars == {"city": "Paris"}
+    assert ps["a"].tags == ("geo", "short")
+    assert ps["b"].text == "line one\nline two" and ps["b"].reference is None
+    assert ps["c"].text == 'JSON {"k": 1}' and ps["c"].tags == ("x", "y")
+
+
+def test_dataframe() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": ["x", "y"],
+            "prompt": ["Say hi", "Say {w}"],
+            "vars.w": [None, "bye"],
+            "reference": ["hi", None],
+        }
+    )
+    ps = load_prompts(frame)
+    assert ps["y"].text == "Say bye" and ps["x"].reference == "hi" and ps["y"].reference is None
+    assert list(ps.to_frame().columns) == [
+        "id",
+        "text",
+        "system",
+        "reference",
+        "tags",
+        "n_messages",
+    ]
+
+
+def test_json_file_and_promptset_passthrough(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(["a", {"id": "b", "prompt": "bee"}]), encoding="utf-8")
+    ps = load_prompts(path)
+    assert len(ps) == 2 and load_prompts(ps) is ps
+    assert isinstance(ps[0:1], PromptSet) and len(ps[0:1]) == 1
+
+
+def test_demo_set_ships_and_loads() -> None:
+    ps = demo_prompts()
+    assert 6 <= len(ps) <= 12
+    assert sum(p.reference is not None for p in ps) >= 3
+    assert any(len(p.messages) > 2 for p in ps)  # a multi-turn prompt
+    assert any(p.vars for p in ps)  # a template
+    import compare
+
+    path = Path(compare.__file__).parent / "data" / "demo_prompts.jsonl"
+    assert load_prompts(path).ids == ps.ids
+
+
+def test_prompt_objects_in_list() -> None:
+    p = Prompt(id="z", messages=[{"role": "user", "content": "hi"}])
+    assert load_prompts([p, "other"])["z"] is p
+
+
+# -- bad input: one error naming source, line/row and field --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "line", "field", "needle"),
+    [
+        ([{"id": "a", "prompt": "x"}, {"id": "a", "prompt": "y"}], 2, "id", "duplicate id 'a'"),
+        ([{"id": "a", "prompt": "   "}], 1, "prompt", "empty prompt"),
+        ([{"id": "a"}], 1, "prompt", "empty prompt"),
+        ([{"id": "a", "promt": "x"}], 1, "promt", "did you mean 'prompt'"),
+        (
+            [{"prompt": "x", "messages": [{"role": "user", "content": "y"}]}],
+            1,
+            "messages",
+            "not both",
+        ),
+        (
+            [{"messages": [{"role": "usr", "content": "x"}]}],
+            1,
+            "messages[0]",
+            "bad role 'usr' (did you mean 'user'?)",
+        ),
+        ([{"messages": [{"role": "user", "content": ""}]}], 1, "messages[0]", "empty content"),
+        ([{"messages": [{"role": "assistant", "content": "x"}]}], 1, "messages", "user message"),
+        ([{"messages": "not json"}], 1, "messages", "not valid JSON"),
+        ([{"messages": [{"role": "user", "content": "x", "tool": 1}]}], 1, "messages[0]", "tool"),
+        (
+            [
+                {
+                    "system": "s",
+                    "messages": [
+                        {"role": "system", "content": "t"},
+                        {"role": "user", "content": "u"},
+                    ],
+                }
+            ],
+            1,
+            "system",
+            "both 'system'",
+        ),
+        ([{"prompt": "Hi {name}", "vars": {"other": 1}}], 1, "prompt", "{name} is not in vars"),
+        ([{"prompt": "Hi {0}", "vars": {"a": 1}}], 1, "prompt", "plain variable name"),
+        ([{"prompt": "Hi {a", "vars": {"a": 1}}], 1, "prompt", "bad template"),
+        ([{"prompt": "x", "vars": [1]}], 1, "vars", "mapping"),
+        ([{"prompt": "x", "tags": [1, 2]}], 1, "tags", "list of non-empty strings"),
+        ([{"prompt": "x", "reference": ["a"]}], 1, "reference", "must be text"),
+        ([{"prompt": 5}], 1, "prompt", "must be text"),
+        ([{"id": ["x"], "prompt": "x"}], 1, "id", "text or an integer"),
+        (["{not json"], 1, None, "not valid JSON"),
+        (["[1, 2]"], 1, None, "JSON object"),
+        (
+            [{"prompt": "same"}, {"prompt": "same"}],
+            2,
+            "id",
+            "same messages; give each an explicit id",
+        ),
+    ],
+)
+def test_bad_jsonl_rows(
+    tmp_path: Path, rows: list, line: int, field: str | None, needle: str
+) -> None:
+    path = jsonl(tmp_path, rows)
+    with pytest.raises(PromptSetError) as info:
+        load_prompts(path)
+    err = info.value
+    assert (err.source, err.line, err.field) == (str(path), line, field), str(err)
+    assert needle in str(err)
+    assert str(err).startswith(f"{path}:{line}: ")
+
+
+def test_blank_lines_keep_line_numbers(tmp_path: Path) -> None:
+    path = jsonl(tmp_path, [{"id": "a", "prompt": "x"}, "", "", {"id": "b", "prompt": ""}])
+    with pytest.raises(PromptSetError) as info:
+        load_prompts(path)
+    assert info.value.line == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "needle"),
+    [
+        ("id,prompt,answer\na,x,y\n", 1, "answer", "unknown column 'answer'"),
+        ("id,prompt,prompt\na,x,y\n", 1, "prompt", "duplicate column"),
+        ("id,prompt\na,x\nb,\n", 3, "prompt", "empty prompt"),
+        ("id,prompt\na,x\na,y\n", 3, "id", "duplicate id 'a', first at line 2"),
+        ("id,prompt\na,x,extra\n", 2, None, "has 3 fields, the header has 2"),
+        ('id,prompt\na,"multi\nline"\nb,\n', 4, "prompt", "empty prompt"),
+        ("id,prompt,vars\na,x,{bad\n", 2, "vars", "not valid JSON"),
+        (
+            'id,messages\na,"[{""role"": ""bot"", ""content"": ""x""}]"\n',
+            2,
+            "messages[0]",
+            "bad role 'bot'",
+        ),
+    ],
+)
+def test_bad_csv(tmp_path: Path, text: str, line: int, field: str | None, needle: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PromptSetError) as info:
+        load_prompts(path)
+    err = info.value
+    assert (err.line, err.field) == (line, field), str(err)
+    assert needle in str(err) and str(path) in str(err)
+
+
+def test_bad_dataframe_names_row_and_column() -> None:
+    frame = pd.DataFrame({"prompt": ["ok", ""]}, index=[10, 11])
+    with pytest.raises(PromptSetError) as info:
+        load_prompts(frame)
+    assert "DataFrame row 11" in str(info.value) and info.value.field == "prompt"
+    with pytest.raises(PromptSetError, match="unknown column 'question'"):
+        load_prompts(pd.DataFrame({"question": ["x"]}))
+
+
+def test_bad_list_item_names_index() -> None:
+    with pytest.raises(PromptSetError) as info:
+        load_prompts(["fine", 3])
+    assert "prompt list item 1" in str(info.value)
+    with pytest.raises(PromptSetError, match=r"item 0.*empty prompt"):
+        load_prompts([""])
+
+
+def test_bad_sources(tmp_path: Path) -> None:
+    with pytest.raises(PromptSetError, match="no prompts"):
+        load_prompts([])
+    with pytest.raises(PromptSetError, match=r"unsupported prompt file type '\.txt'"):
+        load_prompts(tmp_path / "p.txt")
+    with pytest.raises(PromptSetError, match="cannot read prompt file"):
+        load_prompts(tmp_path / "missing.jsonl")
+    with pytest.raises(PromptSetError, match="cannot read prompts from a int"):
+        load_prompts(42)
+    empty = tmp_path / "e.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(PromptSetError, match="empty file"):
+        load_prompts(empty)
+    blob = tmp_path / "b.jsonl"
+    blob.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(PromptSetError, match="not UTF-8"):
+        load_prompts(blob)
+    notlist = tmp_path / "d.json"
+    notlist.write_text('{"prompt": "x"}', encoding="utf-8")
+    with pytest.raises(PromptSetError, match="must hold a list"):
+        load_prompts(notlist)
+
+
+def test_errors_are_config_errors_not_tracebacks(tmp_path: Path) -> None:
+    # One family: callers (CLI, notebooks) catch ConfigError / ValueError.
+    path = jsonl(tmp_path, ["{oops"])
+    with pytest.raises(ValueError):
+        load_prompts(path)
