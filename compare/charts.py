@@ -12,6 +12,7 @@ Empty or all-error data never raises: the axes say "no timing rows" instead.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from typing import Protocol
@@ -26,6 +27,7 @@ from compare.records import METRICS, STATUSES
 
 __all__ = [
     "STATUS_COLORS",
+    "ChartFigure",
     "dashboard",
     "deployment_colors",
     "latency_distribution",
@@ -46,6 +48,16 @@ class ResultsLike(Protocol):
     def deployments(self) -> list[str]: ...
 
     def timing_frame(self) -> pd.DataFrame: ...
+
+
+class ChartFigure(Figure):
+    """A Figure that shows itself as a PNG in Jupyter whatever the backend: figures made without
+    pyplot get no image from IPython's inline formatter, which only knows pyplot's."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=90)
+        return buf.getvalue()
 
 
 Canvas = Figure | SubFigure
@@ -195,7 +207,7 @@ def _draw_latency(canvas: Canvas, results: ResultsLike, metric: str) -> None:
 def latency_distribution(results: ResultsLike, metric: str = "latency_s") -> Figure:
     """Box plot per deployment of `latency_s` (or `ttft_s`, `wall_s`) with p50/p90/p99 marked."""
     n = max(1, len(_names(results)))
-    fig = Figure(figsize=(9, 1.6 + 0.45 * n), layout="constrained")
+    fig = ChartFigure(figsize=(9, 1.6 + 0.45 * n), layout="constrained")
     _draw_latency(fig, results, metric)
     return fig
 
@@ -235,7 +247,7 @@ def _draw_scatter(canvas: Canvas, results: ResultsLike) -> None:
 def ttft_vs_decode(results: ResultsLike) -> Figure:
     """Scatter of TTFT (x) against decode tokens/s (y), coloured by deployment."""
     n = len(_names(results))
-    fig = Figure(figsize=(8.5, 5 + 0.1 * max(0, n - 10)), layout="constrained")
+    fig = ChartFigure(figsize=(8.5, 5 + 0.1 * max(0, n - 10)), layout="constrained")
     _draw_scatter(fig, results)
     return fig
 
@@ -277,7 +289,7 @@ def _draw_status(canvas: Canvas, results: ResultsLike) -> None:
 def status_breakdown(results: ResultsLike) -> Figure:
     """Stacked bars of record counts per status per deployment."""
     n = max(1, len(_names(results)))
-    fig = Figure(figsize=(9, 1.6 + 0.4 * n), layout="constrained")
+    fig = ChartFigure(figsize=(9, 1.6 + 0.4 * n), layout="constrained")
     _draw_status(fig, results)
     return fig
 
@@ -333,7 +345,7 @@ def _draw_tokens_cost(canvas: Canvas, results: ResultsLike) -> None:
 def tokens_and_cost(results: ResultsLike) -> Figure:
     """Mean prompt / completion tokens and total cost per deployment, side by side."""
     n = max(1, len(_names(results)))
-    fig = Figure(figsize=(11, 2.4 + 0.4 * n), layout="constrained")
+    fig = ChartFigure(figsize=(11, 2.4 + 0.4 * n), layout="constrained")
     _draw_tokens_cost(fig, results)
     return fig
 
@@ -389,7 +401,7 @@ def latency_heatmap(results: ResultsLike, metric: str = "latency_s",
     frame = results.frame
     n_dep = max(1, len(_names(results)))
     n_prompts = max(1, min(max_prompts, len(_prompt_order(frame))))
-    fig = Figure(figsize=(3.5 + 0.75 * n_dep, 2.2 + 0.28 * n_prompts), layout="constrained")
+    fig = ChartFigure(figsize=(3.5 + 0.75 * n_dep, 2.2 + 0.28 * n_prompts), layout="constrained")
     _draw_heatmap(fig, results, metric, max_prompts)
     return fig
 
@@ -405,7 +417,7 @@ def dashboard(results: ResultsLike, max_prompts: int = 30) -> Figure:
     row0 = max(4.5, 1.6 + 0.45 * n_dep)
     row1 = max(4.0, 2.2 + 0.28 * n_prompts, 1.6 + 0.4 * n_dep)
     row2 = 2.4 + 0.4 * n_dep
-    fig = Figure(figsize=(18, row0 + row1 + row2 + 0.6), layout="constrained")
+    fig = ChartFigure(figsize=(18, row0 + row1 + row2 + 0.6), layout="constrained")
     fig.suptitle(f"compare: {n_dep} deployments, {len(frame)} records", fontsize=14)
     grid = fig.add_gridspec(3, 2, height_ratios=[row0, row1, row2])
     _draw_latency(fig.add_subfigure(grid[0, 0]), results, "latency_s")
