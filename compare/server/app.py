@@ -119,7 +119,9 @@ class DeploymentStats:
     prompts: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"received": self.received, "completed": self.completed,
+        # "requests" is "received" under the name other tools look for.
+        return {"received": self.received, "requests": self.received,
+                "completed": self.completed,
                 "in_flight": self.in_flight, "by_status": dict(self.by_status),
                 "faults": dict(self.faults), "prompts": dict(self.prompts)}
 
