@@ -121,20 +121,32 @@ async def test_every_adapter_async(server, kind: str, stream: bool) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_timing_matches_the_configured_delays(server, kind: str) -> None:
-    prompts = [f"timing probe {i}" for i in range(24)]
-    res = await arun(prompts, _deps(server, "fixed", kind=kind), concurrency=8, progress=False)
+    from compare.endpoints import EndpointPool
+
+    deps = _deps(server, "fixed", kind=kind, concurrency=2)
+    pool = EndpointPool()
+    try:
+        # Warm the connections first: TCP connects are real client time, but not the server's.
+        await arun(["warm a", "warm b"], deps, pool=pool, progress=False)
+        prompts = [f"timing probe {i}" for i in range(16)]
+        res = await arun(prompts, deps, pool=pool, progress=False)
+    finally:
+        await pool.aclose()
     f = res.frame
     assert (f["status"] == "ok").all()
-    ttft_err = [abs(v - TTFT_MS / 1000) for v in f["ttft_s"]]
+    ttft_err = sorted(v - TTFT_MS / 1000 for v in f["ttft_s"])
     expected = (TTFT_MS + (TOKENS - 1) * ITL_MS) / 1000
-    lat_err = [abs(v - expected) for v in f["latency_s"]]
-    # Measured on a shared 2-core box: the median within 3 ms, every request within 15 ms.
-    assert statistics.median(ttft_err) < 0.003, sorted(ttft_err)
-    assert statistics.median(lat_err) < 0.003, sorted(lat_err)
-    assert max(ttft_err) < 0.015 and max(lat_err) < 0.015
+    lat_err = sorted(v - expected for v in f["latency_s"])
+    # 16 requests through 2 slots: 8 waves. Had the clock started before a slot was free, the
+    # later waves would measure hundreds of ms too much. What remains is HTTP, the server's own
+    # timer slack and SDK parsing on a shared 2-core box: a few ms, and never below the config.
+    assert ttft_err[0] > -0.001 and lat_err[0] > -0.001
+    assert statistics.median(ttft_err) < 0.006, ttft_err
+    assert statistics.median(lat_err) < 0.008, lat_err
+    assert ttft_err[-1] < 0.03 and lat_err[-1] < 0.03
     assert statistics.median(f["itl_p50_s"]) == pytest.approx(ITL_MS / 1000, abs=0.002)
     tps = statistics.median(f["decode_tps"])
-    assert tps == pytest.approx((TOKENS - 1) / ((TOKENS - 1) * ITL_MS / 1000), rel=0.15)
+    assert tps == pytest.approx(1000 / ITL_MS, rel=0.15)
     assert (f["wall_s"] - f["latency_s"]).abs().max() < 1e-9  # one attempt: wall = latency
 
 
