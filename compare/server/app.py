@@ -590,8 +590,9 @@ class EndpointServer:
     @staticmethod
     def _inline_usage(shape: wire.ResponseShape, gen: Any, done: bool,
                       fault: str | None) -> dict[str, int] | None:
-        # The inference dialect carries usage on its last chunk (its spec forbids empty choices).
-        if done and shape.dialect == wire.INFERENCE and fault != "no_finish_reason":
+        # The 2024-05-01-preview inference spec requires `usage` on every streamed update (and
+        # forbids empty `choices`): running counts, final on the last chunk.
+        if shape.dialect == wire.INFERENCE:
             return wire.usage(gen.prompt_tokens, gen.completion_tokens)
         return None
 

@@ -1,0 +1,84 @@
+"""Validate response bodies against the official specs in ../shared/specs.
+
+The specs are Swagger 2.0 (Azure AI model inference) and OpenAPI 3.0 (Azure OpenAI). Both are
+turned into JSON Schema documents once: `x-nullable` / `nullable` become `anyOf [..., null]`
+(jsonschema does not know them), then `$ref`s resolve inside each document through a
+`referencing` registry.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+INFERENCE_SPEC = "azure-ai-model-inference-2024-05-01-preview.openapi.json"
+INFERENCE_SPEC_2025 = "azure-ai-model-inference-2025-04-01.openapi.json"
+OPENAI_SPEC = "azure-openai-inference-2024-10-21.json"
+
+
+def specs_dir() -> Path:
+    candidates = [os.environ.get("COMPARE_SPECS_DIR"),
+                  Path(__file__).resolve().parents[3] / "shared" / "specs",
+                  "/work/shared/specs"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / OPENAI_SPEC).is_file():
+            return Path(candidate)
+    raise FileNotFoundError("shared/specs not found; set COMPARE_SPECS_DIR")
+
+
+def _nullable(node: Any) -> Any:
+    if isinstance(node, dict):
+        node = {k: _nullable(v) for k, v in node.items()}
+        if node.pop("x-nullable", False) | node.pop("nullable", False):
+            return {"anyOf": [node, {"type": "null"}]}
+        return node
+    if isinstance(node, list):
+        return [_nullable(v) for v in node]
+    return node
+
+
+@cache
+def _registry() -> Registry:
+    registry = Registry()
+    for name in (INFERENCE_SPEC, INFERENCE_SPEC_2025, OPENAI_SPEC):
+        doc = _nullable(json.loads((specs_dir() / name).read_text(encoding="utf-8")))
+        registry = registry.with_resource(f"urn:{name}", Resource.from_contents(doc, DRAFT7))
+    return registry
+
+
+def _pointer(spec: str, name: str) -> str:
+    return f"urn:{spec}#/{'components/schemas' if spec == OPENAI_SPEC else 'definitions'}/{name}"
+
+
+def validate(body: Any, spec: str, name: str) -> None:
+    """Raise jsonschema.ValidationError unless `body` matches schema `name` of `spec`."""
+    schema = {"$ref": _pointer(spec, name)}
+    validator = jsonschema.Draft7Validator(schema, registry=_registry())
+    errors = sorted(validator.iter_errors(copy.deepcopy(body)), key=lambda e: e.path)
+    if errors:
+        raise errors[0]
+
+
+# Which schema each kind of body must match, per dialect.
+INFERENCE = {"completion": (INFERENCE_SPEC, "ChatCompletions"),
+             "chunk": (INFERENCE_SPEC, "StreamingChatCompletionsUpdate"),
+             "error": (INFERENCE_SPEC, "Azure.Core.Foundations.ErrorResponse"),
+             "info": (INFERENCE_SPEC, "ModelInfo")}
+OPENAI = {"completion": (OPENAI_SPEC, "createChatCompletionResponse"),
+          "chunk": (OPENAI_SPEC, "createChatCompletionStreamResponse"),
+          "error": (OPENAI_SPEC, "errorResponse")}
+
+
+def check(body: Any, dialect: dict[str, tuple[str, str]], kind: str) -> None:
+    spec, name = dialect[kind]
+    validate(body, spec, name)
+    if dialect is INFERENCE and kind in ("completion", "chunk", "info"):
+        validate(body, INFERENCE_SPEC_2025, name)  # the newer GA version too
