@@ -1,0 +1,224 @@
+"""The `compare` command line as a user runs it: subprocesses, exit codes, one-line errors,
+runs against the local endpoint, and resume after the process was killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from compare.checkpoint import read_checkpoint
+from compare.results import Results
+
+CONFIG = {
+    "deployments": {
+        "quick": {
+            "backend": "simulated",
+            "simulated": {"seed": 1, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
+        },
+        "steady": {
+            "backend": "simulated",
+            "simulated": {"seed": 2, "output_tokens": 5, "ttft_ms": 120, "itl_ms": 5},
+        },
+    }
+}
+
+
+def compare_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "compare.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def server():
+    from compare.server.local import local_endpoint
+
+    with local_endpoint(config=CONFIG) as ep:
+        yield ep
+
+
+@pytest.fixture
+def prompts_file(tmp_path) -> Path:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}"}) + "\n"
+                            for i in range(3)))
+    return path
+
+
+def _target(server, *names: str) -> list[str]:
+    args = ["--endpoint", server.url, "--kind", "azure-inference"]
+    for n in names:
+        args += ["--deployment", n]
+    return args
+
+
+def _key(server) -> dict[str, str]:
+    return {"AZURE_AI_CHAT_KEY": server.api_key}
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["", "run", "summary", "deployments", "demo"])
+def test_help(command: str) -> None:
+    proc = compare_cli(*([command] if command else []), "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: compare" in proc.stdout and "130" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["serve", "app"])
+def test_delegated_help(command: str) -> None:
+    proc = compare_cli(command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage:" in proc.stdout
+
+
+def test_usage_errors_are_one_line() -> None:
+    assert "--prompts" in _one_line_error(compare_cli("run"))
+    assert "--repeats" in _one_line_error(compare_cli("run", "-p", "x.jsonl", "--repeats", "0"))
+    assert "invalid choice" in _one_line_error(compare_cli("run", "-p", "x", "--kind", "azure"))
+    assert compare_cli().returncode == 2
+
+
+def test_bad_files_are_named(tmp_path, prompts_file) -> None:
+    deps = tmp_path / "deployments.yaml"
+    deps.write_text("deployments:\n  - name: a\n    endpoint: http://127.0.0.1:9\n"
+                    "    temprature: 0\n")
+    line = _one_line_error(compare_cli("run", "-p", str(prompts_file), "-d", str(deps)))
+    assert f"{deps}:4" in line and "temprature" in line
+    bad_prompts = tmp_path / "bad.jsonl"
+    bad_prompts.write_text('{"prompt": "ok"}\n{"promt": "typo"}\n')
+    line = _one_line_error(compare_cli("run", "-p", str(bad_prompts), "--local"))
+    assert f"{bad_prompts}:2" in line and "promt" in line
+    line = _one_line_error(compare_cli("summary", str(tmp_path / "nope")))
+    assert "nope" in line
+
+
+def test_missing_key_names_the_variable(prompts_file) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "AZURE_OPENAI_API_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "compare.cli", "run", "-p", str(prompts_file), "--endpoint",
+         "http://127.0.0.1:9", "--kind", "azure-openai", "--deployment", "gpt"],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert "AZURE_OPENAI_API_KEY" in _one_line_error(proc)
+
+
+def test_run_summary_and_deployments(server, tmp_path, prompts_file) -> None:
+    out = tmp_path / "runs" / "one"
+    proc = compare_cli("run", "-p", str(prompts_file), *_target(server, "quick", "steady"),
+                       "--repeats", "2", "--out", str(out), env=_key(server))
+    assert proc.returncode == 0, proc.stderr
+    assert "quick" in proc.stdout and "steady" in proc.stdout
+    assert "ttft_s: TTFT (s): send → first content chunk" in proc.stdout
+    assert {"records.jsonl", "results.parquet", "manifest.json"} <= {p.name for p in out.iterdir()}
+    res = Results.load(out)
+    assert len(res) == 12 and set(res.frame["status"]) == {"ok"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["config"]["repeats"] == 2
+    assert server.api_key not in (out / "manifest.json").read_text()
+
+    summary = compare_cli("summary", str(out), "--format", "json")
+    assert summary.returncode == 0
+    table = json.loads(summary.stdout)
+    assert table["quick"]["n"] == 6 and table["steady"]["ttft_s_p50"] >= 0.12
+
+    listing = compare_cli("deployments", *_target(server, "quick", "steady"), env=_key(server))
+    assert listing.returncode == 0, listing.stderr
+    assert "quick" in listing.stdout and "simulated" in listing.stdout
+
+
+def test_run_from_deployments_file_with_failures_exits_1(server, tmp_path, prompts_file) -> None:
+    deps = tmp_path / "deployments.yaml"
+    deps.write_text(
+        "defaults:\n"
+        f"  endpoint: {server.url}\n"
+        "  kind: azure-inference\n"
+        "  api_key_env: MY_LOCAL_KEY\n"
+        "deployments:\n"
+        "  - name: quick\n"
+        "  - name: ghost\n")
+    proc = compare_cli("run", "-p", str(prompts_file), "-d", str(deps), "-o",
+                       str(tmp_path / "r"), env={"MY_LOCAL_KEY": server.api_key})
+    assert proc.returncode == 1, proc.stderr
+    assert "3 of 6 rows failed" in proc.stderr and "DeploymentNotFoundError" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _wait_for_records(path: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"fewer than {n} records after {timeout} s")
+
+
+def _requests(server, name: str) -> int:
+    stats = server.stats()
+    entry = stats.get("deployments", stats).get(name, 0)
+    if isinstance(entry, dict):
+        return int(entry.get("requests", entry.get("total", 0)))
+    return int(entry)
+
+
+def test_resume_after_kill_sends_only_unfinished(server, tmp_path) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"k{i}", "prompt": f"kill test {i}"}) + "\n"
+                               for i in range(20)))
+    out = tmp_path / "killed"
+    before = _requests(server, "steady")
+    args = [sys.executable, "-m", "compare.cli", "run", "-p", str(prompts),
+            *_target(server, "steady"), "--concurrency", "2", "-o", str(out), "--no-progress"]
+    proc = subprocess.Popen(args, env={**os.environ, **_key(server)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    _wait_for_records(out / "records.jsonl", 5, proc)
+    proc.send_signal(signal.SIGKILL)  # no cleanup at all: only the flushed lines survive
+    proc.wait()
+    kept = read_checkpoint(out)
+    assert 5 <= len(kept) < 20 and not (out / "results.parquet").exists()
+    sent_first = _requests(server, "steady") - before
+    assert len(kept) <= sent_first <= len(kept) + 2  # at most 2 were in flight
+
+    again = compare_cli(*args[3:], env=_key(server))
+    assert again.returncode == 0, again.stderr
+    res = Results.load(out)
+    assert len(res) == 20 and set(res.frame["status"]) == {"ok"}
+    assert int(res.frame["cached"].sum()) == len(kept)
+    assert set(res.frame.loc[res.frame["cached"], "prompt_id"]) == {r["prompt_id"] for r in kept}
+    # Finished requests were not sent again: the rerun sent exactly the rest.
+    assert _requests(server, "steady") - before - sent_first == 20 - len(kept)
+    assert res.summary().loc["steady", "n_timing"] == 20 - len(kept)
+
+
+def test_ctrl_c_exits_130_and_keeps_records(server, tmp_path) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"c{i}", "prompt": f"ctrl c {i}"}) + "\n"
+                               for i in range(30)))
+    out = tmp_path / "interrupted"
+    args = [sys.executable, "-m", "compare.cli", "run", "-p", str(prompts),
+            *_target(server, "steady"), "--concurrency", "2", "-o", str(out)]
+    proc = subprocess.Popen(args, env={**os.environ, **_key(server)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for_records(out / "records.jsonl", 3, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "run the same command again to resume" in err
+    kept = read_checkpoint(out)
+    assert 3 <= len(kept) < 30
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert len(Results.load(out)) == len(kept)
