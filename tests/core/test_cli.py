@@ -167,11 +167,7 @@ def _wait_for_records(path: Path, n: int, proc: subprocess.Popen, timeout: float
 
 
 def _requests(server, name: str) -> int:
-    stats = server.stats()
-    entry = stats.get("deployments", stats).get(name, 0)
-    if isinstance(entry, dict):
-        return int(entry.get("requests", entry.get("total", 0)))
-    return int(entry)
+    return int(server.stats()[name]["requests"])
 
 
 def test_resume_after_kill_sends_only_unfinished(server, tmp_path) -> None:

@@ -77,11 +77,7 @@ def _deps(ep, *names, kind="azure-inference", **kw) -> list[Deployment]:
 
 def _requests(ep, name: str) -> int:
     """Requests the server saw for a deployment (its admin stats)."""
-    stats = ep.stats()
-    entry = stats.get("deployments", stats).get(name, 0)
-    if isinstance(entry, dict):
-        return int(entry.get("requests", entry.get("total", 0)))
-    return int(entry)
+    return int(ep.stats()[name]["requests"])
 
 
 def _check_ok_rows(frame, stream: bool) -> None:
