@@ -505,7 +505,6 @@ class EndpointServer:
                         fault: FaultRule | None) -> web.StreamResponse:
         text, reason = await _collect(gen, gate)
         ctx.completion_tokens = gen.completion_tokens
-        ctx.ttft_s = asyncio.get_running_loop().time() - ctx.t0
         if fault is not None and fault.fault == "no_finish_reason":
             reason = None
         body = shape.completion(text, reason, wire.usage(gen.prompt_tokens,
