@@ -12,8 +12,11 @@ from azure.ai.inference import ChatCompletionsClient
 from azure.ai.inference.aio import ChatCompletionsClient as AsyncChatCompletionsClient
 from azure.ai.inference.models import SystemMessage, UserMessage
 from azure.core.credentials import AzureKeyCredential
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, \
-    ResourceNotFoundError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+)
 
 MESSAGES = [SystemMessage("You are terse."), UserMessage("Name three colours.")]
 OPENAI_MESSAGES = [{"role": "system", "content": "You are terse."},
