@@ -218,3 +218,28 @@ def test_ctrl_c_exits_130_and_keeps_records(server, tmp_path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     assert len(Results.load(out)) == len(kept)
+
+
+def test_deployments_of_the_local_endpoint() -> None:
+    proc = compare_cli("deployments", "--local", "--only", "sim-fast,sim-slow")
+    assert proc.returncode == 0, proc.stderr
+    assert "sim-fast" in proc.stdout and "sim-slow" in proc.stdout
+    assert "info: " in proc.stdout and "simulated" in proc.stdout
+
+
+@pytest.mark.llama
+def test_demo_with_real_models(tmp_path) -> None:
+    out = tmp_path / "demo"
+    proc = compare_cli("demo", "--out", str(out), "--only", "smollm2,gemma3-base,sim-fast",
+                       "--max-tokens", "8", "--no-progress", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("smollm2", "gemma3-base", "sim-fast", "latency_s_p50"):
+        assert name in proc.stdout
+    assert {"results.parquet", "manifest.json", "records.jsonl", "charts.png"} <= {
+        p.name for p in out.iterdir()}
+    assert (out / "charts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = Results.load(out)
+    real = res.frame[res.frame["deployment"].isin(["smollm2", "gemma3-base"])]
+    assert (real["status"] == "ok").all() and real["output"].str.strip().str.len().gt(0).all()
+    assert not real["model"].str.contains("simulated").any()
+    assert res.manifest["packages"]["llama-cpp-python"]
