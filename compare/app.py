@@ -23,7 +23,7 @@ from typing import Any
 
 import nbformat
 
-__all__ = ["EnvEndpoint", "env_endpoint", "build_parser", "main", "write_app_notebook"]
+__all__ = ["EnvEndpoint", "build_parser", "env_endpoint", "main", "write_app_notebook"]
 
 ENV_URL = "COMPARE_ENDPOINT_URL"
 ENV_KEY = "COMPARE_ENDPOINT_KEY"

@@ -353,6 +353,7 @@ class Explorer:
             self.error = exc
             self._say(f"cannot run: {exc}", error=True)
             return None
+        self._start(deployments, self.prompts)
         self._task = asyncio.get_event_loop().create_task(self._run(deployments, self.prompts))
         return self._task
 
@@ -385,9 +386,8 @@ class Explorer:
         return {"temperature": float(self.temperature.value),
                 "max_tokens": int(self.max_tokens.value)}
 
-    async def _run(self, deployments: list[Deployment], prompts: PromptSet) -> Results | None:
-        from compare.runner import arun  # imported late: the widget module loads fast
-
+    def _start(self, deployments: list[Deployment], prompts: PromptSet) -> None:
+        """Reset counters and disable Run at once, before the task gets its first turn."""
         self.records = []
         self.stopped = False
         self.run_count += 1
@@ -399,6 +399,10 @@ class Explorer:
         self._say(f"run #{self.run_count}: {len(prompts)} prompts × {len(deployments)} "
                   f"deployments × {self.repeats.value} repeats…")
         self._paint_counters(force=True)
+
+    async def _run(self, deployments: list[Deployment], prompts: PromptSet) -> Results | None:
+        from compare.runner import arun  # imported late: the widget module loads fast
+
         started = time.perf_counter()
         results: Results | None = None
         try:
@@ -462,7 +466,7 @@ class Explorer:
         view = results.frame[cols].copy()
         if "output" in view:
             view["output"] = view["output"].fillna("").str.slice(0, 120)
-        table = view.to_html(classes="dataframe", index=False, max_rows=500, na_rep="",
+        table = view.to_html(index=False, max_rows=500, na_rep="",
                              float_format=lambda v: f"{v:.3f}")
         legend = "".join(f"<li><b>{k}</b>: {html.escape(v)}</li>" for k, v in METRICS.items()
                          if k in cols)

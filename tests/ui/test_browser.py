@@ -220,6 +220,6 @@ def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
     finally:
         stop(proc)
     # SIGTERM unwound the app: its local endpoint and kernels are gone too.
-    gone, alive = psutil.wait_procs(children, timeout=15)
+    _gone, alive = psutil.wait_procs(children, timeout=15)
     assert not alive, f"left running: {[p.pid for p in alive]}"
     assert "compare app: serving" in log.read_text()

@@ -1,4 +1,4 @@
-"""The explorer driven programmatically (as notebooks do) against a real local endpoint over HTTP."""
+"""The explorer driven from code (as notebooks do) against a real local endpoint over HTTP."""
 
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ async def test_stop_keeps_finished_records_and_loop_stays_responsive(slow_endpoi
         t0 = time.perf_counter()
         await asyncio.sleep(0.02)
         lags.append(time.perf_counter() - t0 - 0.02)
-        seen_partial |= " / 40" in explorer.counters.value and "0 / 40" not in explorer.counters.value
+        counters = explorer.counters.value
+        seen_partial |= " / 40" in counters and "<td>0 / 40" not in counters
     assert len(explorer.records) >= 5
     assert max(lags) < 0.25
     assert seen_partial, "counters never showed a partial count during the run"
