@@ -94,7 +94,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
         if key in out:
             raise ConfigError(f"duplicate key {key!r}", source=loader.name, line=line)
         out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = value_node.start_mark.line + 1
+        out.key_lines[key] = line
     return out
 
 
@@ -258,7 +258,7 @@ class _Section:
     def __init__(self, data: Any, path: str, source: str, line: int | None) -> None:
         self.source = source
         self.path = path
-        self.line = getattr(data, "line", None) or line
+        self.line = line if line is not None else getattr(data, "line", None)
         if not isinstance(data, dict):
             self.fail(f"must be a mapping, got {type(data).__name__}")
         self.data: dict[str, Any] = data
@@ -547,6 +547,8 @@ def parse_config(data: Any, source: str = "<config>") -> ServerConfig:
     top.path = "(top level)"
     region = top.str_("region", "local")
     max_body = top.num("max_body_bytes", 1_048_576, lo=1024, integer=True)
+    top.used.add("deployments")
+    top.finish()
     if not top.has("deployments"):
         top.fail("needs a 'deployments' mapping of name -> deployment")
     deps = top.section("deployments")

@@ -1,0 +1,125 @@
+"""The deployments file: the shipped default, and errors that name file, line and field."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from compare.errors import ConfigError
+from compare.server.config import (
+    DEFAULT_DEPLOYMENTS_FILE,
+    FAULTS,
+    Dist,
+    load_config,
+    parse_config,
+)
+
+BINDING_NAMES = ["smollm2", "smollm2-precise", "gemma3-base", "sim-fast", "sim-slow"]
+
+
+def test_shipped_file_has_the_binding_deployments() -> None:
+    config = load_config()
+    assert config.names() == BINDING_NAMES
+    by_name = {d.name: d for d in config.deployments}
+    assert by_name["smollm2"].llama.weights == by_name["smollm2-precise"].llama.weights
+    assert by_name["smollm2-precise"].llama.deterministic
+    assert by_name["smollm2-precise"].defaults["temperature"] == 0
+    assert by_name["gemma3-base"].llama.chat_template == "plain"
+    slow = by_name["sim-slow"]
+    assert slow.content_filter and slow.capacity and slow.capacity.rpm <= 60
+    for name in ("sim-fast", "sim-slow"):
+        assert "simulated" in by_name[name].model
+
+
+def test_only_selects_case_insensitively_and_rejects_unknown() -> None:
+    assert load_config(only=["SIM-FAST"]).names() == ["sim-fast"]
+    with pytest.raises(ConfigError, match="unknown deployment.*nope"):
+        load_config(only=["nope"])
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "deployments.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("text", "line", "needle"), [
+    ("deployments:\n  a:\n    backend: simulated\n    colour: red\n", 4, "a.colour: unknown key"),
+    ("deployments:\n  a:\n    backend: quantum\n", 3, "'quantum' is not one of"),
+    ("deployments:\n  a:\n    backend: simulated\n  a:\n    backend: simulated\n", 4,
+     "duplicate key 'a'"),
+    ("deployments:\n  a:\n    backend: simulated\n  A:\n    backend: simulated\n", 4,
+     "names are case-insensitive"),
+    ("deployments:\n  a:\n    backend: simulated\n    faults:\n      - fault: meteor\n", 5,
+     "faults[0].fault"),
+    ("deployments:\n  a:\n    backend: simulated\n    faults:\n      - {fault: '500', rate: 2}\n",
+     5, "out of range"),
+    ("deployments:\n  a:\n    backend: simulated\n    faults:\n"
+     "      - {fault: '500', rate: 0.1, first_attempts: 2}\n", 5, "not both"),
+    ("deployments:\n  a:\n    backend: simulated\n    simulated:\n      ttft_ms: {dist: normal}\n",
+     5, "needs 'mean'"),
+    ("deployments:\n  a:\n    backend: simulated\n    capacity: {rpm: many}\n", 4,
+     "expected an integer"),
+    ("deployments:\n  a:\n    backend: simulated\n    content_filter:\n"
+     "      - {category: violence}\n", 5, "give terms, regex or both"),
+    ("deployments:\n  a:\n    backend: simulated\n    content_filter:\n"
+     "      - {category: violence, regex: '(('}\n", 5, "invalid regular expression"),
+    ("deployments:\n  a:\n    backend: llama\n    model: m\n", 2, "needs a llama section"),
+    ("deployments:\n  a:\n    backend: llama\n    model: m\n    llama: {n_ctx: 512}\n", 5,
+     "needs weights"),
+    ("deployments:\n  a:\n    backend: simulated\n    defaults: {temperature: 9}\n", 4,
+     "temperature"),
+    ("deployments:\n  a: [1, 2\n", 3, "invalid YAML"),
+    ("deployment:\n  a: {}\n", 1, "unknown key"),
+])
+def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, needle: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert needle in message
+    assert info.value.line == line and info.value.source == str(path)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_dict_config_errors_name_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"<config>: deployments\.x\.simulated\.seed"):
+        parse_config({"deployments": {"x": {"backend": "simulated",
+                                            "simulated": {"seed": "a"}}}})
+
+
+def test_every_fault_name_is_accepted() -> None:
+    config = parse_config({"deployments": {"x": {"backend": "simulated", "faults": [
+        {"fault": f, "rate": 0.01} for f in FAULTS]}}})
+    assert [r.fault for r in config.deployments[0].faults] == list(FAULTS)
+
+
+def test_simulated_model_name_always_says_simulated() -> None:
+    config = parse_config({"deployments": {"x": {"backend": "simulated", "model": "gpt-4o"}}})
+    assert config.deployments[0].model == "gpt-4o-simulated"
+
+
+@pytest.mark.parametrize(("dist", "lo", "hi"), [
+    (Dist("fixed", 5), 5, 5),
+    (Dist("uniform", 2, 4), 2, 4),
+    (Dist("normal", 10, 1), 5, 15),
+    (Dist("lognormal", 10, 0.2), 4, 25),
+    (Dist("exponential", 3), 0, 60),
+])
+def test_distributions_sample_in_range(dist: Dist, lo: float, hi: float) -> None:
+    rng = random.Random(0)
+    values = [dist.sample(rng) for _ in range(500)]
+    assert all(lo <= v <= hi for v in values)
+    assert all(v >= 0 for v in values)
+
+
+def test_default_file_is_the_packaged_one() -> None:
+    assert DEFAULT_DEPLOYMENTS_FILE.name == "default_deployments.yaml"
+    assert DEFAULT_DEPLOYMENTS_FILE.is_file()

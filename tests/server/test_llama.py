@@ -1,0 +1,146 @@
+"""The llama backend with the real GGUF models from PyPI, through the shipped deployments file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import openai
+import pytest
+from azure.ai.inference import ChatCompletionsClient
+from azure.ai.inference.models import UserMessage
+from azure.core.credentials import AzureKeyCredential
+
+from compare.server.config import load_config
+from compare.server.llama_backend import resolve_weights
+from compare.server.local import wait_until
+
+from . import _schemas as schemas
+from ._http import body, chat, route
+
+pytestmark = pytest.mark.llama
+
+QUESTION = "What is the capital of France? Answer in one sentence."
+
+
+def test_azure_sdk_streams_smollm2_token_by_token(llama_endpoint) -> None:
+    client = ChatCompletionsClient(endpoint=llama_endpoint.url,
+                                   credential=AzureKeyCredential(llama_endpoint.api_key),
+                                   retry_total=0)
+    with client:
+        updates = list(client.complete(messages=[UserMessage(QUESTION)], model="smollm2",
+                                       max_tokens=24, stream=True))
+    pieces = [u.choices[0].delta.content for u in updates
+              if u.choices and u.choices[0].delta.content]
+    assert len(pieces) >= 3
+    last = updates[-1]
+    assert last.choices[0].finish_reason in ("stop", "length")
+    assert last.usage.completion_tokens >= len(pieces) - 1
+    assert last.usage.completion_tokens <= 24
+    assert last.model == "SmolLM2-135M-Instruct"
+
+
+async def test_precise_deployment_is_deterministic(llama_endpoint) -> None:
+    first = await chat(llama_endpoint, "smollm2-precise", text=QUESTION, max_tokens=32)
+    # Another request on the same weights in between must not change the next result.
+    await chat(llama_endpoint, "smollm2", text="Write a limerick about a cat.", max_tokens=16)
+    second = await chat(llama_endpoint, "smollm2-precise", text=QUESTION, max_tokens=32)
+    streamed = await chat(llama_endpoint, "smollm2-precise", "openai-v1", text=QUESTION,
+                          max_tokens=32, stream=True)
+    text1 = first.json["choices"][0]["message"]["content"]
+    assert text1 and text1 == second.json["choices"][0]["message"]["content"]
+    assert "".join(c["choices"][0]["delta"].get("content") or ""
+                   for c in streamed.chunks if c["choices"]) == text1
+    assert first.json["usage"] == second.json["usage"]
+    schemas.check(first.json, schemas.INFERENCE, "completion")
+    for chunk in streamed.chunks:
+        schemas.check(chunk, schemas.OPENAI, "chunk")
+
+
+async def test_gemma_base_usage_comes_from_its_tokenizer(llama_endpoint) -> None:
+    from llama_cpp import Llama
+
+    prompt = "The three primary colours are"
+    reply = await chat(llama_endpoint, "gemma3-base", "azure-openai", text=prompt, max_tokens=8)
+    data = reply.json
+    schemas.check(data, schemas.OPENAI, "completion")
+    assert data["choices"][0]["finish_reason"] in ("length", "stop")
+    assert data["usage"]["completion_tokens"] <= 8
+    spec = next(d for d in load_config().deployments if d.name == "gemma3-base")
+    vocab = Llama(model_path=str(resolve_weights(spec.llama.weights)), vocab_only=True,
+                  verbose=False)
+    assert data["usage"]["prompt_tokens"] == len(vocab.tokenize(prompt.encode(), add_bos=True))
+
+
+def test_openai_clients_on_llama_deployments(llama_endpoint) -> None:
+    client = openai.AzureOpenAI(azure_endpoint=llama_endpoint.url,
+                                api_key=llama_endpoint.api_key, api_version="2024-10-21",
+                                max_retries=0)
+    stream = client.chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": QUESTION}], max_tokens=12,
+        stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert chunks[-1].usage.completion_tokens <= 12
+    assert [c for c in chunks if c.choices][-1].choices[0].finish_reason in ("stop", "length")
+    v1 = openai.OpenAI(base_url=f"{llama_endpoint.url}/openai/v1",
+                       api_key=llama_endpoint.api_key, max_retries=0)
+    result = v1.chat.completions.create(model="gemma3-base",
+                                        messages=[{"role": "user", "content": "Once upon"}],
+                                        max_tokens=6)
+    assert result.usage.completion_tokens <= 6 and result.model == "gemma-3-270m"
+
+
+async def test_requests_to_one_model_queue_and_all_finish(llama_endpoint) -> None:
+    replies = await asyncio.gather(
+        *(chat(llama_endpoint, "smollm2", text=f"Say the number {i}.", max_tokens=8)
+          for i in range(3)),
+        chat(llama_endpoint, "gemma3-base", text="Paris is", max_tokens=8),
+    )
+    assert [r.status for r in replies] == [200] * 4
+    assert all(r.json["usage"]["completion_tokens"] <= 8 for r in replies)
+
+
+async def test_pass_through_sampling_knobs_and_unsupported_ones(llama_endpoint) -> None:
+    ok = await chat(llama_endpoint, "smollm2", text="Hi", max_tokens=4, top_k=5, min_p=0.1,
+                    headers={"extra-parameters": "pass-through"})
+    assert ok.status == 200
+    refused = await chat(llama_endpoint, "smollm2", text="Hi", max_tokens=4, logit_scale=2,
+                         headers={"extra-parameters": "pass-through"})
+    assert refused.status == 422 and refused.json["error"]["param"] == "logit_scale"
+
+
+async def test_client_hanging_up_stops_the_generation(llama_endpoint) -> None:
+    async with aiohttp.ClientSession() as session, session.post(
+            llama_endpoint.url + route("inference", "smollm2"),
+            json=body("smollm2", "Write a very long essay about the sea.", stream=True,
+                      max_tokens=2000),
+            headers={"api-key": llama_endpoint.api_key}) as resp:
+        seen = 0
+        async for line in resp.content:
+            seen += line.startswith(b"data: {")
+            if seen >= 3:
+                break
+    # The generation is cancelled: the model is free again long before 2000 tokens.
+    assert wait_until(lambda: llama_endpoint.stats()["smollm2"]["in_flight"] == 0, timeout=10)
+    started = time.perf_counter()
+    reply = await chat(llama_endpoint, "smollm2", text="Hi", max_tokens=4)
+    assert reply.status == 200 and time.perf_counter() - started < 5
+
+
+async def test_prompt_longer_than_the_context_is_400(llama_endpoint) -> None:
+    reply = await chat(llama_endpoint, "smollm2", text="word " * 3000, max_tokens=4)
+    assert reply.status == 400 and reply.json["error"]["code"] == "context_length_exceeded"
+
+
+def test_deployments_on_one_weights_file_share_one_model() -> None:
+    from compare.server.llama_backend import ModelPool
+
+    specs = [d for d in load_config().deployments if d.name in ("smollm2", "smollm2-precise")]
+    pool = ModelPool()
+    try:
+        pool.load(specs)
+        assert len(pool.models) == 1
+        assert pool.backend(specs[0]).model is pool.backend(specs[1]).model
+    finally:
+        pool.close()
