@@ -35,7 +35,7 @@ def test_shipped_file_has_the_binding_deployments() -> None:
 
 def test_only_selects_case_insensitively_and_rejects_unknown() -> None:
     assert load_config(only=["SIM-FAST"]).names() == ["sim-fast"]
-    with pytest.raises(ConfigError, match="unknown deployment.*nope"):
+    with pytest.raises(ConfigError, match=r"unknown deployment.*nope"):
         load_config(only=["nope"])
 
 

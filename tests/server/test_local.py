@@ -65,7 +65,7 @@ def test_stop_is_idempotent_and_generated_keys_differ() -> None:
 
 
 def test_bad_config_fails_before_any_subprocess(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="deployments.x.backend"):
+    with pytest.raises(ConfigError, match=r"deployments\.x\.backend"):
         local_endpoint(config={"deployments": {"x": {"backend": "gpu"}}})
     bad = tmp_path / "d.yaml"
     bad.write_text("deployments:\n  x:\n    backend: simulated\n    oops: 1\n")
