@@ -130,6 +130,17 @@ def http_error(
     return BadRequestError(text, **kwargs)
 
 
+def entra_error(error: Exception, deployment: str, headers: Mapping[str, str]) -> EndpointError:
+    """The credential could not produce a token (raised before any request is sent)."""
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return AuthenticationError(
+        f"could not get a Microsoft Entra ID token for {deployment!r}: {_short(first_line)} "
+        "(sign in with `az login`, set AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET, "
+        "or run where a managed identity is available)",
+        headers=headers,
+    )
+
+
 def _is_content_filter(code: str | None, inner: Any) -> bool:
     if code == "content_filter":
         return True

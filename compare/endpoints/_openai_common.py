@@ -20,10 +20,15 @@ import httpx2
 import openai
 
 from compare.config import Deployment
-from compare.endpoints._common import Accumulator, http_error, lower_headers, require_finish
+from compare.endpoints._common import (
+    Accumulator,
+    entra_error,
+    http_error,
+    lower_headers,
+    require_finish,
+)
 from compare.endpoints.base import ChatRequest, Completion
 from compare.errors import (
-    AuthenticationError,
     EndpointError,
     EndpointTimeout,
     IncompleteStreamError,
@@ -77,6 +82,10 @@ class OpenAISDKClient:
         return request.deployment
 
     def _extra_headers(self, deployment: Deployment, request: ChatRequest) -> dict[str, str]:
+        # Servers that know the header (Azure AI model inference dialects) apply the mode to
+        # `extra`; others ignore it.
+        if deployment.extra_parameters and request.extra:
+            return {"extra-parameters": deployment.extra_parameters}
         return {}
 
     async def chat(self, request: ChatRequest, deployment: Deployment) -> Completion:
@@ -213,10 +222,7 @@ def translate(
             partial=partial,
         )
     if _is_credential_error(error):
-        return AuthenticationError(
-            f"could not get a Microsoft Entra ID token for {model!r}: {type(error).__name__}",
-            headers=headers,
-        )
+        return entra_error(error, model, headers)
     raise error
 
 

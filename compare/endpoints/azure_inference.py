@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -45,13 +46,13 @@ from compare.endpoints._common import (
     Accumulator,
     SSEDecoder,
     chat_body,
+    entra_error,
     http_error,
     lower_headers,
     require_finish,
 )
 from compare.endpoints.base import ChatRequest, Completion
 from compare.errors import (
-    AuthenticationError,
     EndpointError,
     EndpointTimeout,
     IncompleteStreamError,
@@ -59,6 +60,17 @@ from compare.errors import (
 )
 
 KIND: Final = "azure-inference"
+
+
+class _DropReportedWarnings(logging.Filter):
+    """azure-core logs a WARNING for a body cut short; we raise IncompleteStreamError for it
+    (the record says so), so the duplicate line would only clutter notebooks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in ("Incomplete download.", "Unable to stream download.")
+
+
+logging.getLogger("azure.core.pipeline.transport._aiohttp").addFilter(_DropReportedWarnings())
 # After `[DONE]` the body should end at once; a server that keeps it open gets this long before
 # we give up on reusing the connection.
 DRAIN_TIMEOUT_S: Final = 2.0
@@ -355,10 +367,7 @@ def _translate(
         return http_error(error.status_code, body, hdrs, deployment=model, partial=partial)
     if isinstance(error, ClientAuthenticationError):
         # Raised before any request when the token credential cannot get a token.
-        return AuthenticationError(
-            f"could not get a Microsoft Entra ID token for {model!r}: {type(error).__name__}",
-            headers=headers,
-        )
+        return entra_error(error, model, headers)
     if isinstance(error, ServiceRequestTimeoutError | ServiceResponseTimeoutError | TimeoutError):
         what = "connect" if isinstance(error, ServiceRequestTimeoutError) else "read"
         return EndpointTimeout(

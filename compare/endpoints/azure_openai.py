@@ -13,7 +13,7 @@ import httpx2
 import openai
 
 from compare.config import DEFAULT_API_VERSION
-from compare.endpoints._openai_common import OpenAISDKClient
+from compare.endpoints._openai_common import OpenAISDKClient, translate
 
 KIND: Final = "azure-openai"
 ENTRA_SCOPE: Final = "https://cognitiveservices.azure.com/.default"
@@ -56,3 +56,21 @@ class AzureOpenAIClient(OpenAISDKClient):
             max_retries=0,
             http_client=http_client,
         )
+
+    async def model_info(self, deployment: str) -> dict[str, Any] | None:
+        """`GET /openai/deployments/{name}/info` where the endpoint offers it (the local one
+        does; Azure OpenAI answers 404, then None)."""
+        client = self._client()
+        try:
+            info = await client.get(
+                f"/deployments/{deployment}/info",
+                cast_to=object,
+                options={"timeout": httpx2.Timeout(30.0, connect=10.0)},
+            )
+        except openai.APIStatusError as e:
+            if e.status_code in (404, 405):
+                return None
+            raise translate(e, deployment, {}) from e
+        except Exception as e:
+            raise translate(e, deployment, {}) from e
+        return dict(info) if isinstance(info, dict) else None

@@ -42,16 +42,17 @@ class OpenAIV1Client(OpenAISDKClient):
         )
 
     async def model_info(self, deployment: str) -> dict[str, Any] | None:
-        """The `/models/{id}` entry for the deployment, or None when the server has none."""
+        """The deployment's entry in `GET /models`, or None when the server lists none."""
         client = self._client()
         try:
-            model = await client.models.retrieve(deployment, timeout=httpx2.Timeout(30.0))
-        except openai.NotFoundError:
-            return None
+            page = await client.models.list(timeout=httpx2.Timeout(30.0, connect=10.0))
         except openai.APIStatusError as e:
-            if e.status_code == 405:
+            if e.status_code in (404, 405):
                 return None
             raise translate(e, deployment, {}) from e
         except Exception as e:
             raise translate(e, deployment, {}) from e
-        return model.model_dump()
+        for model in page.data:
+            if model.id == deployment or model.id.lower() == deployment.lower():
+                return model.model_dump()
+        return None
