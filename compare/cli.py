@@ -102,7 +102,8 @@ def _deployments_from_args(args: argparse.Namespace, endpoint: Any = None) -> li
     if sum(given) > 1:
         raise UsageError("give one of --deployments FILE, --deployment NAME or --local")
     if endpoint is not None:
-        return local_deployments(endpoint, kind=_kind_of(targets), names=only)
+        kind = (getattr(args, "_current", None) or {}).get("kind") or "azure-inference"
+        return local_deployments(endpoint, kind=kind, names=only)
     if args.deployments:
         deps = load_deployments(args.deployments)
         if only:
@@ -128,11 +129,6 @@ def _deployments_from_args(args: argparse.Namespace, endpoint: Any = None) -> li
         "no deployments: give --deployments FILE, --deployment NAME (with --endpoint/--kind) "
         "or --local (there is no deployments.yaml here)"
     )
-
-
-def _kind_of(targets: list[dict[str, Any]]) -> str:
-    kinds = {t.get("kind") for t in targets if t.get("kind")}
-    return kinds.pop() if len(kinds) == 1 else "azure-inference"
 
 
 def _check_keys(deps: Sequence[Any]) -> None:

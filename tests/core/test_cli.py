@@ -243,3 +243,13 @@ def test_demo_with_real_models(tmp_path) -> None:
     assert (real["status"] == "ok").all() and real["output"].str.strip().str.len().gt(0).all()
     assert not real["model"].str.contains("simulated").any()
     assert res.manifest["packages"]["llama-cpp-python"]
+
+
+def test_run_on_the_local_endpoint_with_another_kind(tmp_path, prompts_file) -> None:
+    out = tmp_path / "local"
+    proc = compare_cli("run", "-p", str(prompts_file), "--local", "--only", "sim-fast",
+                       "--kind", "openai", "-o", str(out), "--no-stream")
+    assert proc.returncode == 0, proc.stderr
+    f = Results.load(out).frame
+    assert (f["endpoint_kind"] == "openai").all() and (~f["streamed"]).all()
+    assert f["ttft_s"].isna().all() and f["latency_s"].notna().all()
