@@ -193,7 +193,13 @@ def translate(
         hdrs = lower_headers(error.response.headers)
         return http_error(error.status_code, error.body, hdrs, deployment=model, partial=partial)
     if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException):
-        return EndpointTimeout(f"timeout calling {model!r}", headers=headers, partial=partial)
+        cause = error if isinstance(error, httpx2.TimeoutException) else error.__cause__
+        what = (
+            "connect" if isinstance(cause, httpx2.ConnectTimeout | httpx2.PoolTimeout) else "read"
+        )
+        return EndpointTimeout(
+            f"{what} timeout calling {model!r}", headers=headers, partial=partial
+        )
     if isinstance(error, openai.APIConnectionError | httpx2.TransportError):
         if partial is not None:
             return IncompleteStreamError(

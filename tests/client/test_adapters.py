@@ -7,8 +7,11 @@ Each test runs for the three kinds: azure-inference (azure.ai.inference.aio), az
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -315,7 +318,7 @@ async def test_read_timeout_fires_on_hung_server(
 ) -> None:
     """The server hangs 30 s before headers; the 0.5 s read timeout must end the call."""
     start = time.perf_counter()
-    with pytest.raises(EndpointTimeout) as info:
+    with pytest.raises(EndpointTimeout, match="read timeout") as info:
         await chat(fault_endpoint, kind, "hang-before", stream=stream, read_timeout_s=0.5)
     elapsed = time.perf_counter() - start
     assert 0.5 <= elapsed < 2.0, elapsed
@@ -430,3 +433,52 @@ async def test_shipped_sim_deployments(sim_endpoint: LocalEndpoint, kind: str) -
             await pool.get(dep(sim_endpoint, kind, "sim-slow")).chat(
                 ChatRequest("sim-slow", [{"role": "user", "content": "how to attack"}])
             )
+
+
+# -- no hidden SDK retries, connect timeout ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "nostream"])
+@pytest.mark.parametrize("kind", KINDS)
+async def test_sdk_never_retries(fault_endpoint: LocalEndpoint, kind: str, stream: bool) -> None:
+    """Statuses the SDKs retry by default (429 with Retry-After, 408, 5xx) reach the server
+    exactly once per call: the runner sees and times every attempt."""
+    names = ("f-429", "f-408", "f-500", "f-503", "f-504", "reset-before")
+    before = {n: fault_endpoint.stats()[n]["received"] for n in names}
+    for name in names:
+        with pytest.raises(EndpointError):
+            await chat(fault_endpoint, kind, name, stream=stream)
+    after = fault_endpoint.stats()
+    assert {n: after[n]["received"] - before[n] for n in names} == dict.fromkeys(names, 1)
+
+
+@pytest.fixture
+def unaccepting_port() -> Iterator[int]:
+    """A port whose accept queue is full: the kernel drops further SYNs, so connecting hangs
+    (what a black-holed host looks like) and only the connect timeout can end it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.1)
+    yield port
+    for s in (*fillers, server):
+        s.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_connect_timeout_fires(unaccepting_port: int, kind: str) -> None:
+    url = f"http://127.0.0.1:{unaccepting_port}" + ("/openai/v1" if kind == "openai" else "")
+    d = Deployment(name="x", endpoint=url, kind=kind, api_key="k", connect_timeout_s=0.4)
+    start = time.perf_counter()
+    async with make_endpoint(d) as endpoint:
+        with pytest.raises(EndpointTimeout, match="connect timeout"):
+            await endpoint.chat(ChatRequest("x", HELLO))
+    assert 0.4 <= time.perf_counter() - start < 2.0
