@@ -74,7 +74,7 @@ class Deployment:
     endpoint: str | None = None
     kind: str = "azure-inference"
     deployment: str | None = None
-    api_key: str | None = field(default=None, repr=False, compare=False)
+    api_key: str | None = field(default=None, repr=False)
     api_key_env: str | None = None
     auth: str = "key"
     api_version: str | None = None
@@ -465,13 +465,14 @@ def local_deployments(
         )
     base = str(endpoint.url).rstrip("/")
     url = base + "/openai/v1" if kind == "openai" else base
+    labels = {"endpoint": "local", **(overrides.pop("labels", None) or {})}
     return [
         Deployment(
             name=name,
             endpoint=url,
             kind=kind,
             api_key=endpoint.api_key,
-            labels={"endpoint": "local"},
+            labels=labels,
             **overrides,
         )
         for name in chosen

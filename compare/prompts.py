@@ -487,8 +487,12 @@ def _is_dataframe(obj: Any) -> bool:
 def _from_path(path: Path, source: str) -> PromptSet:
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".csv", ".json"):
+        hint = ""
+        if not path.exists() and (" " in source or not suffix):
+            hint = " (to run one prompt text, pass a list: [text])"
         raise PromptSetError(
-            f"unsupported prompt file type {suffix or '(none)'!r}; use .jsonl, .csv or .json",
+            f"unsupported prompt file type {suffix or '(none)'!r}; use .jsonl, .csv or .json"
+            + hint,
             source=source,
         )
     try:

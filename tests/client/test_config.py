@@ -443,6 +443,8 @@ def test_local_deployments_per_kind() -> None:
     assert inf[0].endpoint == "http://127.0.0.1:5555" and inf[0].resolve_api_key() == "local-key"
     v1 = local_deployments(local, kind="openai", names=["smollm2"], temperature=0)
     assert v1[0].endpoint == "http://127.0.0.1:5555/openai/v1" and v1[0].temperature == 0
+    labelled = local_deployments(local, labels={"model": "m"})
+    assert labelled[0].labels == {"endpoint": "local", "model": "m"}
     aoai = local_deployments(local, kind="azure-openai")
     assert aoai[0].kind == "azure-openai" and aoai[0].endpoint == "http://127.0.0.1:5555"
 

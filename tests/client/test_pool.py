@@ -148,3 +148,8 @@ async def test_pool_creates_and_closes_default_credential() -> None:
     assert pool._credential is credential and endpoint.kind == "azure-openai"
     await pool.aclose()
     assert pool._credential is None
+
+
+async def test_same_deployment_other_key_gets_other_client() -> None:
+    async with EndpointPool() as pool:
+        assert pool.get(d("a", api_key="k1")).client is not pool.get(d("a", api_key="k2")).client

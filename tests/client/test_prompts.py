@@ -318,3 +318,8 @@ def test_errors_are_config_errors_not_tracebacks(tmp_path: Path) -> None:
     path = jsonl(tmp_path, ["{oops"])
     with pytest.raises(ValueError):
         load_prompts(path)
+
+
+def test_single_text_instead_of_list_gets_a_hint() -> None:
+    with pytest.raises(PromptSetError, match=r"pass a list: \[text\]"):
+        load_prompts("What is the capital of France?")
