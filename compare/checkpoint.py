@@ -117,9 +117,10 @@ class Checkpoint:
                 f.truncate(good_end)
         return rows
 
-    def open(self) -> Checkpoint:
+    def open(self, *, loaded: bool = False) -> Checkpoint:
+        """Open for appending. `loaded=True`: `load()` already ran (and cut any torn tail)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
+        if not loaded and self.path.exists():
             self.load()  # truncates a torn line left by a killed writer
         self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the whole run
         self._last_sync = time.monotonic()

@@ -706,7 +706,7 @@ class _Run:
         self.replay(done)
         if self.out is not None:
             assert self.checkpoint is not None
-            self.checkpoint.open()
+            self.checkpoint.open(loaded=True)
             write_manifest(self.out, self.manifest("running"))
         if self.pool is None:
             from compare.endpoints import EndpointPool
@@ -892,6 +892,7 @@ def run(prompts: Any, deployments: Any, **kwargs: Any) -> Results:
 def _run_in_thread(make: Callable[[], Any]) -> Results:
     box: dict[str, Any] = {}
     started = threading.Event()
+    finished = threading.Event()
 
     def target() -> None:
         loop = asyncio.new_event_loop()
@@ -908,19 +909,23 @@ def _run_in_thread(make: Callable[[], Any]) -> Results:
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
+                finished.set()
 
     thread = threading.Thread(target=target, name="compare-run", daemon=True)
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.05)
+        # Short waits on an Event (not Thread.join, whose lock a KeyboardInterrupt can break)
+        # keep the calling thread responsive to Ctrl-C / "interrupt kernel".
+        while not finished.wait(0.05):
+            pass
     except KeyboardInterrupt:
         started.wait()
         loop, task = box.get("loop"), box.get("task")
         if loop is not None and task is not None and not loop.is_closed():
             loop.call_soon_threadsafe(task.cancel)
-        thread.join()
+        finished.wait()  # the run writes its checkpoint, results and manifest, then stops
         raise
+    thread.join()
     if "error" in box:
         raise box["error"]
     return box["result"]

@@ -399,3 +399,48 @@ async def test_on_record_errors_do_not_stop_the_run() -> None:
     with pytest.warns(RuntimeWarning, match="on_record"):
         res = await _run({"a": FakeEndpoint()}, on_record=boom)
     assert len(res) == 3
+
+
+async def test_tokens_per_minute_pacing_is_corrected_by_usage() -> None:
+    # Each request is estimated at ~55 tokens (max_tokens 50 + prompt) but uses ~7: with the
+    # correction from usage, 12 requests fit in a 100-token bucket without waiting; without it
+    # they would wait ~5.6 s.
+    ep = FakeEndpoint()
+    t0 = time.perf_counter()
+    res = await _run({"a": ep}, prompts=[f"q{i}" for i in range(12)], max_tokens=50,
+                     deps=deployments("a", tokens_per_minute=6000, concurrency=1))
+    assert len(res) == 12 and time.perf_counter() - t0 < 1.0
+
+
+async def test_tokens_per_minute_pacing_waits_when_usage_is_high() -> None:
+    ep = FakeEndpoint(chunks=60)  # 60 completion tokens per request
+    t0 = time.perf_counter()
+    await _run({"a": ep}, prompts=[f"q{i}" for i in range(4)], max_tokens=60,
+               deps=deployments("a", tokens_per_minute=6000, concurrency=1))  # 100 tokens/s
+    # ~62 tokens each: the first fits the burst, the other three wait ~0.6 s each in total.
+    assert 1.0 <= time.perf_counter() - t0 < 3.0
+
+
+def test_keyboard_interrupt_in_a_running_loop_keeps_records(tmp_path) -> None:
+    import _thread
+    import threading
+
+    out = tmp_path / "run"
+    ep = FakeEndpoint(ttft_s=0.05)
+
+    async def cell() -> None:  # what a notebook cell does: sync run() inside a running loop
+        threading.Timer(0.4, _thread.interrupt_main).start()
+        run([f"q{i}" for i in range(60)], deployments("a", concurrency=2),
+            pool=FakePool({"a": ep}), progress=False, out=out)
+
+    # Like ipykernel (and unlike asyncio.run), this loop leaves SIGINT to Python's default
+    # handler, so "interrupt the kernel" raises KeyboardInterrupt inside the blocked cell.
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(cell())
+    finally:
+        loop.close()
+    kept = read_checkpoint(out)
+    assert 4 <= len(kept) < 60
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
