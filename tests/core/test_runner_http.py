@@ -58,6 +58,21 @@ CONFIG = {
             "simulated": {"seed": 6, "output_tokens": 6, "ttft_ms": 2, "itl_ms": 1},
             "faults": [{"fault": "no_finish_reason", "rate": 1.0}],
         },
+        "faulty": {
+            "backend": "simulated",
+            "simulated": {"seed": 7, "output_tokens": 6, "ttft_ms": 2, "itl_ms": 1},
+            "faults": [
+                {"fault": "429_retry_after_ms", "first_attempts": 1, "match": "[ms]",
+                 "retry_after_s": 0.03},
+                {"fault": "429_no_retry_after", "first_attempts": 1, "match": "[none]"},
+                {"fault": "502", "first_attempts": 2, "match": "[502]"},
+                {"fault": "reset_before_response", "first_attempts": 1, "match": "[reset]"},
+                {"fault": "reset_mid_stream", "first_attempts": 1, "match": "[midreset]"},
+                {"fault": "error_event_mid_stream", "first_attempts": 1, "match": "[event]"},
+                {"fault": "hang_before_headers", "first_attempts": 1, "match": "[hang]",
+                 "hang_s": 5},
+            ],
+        },
     }
 }
 PROMPTS = [{"id": f"q{i}", "prompt": f"Tell me about topic {i}."} for i in range(4)]
@@ -230,3 +245,36 @@ async def test_no_secret_in_any_file(server, tmp_path) -> None:
     await arun(PROMPTS, _deps(server, "quick", "denied"), out=out, progress=False)
     for path in out.iterdir():
         assert server.api_key.encode() not in path.read_bytes(), path.name
+
+
+# fault tag → (attempts, exact backoff_s or None for "jittered, at most the first ceiling")
+FAULTS = {
+    "[ms]": (2, 0.03),
+    "[none]": (2, None),
+    "[502]": (3, None),
+    "[reset]": (2, None),
+    "[midreset]": (2, None),
+    "[event]": (2, None),
+    "[hang]": (2, None),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_each_fault_is_retried_to_success(server, kind: str) -> None:
+    # The first attempt(s) of each distinct prompt fail (prompt text names the fault); the kind
+    # in the text keeps the server's per-prompt attempt counters apart between kinds.
+    prompts = [{"id": tag, "prompt": f"{tag} via {kind}"} for tag in FAULTS]
+    deps = _deps(server, "faulty", kind=kind, read_timeout_s=0.5)
+    res = await arun(prompts, deps, progress=False, backoff=FAST, max_attempts=4)
+    f = res.frame.set_index("prompt_id")
+    for tag, (attempts, backoff) in FAULTS.items():
+        row = f.loc[tag]
+        assert row["status"] == "ok", (tag, row["error_type"], row["error_message"])
+        assert row["attempts"] == attempts, tag
+        if backoff is not None:
+            assert row["backoff_s"] == pytest.approx(backoff, abs=1e-6), tag
+        else:
+            assert 0 <= row["backoff_s"] <= FAST.cap_s * (attempts - 1), tag
+        assert row["wall_s"] >= row["latency_s"] + row["backoff_s"] - 1e-6, tag
+        assert row["output"], tag
+    assert f.loc["[hang]", "wall_s"] >= 0.5  # the read timeout fired, then the retry succeeded
