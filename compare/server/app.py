@@ -544,6 +544,9 @@ class EndpointServer:
 
         async def send_content(text: str | None, reason: str | None, last: bool) -> None:
             nonlocal first
+            if not first and not last and text:
+                await send(shape.middle_chunk(text, gen.prompt_tokens, gen.completion_tokens))
+                return
             await send(shape.chunk(text, first=first,
                                    finish_reason=None if no_finish else reason,
                                    hit=gate.hit, final=last,

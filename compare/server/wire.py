@@ -294,6 +294,27 @@ class ResponseShape:
             body["usage"] = usage
         return body
 
+    def middle_chunk(self, content: str, prompt_tokens: int, completion_tokens: int) -> str:
+        """JSON of a content chunk that is neither first nor last, from a cached template.
+
+        Same bytes as json.dumps(self.chunk(...)) but only the content is encoded per token:
+        a stream of 256 concurrent requests spends its server CPU here.
+        """
+        parts = self.__dict__.get("_middle_parts")
+        if parts is None:
+            usage_ = {"prompt_tokens": -111, "completion_tokens": -222, "total_tokens": -333} \
+                if self.dialect == INFERENCE else None
+            text = json.dumps(self.chunk("\x00", usage=usage_), ensure_ascii=False)
+            head, tail = text.split('"\\u0000"')
+            parts = (head, tail)
+            self.__dict__["_middle_parts"] = parts
+        head, tail = parts
+        if self.dialect == INFERENCE:
+            tail = tail.replace("-111", str(prompt_tokens), 1).replace(
+                "-222", str(completion_tokens), 1).replace(
+                "-333", str(prompt_tokens + completion_tokens), 1)
+        return head + json.dumps(content, ensure_ascii=False) + tail
+
     def usage_chunk(self, usage: dict[str, int]) -> dict[str, Any]:
         body = self._head(self.chunk_object)
         body["choices"] = []
