@@ -11,7 +11,7 @@ import contextlib
 import socket
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -482,3 +482,46 @@ async def test_connect_timeout_fires(unaccepting_port: int, kind: str) -> None:
         with pytest.raises(EndpointTimeout, match="connect timeout"):
             await endpoint.chat(ChatRequest("x", HELLO))
     assert 0.4 <= time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "nostream"])
+@pytest.mark.parametrize("kind", KINDS)
+async def test_rate_limit_state_headers_captured(
+    fault_endpoint: LocalEndpoint, kind: str, stream: bool
+) -> None:
+    c = await chat(fault_endpoint, kind, "limited", stream=stream)
+    assert int(c.headers["x-ratelimit-remaining-requests"]) < 1000
+    assert int(c.headers["x-ratelimit-remaining-tokens"]) < 1000000
+    assert c.headers["x-ms-deployment-name"] == "limited"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_client_recovers_after_transient_faults(
+    make_endpoint_server: Callable[..., LocalEndpoint], kind: str
+) -> None:
+    """The first two attempts of each prompt fail (503, then a reset mid-stream); the third
+    succeeds over the same pooled client. Only the reset costs a new connection."""
+    ep = make_endpoint_server(
+        {
+            "deployments": {
+                "flaky": {
+                    "backend": "simulated",
+                    "simulated": {"output_tokens": 6, "ttft_ms": 1, "itl_ms": 1},
+                    "faults": [
+                        {"fault": "503", "first_attempts": 1},
+                        {"fault": "reset_mid_stream", "first_attempts": 1, "after_tokens": 2},
+                    ],
+                }
+            }
+        }
+    )
+    async with EndpointPool() as pool:
+        endpoint = pool.get(dep(ep, kind, "flaky"))
+        with pytest.raises(ServerError):
+            await endpoint.chat(ChatRequest("flaky", HELLO))
+        with pytest.raises(IncompleteStreamError) as info:
+            await endpoint.chat(ChatRequest("flaky", HELLO))
+        ok = await endpoint.chat(ChatRequest("flaky", HELLO))
+        assert ok.finish_reason == "stop" and ok.text.startswith(info.value.partial.text)
+        assert pool.connections_opened == 2
+    assert ep.stats()["flaky"]["received"] == 3
