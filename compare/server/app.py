@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import random
+import re
 import socket
 import struct
 import sys
@@ -205,7 +206,12 @@ class EndpointServer:
             auth = request.headers.get("Authorization", "")
             if auth[:7].lower() == "bearer ":
                 given = auth[7:].strip()
-        return given is not None and hmac.compare_digest(given.encode(), self._key)
+        if given is None:
+            return False
+        try:
+            return hmac.compare_digest(given.encode("utf-8"), self._key)
+        except UnicodeEncodeError:  # undecodable bytes in the header: certainly not the key
+            return False
 
     @web.middleware
     async def _middleware(self, request: web.Request,
@@ -385,7 +391,7 @@ class EndpointServer:
         raw = await request.read()
         try:
             return json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise WireError(400, "BadRequest", f"The request body is not valid JSON: {exc}") \
                 from None
 
@@ -408,9 +414,9 @@ class EndpointServer:
         ctx.stream = call.stream
         spec = dep.spec
         if call.extra:
-            ctx.headers["x-compare-passed-parameters"] = ",".join(sorted(call.extra))
+            ctx.headers["x-compare-passed-parameters"] = _header_list(call.extra)
         if call.dropped:
-            ctx.headers["x-compare-dropped-parameters"] = ",".join(sorted(call.dropped))
+            ctx.headers["x-compare-dropped-parameters"] = _header_list(call.dropped)
         prompt_text = "\n".join(message_text(m) for m in call.messages)
         for rule in spec.content_filter:
             if "prompt" in rule.on and rule.search(prompt_text):
@@ -611,6 +617,14 @@ class EndpointServer:
 
 
 _MID_STREAM = ("reset_mid_stream", "hang_mid_stream", "error_event_mid_stream")
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def _header_list(names: Any) -> str:
+    # Parameter names come from the client: never let one break (or inject into) a header.
+    return ",".join(sorted(n if _SAFE_NAME.fullmatch(n) else "(unprintable)" for n in names))
 
 
 def _reset(request: web.Request, response: web.StreamResponse | None = None) -> None:

