@@ -16,7 +16,7 @@ import pytest
 from compare.errors import CompareError, ConfigError
 from compare.server.local import LocalEndpoint, local_endpoint, wait_until
 
-from ._http import chat
+from ._http import call, chat
 
 TINY = {"deployments": {"tiny": {"backend": "simulated",
                                  "simulated": {"output_tokens": 3, "ttft_ms": 1, "itl_ms": 1}}}}
@@ -42,6 +42,9 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
         assert b"a-very-secret-key-123" not in cmdline
         reply = asyncio.run(chat(ep, "tiny"))
         assert reply.status == 200
+        # With a single deployment, /info needs no model name.
+        info = asyncio.run(call(ep, "GET", "/info?api-version=2024-05-01-preview"))
+        assert info.status == 200 and info.json["model_name"] == "tiny-simulated"
         assert ep.stats()["tiny"]["completed"] == 1
         assert "a-very-secret-key-123" not in repr(ep)
         url = ep.url
