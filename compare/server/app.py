@@ -142,6 +142,7 @@ class Ctx:
 
     request_id: str
     t0: float
+    client_request_id: str | None = None  # azure-core's x-ms-client-request-id, echoed back
     deployment: Deployment | None = None
     status: int = 0
     stream: bool = False
@@ -218,6 +219,9 @@ class EndpointServer:
                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                           ) -> web.StreamResponse:
         ctx = Ctx(request_id=str(uuid.uuid4()), t0=asyncio.get_running_loop().time())
+        client_id = request.headers.get("x-ms-client-request-id", "")
+        if _SAFE_ID.fullmatch(client_id):
+            ctx.client_request_id = client_id
         request[CTX] = ctx  # type: ignore[index]
         response: web.StreamResponse | None = None
         try:
@@ -284,6 +288,8 @@ class EndpointServer:
     def _headers(self, ctx: Ctx) -> dict[str, str]:
         headers = {"apim-request-id": ctx.request_id, "x-request-id": ctx.request_id,
                    "x-ms-region": self.config.region}
+        if ctx.client_request_id:
+            headers["x-ms-client-request-id"] = ctx.client_request_id
         dep = ctx.deployment
         if dep is not None:
             headers["x-ms-deployment-name"] = dep.spec.name
@@ -620,6 +626,7 @@ _MID_STREAM = ("reset_mid_stream", "hang_mid_stream", "error_event_mid_stream")
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 
 def _header_list(names: Any) -> str:

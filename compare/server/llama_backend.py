@@ -119,7 +119,9 @@ class LlamaModel:
                                  add_bos=not formatted.added_special, special=True)
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        # Wait for the running generation (it stops at its next token once cancelled): freeing
+        # the model under a live llama.cpp call would crash the process on shutdown.
+        self.executor.shutdown(wait=True, cancel_futures=True)
         self.llm.close()
 
 

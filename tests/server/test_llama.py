@@ -144,3 +144,29 @@ def test_deployments_on_one_weights_file_share_one_model() -> None:
         assert pool.backend(specs[0]).model is pool.backend(specs[1]).model
     finally:
         pool.close()
+
+
+def test_stopping_mid_generation_exits_cleanly() -> None:
+    import json
+    import socket
+
+    from compare.server.local import local_endpoint
+
+    ep = local_endpoint(only=["smollm2"], startup_timeout=300)
+    proc = ep._proc
+    assert proc is not None
+    host, port = ep.url.removeprefix("http://").split(":")
+    payload = json.dumps(body("smollm2", "Write a long essay.", stream=True,
+                              max_tokens=1500)).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST {route('inference', 'smollm2')} HTTP/1.1\r\nHost: x\r\n"
+                     f"api-key: {ep.api_key}\r\nContent-Length: {len(payload)}\r\n\r\n"
+                     .encode() + payload)
+        received = b""
+        while received.count(b"data: {") < 3:
+            received += sock.recv(65536)
+        # The generation is running and its client still connected: stop the server now.
+        started = time.monotonic()
+        ep.stop()
+    assert proc.returncode == 0  # SIGTERM handled: no crash freeing a model mid-generation
+    assert time.monotonic() - started < 8

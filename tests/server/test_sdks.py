@@ -41,6 +41,7 @@ def test_azure_inference_sync_complete(sim_endpoint) -> None:
     assert result.usage.completion_tokens <= 20
     assert result.usage.total_tokens == result.usage.prompt_tokens + result.usage.completion_tokens
     assert headers["apim-request-id"] and headers["x-ms-region"] == "local"
+    assert headers["x-ms-client-request-id"]  # azure-core's own id, echoed
     assert "x-ratelimit-remaining-requests" in headers
 
 
