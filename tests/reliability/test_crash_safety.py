@@ -1,0 +1,217 @@
+"""Crash safety: a run killed at random points (SIGKILL) or interrupted (SIGINT) loses nothing.
+
+A real run (a subprocess, like a user's script or `compare run`) against the local endpoint is
+killed over and over at random points — during start-up, while resuming, with requests in
+flight — and restarted on the same run directory. After every kill:
+
+- every record that was finished before is still there (0 finished records lost);
+- no finished request was sent again: the server's per-prompt request counts of finished
+  prompts never move (0 finished requests re-sent);
+- the checkpoint and `Results.load` always load, also with a torn last line (a kill mid-write,
+  simulated by appending half a line), and `Results.load` shows every finished record.
+
+The last restart runs to the end: every prompt ends with exactly one ok record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compare.checkpoint import latest_by_key, read_checkpoint
+from compare.results import Results
+from compare.server.local import local_endpoint
+
+from ._support import python_env
+
+N_PROMPTS = 300
+CONCURRENCY = 4
+SIGKILL_LOOPS = 22
+DEPLOYMENT = "crash"
+SEED = int(os.environ.get("RELIABILITY_SEED", "20261125"))
+
+CONFIG = {"deployments": {DEPLOYMENT: {
+    "backend": "simulated",
+    "simulated": {"seed": 3, "output_tokens": 4, "ttft_ms": 40, "itl_ms": 2},
+}}}
+
+SCRIPT = f"""
+import sys
+from compare.config import Deployment
+from compare.runner import run
+url, prompts, out = sys.argv[1:4]
+dep = Deployment(name="crash", endpoint=url, kind="azure-inference", api_key_env="REL_KEY")
+try:
+    run(prompts, [dep], out=out, concurrency={CONCURRENCY}, progress=False, max_attempts=2)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    with local_endpoint(config=CONFIG) as ep:
+        yield ep
+
+
+def _prompt_text(i: int) -> str:
+    return f"crash safety prompt number {i}"
+
+
+@pytest.fixture
+def prompts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps({"id": f"p{i:03d}", "prompt": _prompt_text(i)}) + "\n"
+                            for i in range(N_PROMPTS)))
+    return path
+
+
+class CrashLoop:
+    """One run directory, restarted again and again; checks the invariants after every stop."""
+
+    def __init__(self, server: Any, prompts: Path, out: Path, rng: random.Random) -> None:
+        self.server = server
+        self.prompts = prompts
+        self.out = out
+        self.rng = rng
+        self.finished: set[str] = set()  # prompt ids with an ok record
+        self.counts: dict[str, int] = {}  # server requests per prompt text at the last stop
+        self.kills = 0
+        self.torn = 0
+        self.completed = False
+
+    def _command(self, cli: bool) -> list[str]:
+        if cli:
+            return [sys.executable, "-m", "compare.cli", "run", "-p", str(self.prompts),
+                    "--endpoint", self.server.url, "--kind", "azure-inference",
+                    "--deployment", DEPLOYMENT, "--concurrency", str(CONCURRENCY),
+                    "--max-attempts", "2", "-o", str(self.out), "--no-progress"]
+        return [sys.executable, "-c", SCRIPT, self.server.url, str(self.prompts), str(self.out)]
+
+    def _lines(self) -> int:
+        try:
+            return (self.out / "records.jsonl").read_bytes().count(b"\n")
+        except FileNotFoundError:
+            return 0
+
+    def step(self, sig: signal.Signals, *, cli: bool = False, early: bool = False) -> None:
+        env = python_env(REL_KEY=self.server.api_key, AZURE_AI_CHAT_KEY=self.server.api_key)
+        start_lines = self._lines()
+        proc = subprocess.Popen(self._command(cli), env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        if early:
+            # Anywhere in start-up: imports, reading the checkpoint, opening clients.
+            time.sleep(self.rng.uniform(0.05, 2.0))
+        else:
+            target = start_lines + self.rng.randint(1, 10)
+            deadline = time.monotonic() + 60
+            while self._lines() < target and proc.poll() is None:
+                assert time.monotonic() < deadline, "the run made no progress"
+                time.sleep(0.005)
+            time.sleep(self.rng.uniform(0, 0.03))  # mid-request, mid-write, between writes
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            self.kills += 1
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            self.completed = True
+        elif sig == signal.SIGINT and not early:
+            assert proc.returncode == 130, err
+            assert "Traceback" not in err, err
+        else:
+            assert proc.returncode == -signal.SIGKILL, err
+        self.check(after_sigint=sig == signal.SIGINT and proc.returncode == 130)
+
+    def tear(self) -> None:
+        """What a kill in the middle of a write leaves: the first part of a line, no newline."""
+        path = self.out / "records.jsonl"
+        if not path.exists() or not path.read_bytes().strip():
+            return
+        last = path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        with open(path, "ab") as f:
+            f.write(last[: self.rng.randint(1, len(last) - 1)])
+        self.torn += 1
+
+    def check(self, *, after_sigint: bool = False) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the torn-line notice
+            rows = read_checkpoint(self.out)
+            loaded = Results.load(self.out) if self.out.exists() else None
+        ok = [r for r in rows if r["status"] == "ok"]
+        finished = {r["prompt_id"] for r in ok}
+        lost = self.finished - finished
+        assert not lost, f"finished records lost after a kill: {sorted(lost)[:5]}"
+        # A finished key is written once: never re-sent and re-recorded.
+        assert len(ok) == len(finished), "a finished request was recorded twice"
+        if loaded is not None:
+            in_results = set(loaded.frame.loc[loaded.frame["status"] == "ok", "prompt_id"])
+            missing = finished - in_results
+            assert not missing, f"Results.load misses finished records: {sorted(missing)[:5]}"
+            if after_sigint:
+                assert loaded.manifest.get("status") == "interrupted"
+                assert len(loaded) == len(latest_by_key(rows))
+        counts = dict(self.server.stats()[DEPLOYMENT]["prompts"])
+        for pid in self.finished:
+            text = _prompt_text(int(pid[1:]))
+            assert counts.get(text, 0) == self.counts.get(text, 0), (
+                f"finished prompt {pid} was sent again")
+        self.finished = finished
+        self.counts = counts
+
+    def finish(self) -> Results:
+        env = python_env(REL_KEY=self.server.api_key)
+        proc = subprocess.run(self._command(False), env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        before = set(self.finished)
+        self.check()
+        res = Results.load(self.out)
+        frame = res.frame
+        assert len(frame) == N_PROMPTS and frame["prompt_id"].is_unique
+        assert (frame["status"] == "ok").all()
+        # Exactly the records finished before the last start were replayed, not re-sent.
+        assert set(frame.loc[frame["cached"], "prompt_id"]) == before
+        counts = self.server.stats()[DEPLOYMENT]["prompts"]
+        assert all(counts.get(_prompt_text(i), 0) >= 1 for i in range(N_PROMPTS))
+        return res
+
+
+def test_sigkill_at_random_points_loses_nothing(server, prompts_file, tmp_path) -> None:
+    rng = random.Random(SEED)
+    loop = CrashLoop(server, prompts_file, tmp_path / "run", rng)
+    for i in range(SIGKILL_LOOPS):
+        loop.step(signal.SIGKILL, early=rng.random() < 0.25)
+        if i % 4 == 3:
+            loop.tear()
+        assert not loop.completed, "the run finished before the kill loop ended; add prompts"
+    finished_before = len(loop.finished)
+    res = loop.finish()
+    sent = sum(server.stats()[DEPLOYMENT]["prompts"].values())
+    print(f"\nSIGKILL loop (seed {SEED}): {loop.kills} kills, {loop.torn} torn lines, "
+          f"{finished_before} records finished before the last start, "
+          f"{int(res.frame['cached'].sum())} replayed, {sent} requests for {N_PROMPTS} prompts "
+          f"({sent - N_PROMPTS} re-sent after being in flight at a kill)")
+    assert loop.kills >= 20
+
+
+def test_sigint_keeps_everything_and_mixes_with_sigkill(server, prompts_file, tmp_path) -> None:
+    rng = random.Random(SEED + 1)
+    loop = CrashLoop(server, prompts_file, tmp_path / "run", rng)
+    # Ctrl-C through the CLI and through a script using run(); a SIGKILL in between leaves
+    # results.parquet of the interrupted run behind, older than the checkpoint.
+    plan = [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGKILL, False),
+            (signal.SIGINT, True), (signal.SIGKILL, False), (signal.SIGINT, False)]
+    for sig, cli in plan:
+        loop.step(sig, cli=cli)
+    res = loop.finish()
+    assert res.manifest["status"] == "complete"
