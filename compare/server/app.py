@@ -409,59 +409,25 @@ class EndpointServer:
         dep = self._model_from(request, body.get("model") if dialect != wire.AZURE_OPENAI
                                else None)
         ctx.deployment = dep
-        dep.stats.received += 1
-        dep.stats.in_flight += 1
-        messages = body.get("messages")
-        if isinstance(messages, list):
-            last_user = next((message_text(m) for m in reversed(messages)
-                              if isinstance(m, dict) and m.get("role") == "user"), "")
-            dep.stats.prompts[last_user[:200]] += 1
+        _count_received(dep, body)
         call = wire.parse_chat(body, dialect, request.headers.get("extra-parameters"))
         ctx.stream = call.stream
-        spec = dep.spec
         if call.extra:
             ctx.headers["x-compare-passed-parameters"] = _header_list(call.extra)
         if call.dropped:
             ctx.headers["x-compare-dropped-parameters"] = _header_list(call.dropped)
-        prompt_text = "\n".join(message_text(m) for m in call.messages)
-        for rule in spec.content_filter:
-            if "prompt" in rule.on and rule.search(prompt_text):
-                raise wire.prompt_filter_error(spec.name, rule)
-        unsupported = dep.backend.unsupported_extra(call.extra)
-        if unsupported:
-            raise WireError(422, "UnsupportedParameter",
-                            f"The model of deployment '{spec.name}' does not accept parameter(s)"
-                            f" {', '.join(unsupported)}.", param=unsupported[0])
-        defaults = spec.defaults
-        max_tokens = min(call.max_tokens or defaults.get("max_tokens", 256),
+        spec = dep.spec
+        max_tokens = min(call.max_tokens or spec.defaults.get("max_tokens", 256),
                          spec.max_output_tokens)
-        if dep.limiter is not None:
-            estimate = len(prompt_text) // 4 + max_tokens
-            admitted, wait = dep.limiter.admit(asyncio.get_running_loop().time(), estimate)
-            if not admitted:
-                raise self._throttled(spec, wait, "both")
+        prompt_text = "\n".join(message_text(m) for m in call.messages)
+        self._admit(dep, call, prompt_text, max_tokens)
         fault = dep.faults.pick(prompt_key(call.messages), prompt_text) if dep.faults else None
         if fault is not None:
             ctx.fault = fault.fault
             dep.stats.faults[fault.fault] += 1
             await self._early_fault(request, spec, fault)
-        params = GenParams(
-            messages=call.messages,
-            max_tokens=max_tokens,
-            temperature=call.temperature if call.temperature is not None
-            else defaults.get("temperature"),
-            top_p=call.top_p if call.top_p is not None else defaults.get("top_p"),
-            seed=call.seed if call.seed is not None else defaults.get("seed"),
-            presence_penalty=call.presence_penalty if call.presence_penalty is not None
-            else defaults.get("presence_penalty", 0.0),
-            frequency_penalty=call.frequency_penalty if call.frequency_penalty is not None
-            else defaults.get("frequency_penalty", 0.0),
-            extra=call.extra,
-            t0=ctx.t0,
-        )
-        stops = call.stop or list(defaults.get("stop", []))
         try:
-            gen = dep.backend.start(params)
+            gen = dep.backend.start(_gen_params(spec, call, max_tokens, ctx.t0))
         except ValueError as exc:  # PromptTooLong
             raise WireError(400, "context_length_exceeded", str(exc), param="messages") from None
         ctx.headers.update(gen.headers)
@@ -475,10 +441,30 @@ class EndpointServer:
         )
         if fault is not None and fault.fault == "oversized_output":
             gen = _Oversized(fault.size_chars, gen.prompt_tokens)
-        gate = wire.OutputGate(stops, spec.content_filter)
+        gate = wire.OutputGate(call.stop or list(spec.defaults.get("stop", [])),
+                               spec.content_filter)
         if call.stream:
             return await self._stream(request, ctx, shape, gen, gate, call, fault)
         return await self._complete(request, ctx, shape, gen, gate, fault)
+
+    def _admit(self, dep: Deployment, call: wire.ChatCall, prompt_text: str,
+               max_tokens: int) -> None:
+        """The service's own checks, in Azure's order: prompt filter, parameters, capacity."""
+        spec = dep.spec
+        for rule in spec.content_filter:
+            if "prompt" in rule.on and rule.search(prompt_text):
+                raise wire.prompt_filter_error(spec.name, rule)
+        unsupported = dep.backend.unsupported_extra(call.extra)
+        if unsupported:
+            raise WireError(422, "UnsupportedParameter",
+                            f"The model of deployment '{spec.name}' does not accept parameter(s)"
+                            f" {', '.join(unsupported)}.", param=unsupported[0])
+        if dep.limiter is not None:
+            # Like Azure: a request counts its prompt estimate plus max_tokens against TPM.
+            estimate = len(prompt_text) // 4 + max_tokens
+            admitted, wait = dep.limiter.admit(asyncio.get_running_loop().time(), estimate)
+            if not admitted:
+                raise self._throttled(spec, wait, "both")
 
     def _throttled(self, spec: DeploymentSpec, wait: float, hints: str | None) -> WireError:
         headers = {}
@@ -623,6 +609,37 @@ class EndpointServer:
 
 
 _MID_STREAM = ("reset_mid_stream", "hang_mid_stream", "error_event_mid_stream")
+
+
+def _count_received(dep: Deployment, body: dict[str, Any]) -> None:
+    dep.stats.received += 1
+    dep.stats.in_flight += 1
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        last_user = next((message_text(m) for m in reversed(messages)
+                          if isinstance(m, dict) and m.get("role") == "user"), "")
+        dep.stats.prompts[last_user[:200]] += 1
+
+
+def _gen_params(spec: DeploymentSpec, call: wire.ChatCall, max_tokens: int,
+                t0: float) -> GenParams:
+    """Request values, else the deployment's defaults."""
+    d = spec.defaults
+
+    def pick(value: Any, key: str, fallback: Any = None) -> Any:
+        return value if value is not None else d.get(key, fallback)
+
+    return GenParams(
+        messages=call.messages,
+        max_tokens=max_tokens,
+        temperature=pick(call.temperature, "temperature"),
+        top_p=pick(call.top_p, "top_p"),
+        seed=pick(call.seed, "seed"),
+        presence_penalty=pick(call.presence_penalty, "presence_penalty", 0.0),
+        frequency_penalty=pick(call.frequency_penalty, "frequency_penalty", 0.0),
+        extra=call.extra,
+        t0=t0,
+    )
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
