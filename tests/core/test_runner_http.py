@@ -148,16 +148,19 @@ async def test_timing_matches_the_configured_delays(server, kind: str) -> None:
     ttft_err = sorted(v - TTFT_MS / 1000 for v in f["ttft_s"])
     expected = (TTFT_MS + (TOKENS - 1) * ITL_MS) / 1000
     lat_err = sorted(v - expected for v in f["latency_s"])
-    # 16 requests through 2 slots: 8 waves. Had the clock started before a slot was free, the
-    # later waves would measure hundreds of ms too much. What remains is HTTP, the server's own
-    # timer slack and SDK parsing on a shared 2-core box: a few ms, and never below the config.
-    assert ttft_err[0] > -0.001 and lat_err[0] > -0.001
-    assert statistics.median(ttft_err) < 0.006, ttft_err
-    assert statistics.median(lat_err) < 0.008, lat_err
-    assert ttft_err[-1] < 0.03 and lat_err[-1] < 0.03
-    assert statistics.median(f["itl_p50_s"]) == pytest.approx(ITL_MS / 1000, abs=0.002)
+    # 16 requests through 2 slots: 8 waves of ~0.19 s. Had the clock started before a slot was
+    # free, wave k would measure k × 0.19 s too much. What remains is HTTP, the server's timer
+    # slack and SDK parsing: a few ms, never below the configured delay. Other processes share
+    # the 2 cores (load 4-6 seen while tests ran), so the bounds are on the quieter quarter and
+    # the median (typically 3-6 ms), with a loose max.
+    for err in (ttft_err, lat_err):
+        assert err[0] > -0.001, err
+        assert err[len(err) // 4] < 0.010, err
+        assert statistics.median(err) < 0.020, err
+        assert err[-1] < 0.08, err
+    assert statistics.median(f["itl_p50_s"]) == pytest.approx(ITL_MS / 1000, abs=0.003)
     tps = statistics.median(f["decode_tps"])
-    assert tps == pytest.approx(1000 / ITL_MS, rel=0.15)
+    assert tps == pytest.approx(1000 / ITL_MS, rel=0.25)
     assert (f["wall_s"] - f["latency_s"]).abs().max() < 1e-9  # one attempt: wall = latency
 
 
