@@ -216,10 +216,15 @@ class Results:
             except ValueError as e:
                 raise ConfigError(f"manifest is not valid JSON: {e}", source=str(mpath)) from None
         prompts = pd.read_parquet(d / PROMPTS_FILE) if (d / PROMPTS_FILE).exists() else None
-        if (d / RESULTS_FILE).exists():
-            frame = pd.read_parquet(d / RESULTS_FILE)
-        elif (d / RECORDS_FILE).exists():
-            rows = list(latest_by_key(read_checkpoint(d / RECORDS_FILE)).values())
+        parquet, records = d / RESULTS_FILE, d / RECORDS_FILE
+        if parquet.exists() and not (
+            # A checkpoint written after the parquet holds records the parquet lacks (a rerun
+            # killed before it could save): the checkpoint is the truth then.
+            records.exists() and records.stat().st_mtime_ns > parquet.stat().st_mtime_ns
+        ):
+            frame = pd.read_parquet(parquet)
+        elif records.exists():
+            rows = list(latest_by_key(read_checkpoint(records)).values())
             frame = cls.from_records(rows).frame
         else:
             raise ConfigError(

@@ -51,7 +51,14 @@ from compare.errors import (
 )
 from compare.prompts import Prompt, PromptSet, load_prompts
 from compare.records import NAN, Record
-from compare.results import MANIFEST_FILE, ColumnBuffer, Results, package_versions, write_manifest
+from compare.results import (
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    ColumnBuffer,
+    Results,
+    package_versions,
+    write_manifest,
+)
 
 # A checkpointed key with one of these statuses is finished: a rerun replays it. Anything else
 # (errors, timeouts, throttling, incomplete streams) is sent again.
@@ -707,6 +714,9 @@ class _Run:
         if self.out is not None:
             assert self.checkpoint is not None
             self.checkpoint.open(loaded=True)
+            # From the first new record on, a results.parquet of an earlier run is stale: remove
+            # it so a run killed now leaves only the checkpoint, which Results.load rebuilds from.
+            (self.out / RESULTS_FILE).unlink(missing_ok=True)
             write_manifest(self.out, self.manifest("running"))
         if self.pool is None:
             from compare.endpoints import EndpointPool

@@ -444,3 +444,37 @@ def test_keyboard_interrupt_in_a_running_loop_keeps_records(tmp_path) -> None:
     kept = read_checkpoint(out)
     assert 4 <= len(kept) < 60
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+
+
+async def test_a_killed_rerun_never_leaves_a_stale_parquet(tmp_path) -> None:
+    out = tmp_path / "run"
+    ep = FakeEndpoint(ttft_s=0.05)
+    await _run({"a": ep}, out=out, prompts=["x", "y"])
+    assert (out / "results.parquet").exists()
+    task = asyncio.ensure_future(_run({"a": ep}, out=out, prompts=["x", "y", "z", "w"],
+                                      deps=deployments("a", concurrency=1)))
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if len(read_checkpoint(out)) == 3:
+            break
+    # Mid-rerun (as if killed now): the old parquet is gone, the checkpoint has the new record.
+    assert not (out / "results.parquet").exists()
+    assert len(Results.load(out)) == 3
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_load_prefers_a_newer_checkpoint_over_the_parquet(tmp_path) -> None:
+    import os
+
+    ep = FakeEndpoint()
+    out = tmp_path / "run"
+    res = run(["x", "y"], deployments("a"), pool=FakePool({"a": ep}), progress=False, out=out)
+    extra = json.loads((out / RECORDS_FILE).read_text().splitlines()[0])
+    extra["prompt_id"] = "late"
+    with open(out / RECORDS_FILE, "a") as f:  # a later run's record, then a kill before saving
+        f.write(json.dumps(extra) + "\n")
+    parquet_ns = (out / "results.parquet").stat().st_mtime_ns
+    os.utime(out / RECORDS_FILE, ns=(parquet_ns + 10**9, parquet_ns + 10**9))
+    assert len(res) == 2 and len(Results.load(out)) == 3
