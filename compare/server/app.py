@@ -9,6 +9,7 @@ dependency of `compare`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import hmac
@@ -33,6 +34,7 @@ from compare.server import wire
 from compare.server.backends import (
     Backend,
     GenParams,
+    SimulatedBackend,
     message_text,
     prompt_key,
 )
@@ -193,6 +195,9 @@ class EndpointServer:
         r.add_post("/chat/completions", self._chat_inference)
         r.add_post("/openai/deployments/{name}/chat/completions", self._chat_azure_openai)
         r.add_post("/openai/v1/chat/completions", self._chat_v1)
+        r.add_post("/embeddings", self._embed_inference)
+        r.add_post("/openai/deployments/{name}/embeddings", self._embed_azure_openai)
+        r.add_post("/openai/v1/embeddings", self._embed_v1)
         r.add_get("/info", self._info)
         r.add_get("/openai/deployments/{name}/info", self._info)
         r.add_get("/openai/v1/models", self._models)
@@ -365,7 +370,7 @@ class EndpointServer:
         ctx: Ctx = request[CTX]  # type: ignore[index]
         dep = self._model_from(request)
         spec = dep.spec
-        body = {"model_name": spec.model, "model_type": "chat-completion",
+        body = {"model_name": spec.model, "model_type": spec.model_type,
                 "model_provider_name": spec.provider}
         return web.json_response(body, headers=self._headers(ctx))
 
@@ -410,6 +415,7 @@ class EndpointServer:
                                else None)
         ctx.deployment = dep
         _count_received(dep, body)
+        _check_operation(dep.spec, "chat-completion")
         call = wire.parse_chat(body, dialect, request.headers.get("extra-parameters"))
         ctx.stream = call.stream
         if call.extra:
@@ -446,6 +452,64 @@ class EndpointServer:
         if call.stream:
             return await self._stream(request, ctx, shape, gen, gate, call, fault)
         return await self._complete(request, ctx, shape, gen, gate, fault)
+
+    async def _embed_inference(self, request: web.Request) -> web.StreamResponse:
+        self._api_version(request, required=True)
+        return await self._embed(request, wire.INFERENCE)
+
+    async def _embed_azure_openai(self, request: web.Request) -> web.StreamResponse:
+        self._api_version(request, required=True)
+        return await self._embed(request, wire.AZURE_OPENAI)
+
+    async def _embed_v1(self, request: web.Request) -> web.StreamResponse:
+        self._api_version(request, required=False)
+        return await self._embed(request, wire.OPENAI_V1)
+
+    async def _embed(self, request: web.Request, dialect: str) -> web.StreamResponse:
+        ctx: Ctx = request[CTX]  # type: ignore[index]
+        body = await self._read_json(request)
+        if not isinstance(body, dict):
+            raise WireError(400, "BadRequest", "The request body must be a JSON object")
+        dep = self._model_from(request, body.get("model") if dialect != wire.AZURE_OPENAI
+                               else None)
+        ctx.deployment = dep
+        dep.stats.received += 1
+        dep.stats.in_flight += 1
+        spec = dep.spec
+        _check_operation(spec, "embeddings")
+        assert isinstance(dep.backend, SimulatedBackend) and spec.simulated is not None
+        call = wire.parse_embeddings(body, dialect, request.headers.get("extra-parameters"),
+                                     spec.simulated.dimensions)
+        if call.dropped:
+            ctx.headers["x-compare-dropped-parameters"] = _header_list(call.dropped)
+        if call.extra:
+            ctx.headers["x-compare-passed-parameters"] = _header_list(call.extra)
+        tokens = sum(len(t.split()) for t in call.inputs)
+        if dep.limiter is not None:
+            admitted, wait = dep.limiter.admit(asyncio.get_running_loop().time(), tokens)
+            if not admitted:
+                raise self._throttled(spec, wait, "both")
+        fault = dep.faults.pick(prompt_key([{"content": t} for t in call.inputs]),
+                                "\n".join(call.inputs)) if dep.faults else None
+        if fault is not None:
+            ctx.fault = fault.fault
+            dep.stats.faults[fault.fault] += 1
+            await self._early_fault(request, spec, fault)
+        vectors = await dep.backend.embed(call.inputs, spec.simulated.dimensions,
+                                          ctx.t0)
+        ctx.prompt_tokens = tokens
+        data = []
+        for i, vector in enumerate(vectors):
+            if call.dimensions is not None:
+                vector = _renormalised(vector[: call.dimensions])
+            value: Any = vector
+            if call.encoding_format == "base64":
+                value = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": value})
+        result = {"id": f"embd-{uuid.uuid4().hex[:24]}", "object": "list", "data": data,
+                  "model": spec.model, "usage": {"prompt_tokens": tokens,
+                                                 "total_tokens": tokens}}
+        return web.json_response(result, headers=self._headers(ctx))
 
     def _admit(self, dep: Deployment, call: wire.ChatCall, prompt_text: str,
                max_tokens: int) -> None:
@@ -609,6 +673,18 @@ class EndpointServer:
 
 
 _MID_STREAM = ("reset_mid_stream", "hang_mid_stream", "error_event_mid_stream")
+
+
+def _check_operation(spec: DeploymentSpec, wanted: str) -> None:
+    if spec.model_type != wanted:
+        what = "embeddings" if wanted == "embeddings" else "chat completions"
+        raise WireError(400, "OperationNotSupported",
+                        f"Deployment '{spec.name}' serves {spec.model_type}, not {what}.")
+
+
+def _renormalised(vector: list[float]) -> list[float]:
+    norm = sum(v * v for v in vector) ** 0.5
+    return [v / norm for v in vector] if norm else vector
 
 
 def _count_received(dep: Deployment, body: dict[str, Any]) -> None:

@@ -156,8 +156,7 @@ class SimulatedBackend:
         n = min(wanted, params.max_tokens)
         words = self._words(params.messages, text_rng, n)
         # Timing varies per request but is reproducible for the same sequence of requests.
-        self._counter += 1
-        timing_rng = random.Random(self.sim.seed * 1_000_003 + self._counter)
+        timing_rng = random.Random(self.sim.seed * 1_000_003 + self._next())
         ttft = self.sim.ttft_ms.sample(timing_rng) / 1000.0
         itls = [self.sim.itl_ms.sample(timing_rng) / 1000.0 for _ in range(n - 1)]
         headers = {
@@ -179,7 +178,38 @@ class SimulatedBackend:
             return [source[i % len(source)] for i in range(n)]
         return [RARE_WORD if rng.random() < _RARE_P else rng.choice(_LOREM) for _ in range(n)]
 
+    async def embed(self, texts: list[str], dimensions: int, t0: float) -> list[list[float]]:
+        """Hashed bag of words and character trigrams, L2-normalised, after a TTFT-like delay.
+
+        Not a language model, but texts sharing words get close vectors, so similarity code
+        can be exercised honestly.
+        """
+        rng = random.Random(self.sim.seed * 1_000_003 + self._next())
+        delay = self.sim.ttft_ms.sample(rng) / 1000.0
+        wait = t0 + delay - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return [_hash_vector(text, self.sim.dimensions, dimensions) for text in texts]
+
+    def _next(self) -> int:
+        self._counter += 1
+        return self._counter
+
     @staticmethod
     def count_prompt_tokens(messages: list[dict[str, Any]]) -> int:
         # A simple, deterministic "tokenizer": words plus a few tokens of chat framing per message.
         return sum(len(message_text(m).split()) + 4 for m in messages) + 2
+
+
+def _hash_vector(text: str, size: int, keep: int) -> list[float]:
+    vector = [0.0] * size
+    for word in text.lower().split():
+        grams = [word] + [word[i:i + 3] for i in range(max(1, len(word) - 2))]
+        for j, gram in enumerate(grams):
+            digest = hashlib.blake2b(gram.encode("utf-8", "replace"), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % size
+            sign = 1.0 if digest[4] & 1 else -1.0
+            vector[index] += sign * (1.0 if j == 0 else 0.5)
+    vector = vector[:keep]
+    norm = sum(v * v for v in vector) ** 0.5
+    return [v / norm for v in vector] if norm else vector

@@ -10,6 +10,7 @@ Schema (all keys optional unless marked required)::
     deployments:                     # required; name -> deployment (names case-insensitive)
       NAME:
         backend: llama | simulated   # required
+        model_type: chat-completion | embeddings   # embeddings: simulated only
         model: str                   # reported model name (required for llama; a simulated
                                      # one always contains "simulated")
         version: "1"
@@ -34,6 +35,7 @@ Schema (all keys optional unless marked required)::
           ttft_ms: 20 | {dist: fixed|uniform|normal|lognormal|exponential, ...}
           itl_ms: 5 | {dist: normal, mean: 5, sd: 1}
           text: lorem | echo          # echo repeats the last user message
+          dimensions: 64              # embeddings: hashed bag-of-words vectors of this size
         faults:                      # simulated only; first matching rule wins
           - fault: NAME              # one of FAULTS below
             rate: 0.05               # probability per request (default 1.0), or
@@ -65,6 +67,7 @@ from compare.errors import ConfigError
 DEFAULT_DEPLOYMENTS_FILE = Path(__file__).with_name("default_deployments.yaml")
 
 BACKENDS = ("llama", "simulated")
+MODEL_TYPES = ("chat-completion", "embeddings")
 CATEGORIES = ("hate", "sexual", "violence", "self_harm", "profanity", "jailbreak")
 SEVERITIES = ("safe", "low", "medium", "high")
 # Injected HTTP status faults: name -> (status, which retry hints the 429 carries).
@@ -240,6 +243,7 @@ class SimulatedSpec:
     ttft_ms: Dist = Dist("fixed", 20.0)
     itl_ms: Dist = Dist("fixed", 5.0)
     text: str = "lorem"  # lorem | echo
+    dimensions: int = 64  # embeddings deployments: vector size
 
 
 @dataclass(frozen=True)
@@ -270,6 +274,7 @@ class DeploymentSpec:
     name: str
     backend: str
     model: str
+    model_type: str = "chat-completion"  # chat-completion | embeddings
     version: str = "1"
     provider: str = "compare (local)"
     defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -504,6 +509,7 @@ def _simulated(sec: _Section) -> SimulatedSpec:
         ttft_ms=_dist(sec, "ttft_ms", SimulatedSpec.ttft_ms, unit="ms"),
         itl_ms=_dist(sec, "itl_ms", SimulatedSpec.itl_ms, unit="ms"),
         text=sec.str_("text", "lorem", choices=("lorem", "echo")),
+        dimensions=sec.num("dimensions", 64, lo=2, hi=8192, integer=True),
     )
     sec.finish()
     return spec
@@ -550,6 +556,9 @@ def _deployment(name: str, sec: _Section) -> DeploymentSpec:
             model = f"{model}-simulated"
     elif model is None:
         sec.fail("a llama deployment needs a model name", "model")
+    model_type = sec.str_("model_type", "chat-completion", choices=MODEL_TYPES)
+    if model_type == "embeddings" and backend != "simulated":
+        sec.fail("only simulated deployments serve embeddings", "model_type")
     simulated = llama = None
     if backend == "simulated":
         if sec.has("llama"):
@@ -567,6 +576,7 @@ def _deployment(name: str, sec: _Section) -> DeploymentSpec:
         name=name,
         backend=backend,
         model=model,
+        model_type=model_type,
         version=sec.str_("version", "1"),
         provider=sec.str_("provider", "compare (local)"),
         defaults=_defaults(sec.section("defaults")) if sec.has("defaults") else {},

@@ -145,26 +145,9 @@ def parse_chat(body: Any, dialect: str, extra_mode: str | None) -> ChatCall:
     """Validate a chat body; apply the `extra-parameters` mode to unknown keys."""
     if not isinstance(body, dict):
         raise bad("The request body must be a JSON object", code="BadRequest")
-    mode = extra_mode or "error"
-    if mode not in EXTRA_MODES:
-        raise bad(f"The 'extra-parameters' header must be one of {', '.join(EXTRA_MODES)}",
-                  "extra-parameters")
     known = INFERENCE_PARAMS if dialect == INFERENCE else OPENAI_PARAMS
-    unknown = [k for k in body if k not in known]
     call = ChatCall(messages=_messages(body.get("messages")))
-    if unknown and mode == "error":
-        name = unknown[0]
-        if dialect == INFERENCE:
-            message = (f"Extra parameter '{name}' is not allowed when the 'extra-parameters' "
-                       "header is 'error' (the default). Send 'extra-parameters: drop' to ignore "
-                       "it or 'pass-through' to pass it to the model.")
-        else:
-            message = f"Unrecognized request argument supplied: {name}"
-        raise WireError(400, "UnknownParameter", message, param=name)
-    if mode == "drop":
-        call.dropped = unknown
-    elif mode == "pass-through":
-        call.extra = {k: body[k] for k in unknown}
+    call.extra, call.dropped = _extra(body, known, dialect, extra_mode)
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise bad("'stream' must be a boolean", "stream")
@@ -207,6 +190,76 @@ def parse_chat(body: Any, dialect: str, extra_mode: str | None) -> ChatCall:
         raise bad("'response_format.type' must be text, json_object or json_schema",
                   "response_format")
     return call
+
+
+EMBED_INFERENCE_PARAMS = frozenset({"input", "dimensions", "encoding_format", "input_type",
+                                    "model"})
+EMBED_OPENAI_PARAMS = EMBED_INFERENCE_PARAMS | {"user"}
+
+
+@dataclass
+class EmbedCall:
+    inputs: list[str]
+    dimensions: int | None = None
+    encoding_format: str = "float"  # float | base64
+    extra: dict[str, Any] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+
+
+def _extra(body: dict[str, Any], known: frozenset[str], dialect: str,
+           extra_mode: str | None) -> tuple[dict[str, Any], list[str]]:
+    """Apply the `extra-parameters` mode: (passed through, dropped), or raise for `error`."""
+    mode = extra_mode or "error"
+    if mode not in EXTRA_MODES:
+        raise bad(f"The 'extra-parameters' header must be one of {', '.join(EXTRA_MODES)}",
+                  "extra-parameters")
+    unknown = [k for k in body if k not in known]
+    if unknown and mode == "error":
+        name = unknown[0]
+        if dialect == INFERENCE:
+            message = (f"Extra parameter '{name}' is not allowed when the 'extra-parameters' "
+                       "header is 'error' (the default). Send 'extra-parameters: drop' to ignore "
+                       "it or 'pass-through' to pass it to the model.")
+        else:
+            message = f"Unrecognized request argument supplied: {name}"
+        raise WireError(400, "UnknownParameter", message, param=name)
+    if mode == "pass-through":
+        return {k: body[k] for k in unknown}, []
+    return {}, unknown
+
+
+def parse_embeddings(body: Any, dialect: str, extra_mode: str | None,
+                     native_dimensions: int) -> EmbedCall:
+    if not isinstance(body, dict):
+        raise bad("The request body must be a JSON object", code="BadRequest")
+    known = EMBED_INFERENCE_PARAMS if dialect == INFERENCE else EMBED_OPENAI_PARAMS
+    extra, dropped = _extra(body, known, dialect, extra_mode)
+    inputs = body.get("input")
+    if isinstance(inputs, str) and dialect != INFERENCE:
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs or len(inputs) > 2048 or \
+            not all(isinstance(t, str) and t for t in inputs):
+        raise bad("'input' must be a non-empty array of non-empty strings (token arrays are "
+                  "not supported)", "input")
+    for text in inputs:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad("'input' is not valid Unicode (lone surrogate)", "input") from None
+    dimensions = _integer(body, "dimensions", 1, 1 << 20)
+    if dimensions is not None and dimensions > native_dimensions:
+        raise WireError(422, "UnsupportedParameter",
+                        f"This model returns at most {native_dimensions} dimensions.",
+                        param="dimensions")
+    fmt = body.get("encoding_format") or "float"
+    if fmt not in ("float", "base64"):
+        raise WireError(422, "UnsupportedParameter",
+                        "This model returns 'float' or 'base64' embeddings only.",
+                        param="encoding_format")
+    input_type = body.get("input_type")
+    if input_type is not None and input_type not in ("text", "query", "document"):
+        raise bad("'input_type' must be text, query or document", "input_type")
+    return EmbedCall(inputs, dimensions, fmt, extra, dropped)
 
 
 # ---------------------------------------------------------------- content filter results

@@ -82,3 +82,13 @@ def check(body: Any, dialect: dict[str, tuple[str, str]], kind: str) -> None:
     validate(body, spec, name)
     if dialect is INFERENCE and kind in ("completion", "chunk", "info"):
         validate(body, INFERENCE_SPEC_2025, name)  # the newer GA version too
+
+
+OPENAI_EMBEDDINGS_200 = ("paths/~1deployments~1{deployment-id}~1embeddings/post/responses/200/"
+                         "content/application~1json/schema")
+
+
+def check_openai_embeddings(body: Any) -> None:
+    """The Azure OpenAI spec defines the embeddings response inline, under its path."""
+    schema = {"$ref": f"urn:{OPENAI_SPEC}#/{OPENAI_EMBEDDINGS_200}"}
+    jsonschema.Draft7Validator(schema, registry=_registry()).validate(body)
