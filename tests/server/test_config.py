@@ -73,6 +73,8 @@ def _write(tmp_path: Path, text: str) -> Path:
      "temperature"),
     ("deployments:\n  a: [1, 2\n", 3, "invalid YAML"),
     ("deployment:\n  a: {}\n", 1, "unknown key"),
+    ("deployments:\n  a:\n    backend: llama\n    model: m\n    model_type: embeddings\n", 5,
+     "only simulated deployments serve embeddings"),
 ])
 def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, needle: str) -> None:
     path = _write(tmp_path, text)
