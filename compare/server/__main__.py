@@ -27,6 +27,7 @@ from compare.server.config import DEFAULT_DEPLOYMENTS_FILE, ServerConfig, load_c
 
 READY_PREFIX = "compare-server listening on "
 KEY_ENV = "COMPARE_SERVER_KEY"
+PARENT_ENV = "COMPARE_SERVER_PARENT_PID"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,12 +90,32 @@ async def serve(config: ServerConfig, *, host: str, port: int, api_key: str,
             loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
+    watchdog = asyncio.create_task(_watch_parent(stop))
     try:
         await stop.wait()
     finally:
+        watchdog.cancel()
         await runner.cleanup()
         if pool is not None:
             pool.close()  # type: ignore[attr-defined]
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """Exit when the process that started us (local_endpoint) is gone, even after a SIGKILL.
+
+    local_endpoint puts the server in its own session (so Ctrl-C in a terminal reaches the
+    script, which then stops the server in order); without this an orphaned server would keep
+    its port and models forever.
+    """
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not parent.isdigit():
+        return
+    while True:
+        await asyncio.sleep(0.5)
+        if os.getppid() != int(parent):
+            logging.getLogger("compare.server").info("parent process gone: stopping")
+            stop.set()
+            return
 
 
 def main(argv: Sequence[str] | None = None) -> int:

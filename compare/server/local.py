@@ -76,6 +76,7 @@ class LocalEndpoint:
             cmd += ["--only", ",".join(only)]
         env = dict(os.environ)
         env["COMPARE_SERVER_KEY"] = self.api_key
+        env["COMPARE_SERVER_PARENT_PID"] = str(os.getpid())  # the server exits if we die
         env["PYTHONUNBUFFERED"] = "1"
         self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 (lives with proc)
         self._proc = subprocess.Popen(

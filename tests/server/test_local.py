@@ -152,3 +152,29 @@ def test_main_is_importable_for_the_cli() -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     assert time.monotonic() - started < 5
+
+
+def test_server_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, signal\n"
+        "from compare.server.local import local_endpoint\n"
+        f"ep = local_endpoint(config={TINY!r})\n"
+        "print(ep._proc.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    server_pid = int(done.stdout.split()[0])
+
+    def gone() -> bool:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie (exited, not yet reaped by init) counts as gone.
+        stat = Path(f"/proc/{server_pid}/stat")
+        return not stat.exists() or stat.read_text().split()[2] == "Z"
+
+    assert wait_until(gone, timeout=10)
