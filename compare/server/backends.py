@@ -110,10 +110,6 @@ class SimulatedGeneration:
         self.done = False
         self._closed = False
 
-    @property
-    def planned_tokens(self) -> int:
-        return len(self._words)
-
     def __aiter__(self) -> AsyncIterator[str]:
         return self._run()
 
