@@ -72,6 +72,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("deployments:\n  a:\n    backend: simulated\n    defaults: {temperature: 9}\n", 4,
      "temperature"),
     ("deployments:\n  a: [1, 2\n", 3, "invalid YAML"),
+    ("deployments:\n  a: \x1f\n", 2, "is not allowed"),
     ("deployment:\n  a: {}\n", 1, "unknown key"),
     ("deployments:\n  a:\n    backend: llama\n    model: m\n    model_type: embeddings\n", 5,
      "only simulated deployments serve embeddings"),
