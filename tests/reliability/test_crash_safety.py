@@ -46,13 +46,23 @@ CONFIG = {"deployments": {DEPLOYMENT: {
 }}}
 
 SCRIPT = f"""
-import sys
+import asyncio, sys
 from compare.config import Deployment
 from compare.runner import run
-url, prompts, out = sys.argv[1:4]
+url, prompts, out, how = sys.argv[1:5]
 dep = Deployment(name="crash", endpoint=url, kind="azure-inference", api_key_env="REL_KEY")
-try:
+def go():
     run(prompts, [dep], out=out, concurrency={CONCURRENCY}, progress=False, max_attempts=2)
+async def in_a_loop():
+    # As in Jupyter: run() called while an event loop is running (it runs on a thread).
+    go()
+try:
+    if how == "loop":
+        # run_until_complete, not asyncio.run: like ipykernel, it leaves SIGINT's default
+        # handler (KeyboardInterrupt in the main thread) in place.
+        asyncio.new_event_loop().run_until_complete(in_a_loop())
+    else:
+        go()
 except KeyboardInterrupt:
     sys.exit(130)
 """
@@ -90,13 +100,15 @@ class CrashLoop:
         self.torn = 0
         self.completed = False
 
-    def _command(self, cli: bool) -> list[str]:
-        if cli:
+    def _command(self, cli: bool | str) -> list[str]:
+        if cli is True:
             return [sys.executable, "-m", "compare.cli", "run", "-p", str(self.prompts),
                     "--endpoint", self.server.url, "--kind", "azure-inference",
                     "--deployment", DEPLOYMENT, "--concurrency", str(CONCURRENCY),
                     "--max-attempts", "2", "-o", str(self.out), "--no-progress"]
-        return [sys.executable, "-c", SCRIPT, self.server.url, str(self.prompts), str(self.out)]
+        how = "loop" if cli == "loop" else "plain"
+        return [sys.executable, "-c", SCRIPT, self.server.url, str(self.prompts), str(self.out),
+                how]
 
     def _lines(self) -> int:
         try:
@@ -104,7 +116,7 @@ class CrashLoop:
         except FileNotFoundError:
             return 0
 
-    def step(self, sig: signal.Signals, *, cli: bool = False, early: bool = False) -> None:
+    def step(self, sig: signal.Signals, *, cli: bool | str = False, early: bool = False) -> None:
         env = python_env(REL_KEY=self.server.api_key, AZURE_AI_CHAT_KEY=self.server.api_key)
         start_lines = self._lines()
         proc = subprocess.Popen(self._command(cli), env=env, stdout=subprocess.PIPE,
@@ -207,10 +219,12 @@ def test_sigkill_at_random_points_loses_nothing(server, prompts_file, tmp_path) 
 def test_sigint_keeps_everything_and_mixes_with_sigkill(server, prompts_file, tmp_path) -> None:
     rng = random.Random(SEED + 1)
     loop = CrashLoop(server, prompts_file, tmp_path / "run", rng)
-    # Ctrl-C through the CLI and through a script using run(); a SIGKILL in between leaves
+    # Ctrl-C through the CLI, through a script using run(), and through run() called inside a
+    # running event loop (a Jupyter kernel interrupt); a SIGKILL in between leaves
     # results.parquet of the interrupted run behind, older than the checkpoint.
-    plan = [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGKILL, False),
-            (signal.SIGINT, True), (signal.SIGKILL, False), (signal.SIGINT, False)]
+    plan = [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGINT, "loop"),
+            (signal.SIGKILL, False), (signal.SIGINT, True), (signal.SIGKILL, "loop"),
+            (signal.SIGINT, "loop")]
     for sig, cli in plan:
         loop.step(sig, cli=cli)
     res = loop.finish()

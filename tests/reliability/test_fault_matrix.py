@@ -237,8 +237,11 @@ def _check_failing(case: Case, faulty: Any) -> None:
             assert retried["backoff_s"] == pytest.approx(RETRY_AFTER_S)
         else:
             assert 0 <= retried["backoff_s"] <= FAST.cap_s
-        always_backoff = always["backoff_s"]
-        assert (always_backoff >= 0).all()
+        if case.fault in ("429", "429_retry_after_ms"):
+            expected = RETRY_AFTER_S * (MAX_ATTEMPTS - 1)
+            assert always["backoff_s"].to_numpy() == pytest.approx(expected)
+        else:
+            assert (always["backoff_s"] <= FAST.cap_s * (MAX_ATTEMPTS - 1)).all()
     if case.status in ("incomplete", "timeout"):
         # An interrupted answer is never `ok` and never claims to have finished.
         assert not (faulty.loc[faulty["prompt_id"] == "always", "finish_reason"]
