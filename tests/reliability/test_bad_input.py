@@ -481,3 +481,57 @@ def test_fuzz_server_deployments_file(doc: Any, damage: str) -> None:
         path = Path(d) / "deployments.yaml"
         path.write_text(_yaml_text(doc, damage), encoding="utf-8")
         _must_load_or_config_error(load_config, path)
+
+
+_LOADERS = {
+    "prompts.jsonl": load_prompts,
+    "prompts.csv": load_prompts,
+    "prompts.json": load_prompts,
+    "deployments.yaml": load_deployments,
+    "server-deployments.yaml": load_config,
+}
+
+
+@pytest.mark.parametrize("name", list(_LOADERS))
+@settings(max_examples=FUZZ_EXAMPLES // 3, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(
+    st.binary(max_size=200),
+    # A valid-looking start, then bytes that are not UTF-8 (a file saved as Latin-1, say).
+    st.builds(lambda tail: b'deployments:\n  - name: caf' + tail, st.binary(min_size=1,
+                                                                         max_size=8)),
+    st.builds(lambda tail: b'{"prompt": "caf' + tail + b'"}\n', st.binary(min_size=1,
+                                                                        max_size=8)),
+))
+@example(content=b"deployments:\n  - name: caf\xe9\n")
+def test_fuzz_loader_file_bytes(name: str, content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / name
+        path.write_bytes(content)
+        _must_load_or_config_error(_LOADERS[name], path)
+
+
+BAD_FILES = {
+    "control-character": b"deployments:\n  - name: a\x1f\n",
+    "latin-1": b"deployments:\n  - name: caf\xe9\n    endpoint: http://127.0.0.1:9\n",
+    "tab-indent": b"deployments:\n\t- name: a\n",
+    "deep": b"[" * 5000 + b"]" * 5000,
+}
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_cli_names_a_bad_deployments_file_in_one_line(tmp_path, command: str,
+                                                      name: str) -> None:
+    path = tmp_path / "deployments.yaml"
+    path.write_bytes(BAD_FILES[name])
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    args = (["run", "-p", str(prompts), "-d", str(path)] if command == "run"
+            else ["serve", "--deployments", str(path), "--port", "0"])
+    proc = subprocess.run([sys.executable, "-m", "compare.cli", *args], capture_output=True,
+                          text=True, timeout=60, env=python_env(COMPARE_SERVER_KEY="k" * 24))
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-1500:])
+    assert "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0], proc.stderr
