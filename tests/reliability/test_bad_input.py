@@ -535,3 +535,46 @@ def test_cli_names_a_bad_deployments_file_in_one_line(tmp_path, command: str,
     assert "Traceback" not in proc.stderr, proc.stderr[-1500:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0], proc.stderr
+
+
+def _post_raw(ep: Any, body: bytes, **headers: str) -> tuple[int, bytes]:
+    host, port = ep.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("POST", INFERENCE, body, {"api-key": ep.api_key,
+                                               "Content-Type": "application/json", **headers})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_compressed_bodies(make_endpoint_server) -> None:
+    import gzip
+    import zlib
+
+    ep = make_endpoint_server({"max_body_bytes": MAX_BODY, "deployments": {"plain": sim_dep()}})
+    body = json.dumps(_msg()).encode()
+    assert _post_raw(ep, gzip.compress(body), **{"Content-Encoding": "gzip"})[0] == 200
+    assert _post_raw(ep, zlib.compress(body), **{"Content-Encoding": "deflate"})[0] == 200
+    # A small gzip that inflates far past the cap: the cap counts inflated bytes.
+    bomb = gzip.compress(json.dumps(_msg("a" * 20_000_000)).encode())
+    assert len(bomb) < 100_000
+    status, data = _post_raw(ep, bomb, **{"Content-Encoding": "gzip"})
+    assert_azure_error(status, data, 413)
+    # A body that says gzip but is not: the client's mistake, a 400 in Azure format.
+    status, data = _post_raw(ep, body, **{"Content-Encoding": "gzip"})
+    assert_azure_error(status, data, 400)
+    log = ep.log_path.read_text()
+    assert "Traceback" not in log, log[log.find("Traceback"):][:1500]
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd"])
+def test_unsupported_content_encoding_is_a_quiet_client_error(make_endpoint_server,
+                                                              encoding: str) -> None:
+    ep = make_endpoint_server({"deployments": {"plain": sim_dep()}})
+    status, data = _post_raw(ep, json.dumps(_msg()).encode(), **{"Content-Encoding": encoding})
+    assert 400 <= status < 500, (status, data)
+    time.sleep(0.2)
+    log = ep.log_path.read_text()
+    assert "Traceback" not in log, log[log.find("Traceback"):][:1500]
