@@ -42,11 +42,15 @@ MAX_BODY = 4096
 CONFIG = {"max_body_bytes": MAX_BODY, "deployments": {
     "plain": sim_dep(),
     "other": sim_dep(),
+    "emb": {"backend": "simulated", "model_type": "embeddings"},
 }}
 INFERENCE = "/chat/completions?api-version=2024-05-01-preview"
 AOAI = "/openai/deployments/plain/chat/completions?api-version=2024-10-21"
 V1 = "/openai/v1/chat/completions"
 CHAT_ROUTES = (INFERENCE, AOAI, V1)
+EMBED_ROUTES = ("/embeddings?api-version=2024-05-01-preview",
+                "/openai/deployments/emb/embeddings?api-version=2024-10-21",
+                "/openai/v1/embeddings")
 FUZZ_EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "300"))
 FUZZ_STATUSES: collections.Counter[int] = collections.Counter()  # what the endpoint fuzz saw
 
@@ -304,8 +308,19 @@ _valid_body = st.builds(
     st.one_of(st.none(), st.sampled_from(sorted(_param_values))),
     _json,
 )
+_embed_body = st.fixed_dictionaries(
+    {"model": st.one_of(st.sampled_from(["emb", "plain", "ghost"]), _scalars),
+     "input": st.one_of(st.text(max_size=20), st.lists(st.text(max_size=20), max_size=4),
+                        st.lists(st.integers(-5, 70000), max_size=4), _json)},
+    optional={"dimensions": st.one_of(st.integers(-2, 100), _scalars),
+              "encoding_format": st.one_of(st.sampled_from(["float", "base64", "hex"]),
+                                           _scalars),
+              "input_type": st.one_of(st.sampled_from(["text", "query", "document"]),
+                                      _scalars),
+              "user": _scalars, "frobnicate": _json})
 _bodies = st.one_of(
     _valid_body,
+    _embed_body,
     st.fixed_dictionaries(
         {"messages": st.one_of(st.lists(_message, min_size=0, max_size=3), _json)},
         optional=_param_values),
@@ -326,7 +341,8 @@ _extra_mode = st.one_of(st.none(), st.sampled_from(["error", "drop", "pass-throu
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(route=st.one_of(st.sampled_from(CHAT_ROUTES), _routes), body=_bodies, mode=_extra_mode,
+@given(route=st.one_of(st.sampled_from(CHAT_ROUTES + EMBED_ROUTES), _routes), body=_bodies,
+       mode=_extra_mode,
        raw=st.sampled_from([False, False, True]), data=st.data())
 def test_fuzz_endpoint_never_5xx(server, client, route: str, body: Any, mode: str | None,
                                  raw: bool, data: st.DataObject) -> None:
@@ -345,7 +361,9 @@ def test_fuzz_endpoint_never_5xx(server, client, route: str, body: Any, mode: st
         assert hdrs.get("x-ms-error-code") or status in (404, 405)
     else:
         assert status == 200
-        if hdrs.get("content-type", "").startswith("text/event-stream"):
+        if "embeddings" in route:
+            assert json.loads(reply)["data"], reply[:300]
+        elif hdrs.get("content-type", "").startswith("text/event-stream"):
             assert reply.rstrip().endswith(b"data: [DONE]"), reply[-200:]
         else:
             assert json.loads(reply)["choices"][0]["finish_reason"] in ("stop", "length")
