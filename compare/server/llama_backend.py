@@ -166,7 +166,11 @@ class LlamaGeneration:
                 if isinstance(item, BaseException):
                     raise item
                 piece, self.done = item
-                yield piece
+                # Counted as consumed, so a stop sequence or filter that ends the stream early
+                # reports exactly the tokens the client got, not what the thread ran ahead to.
+                self.completion_tokens += 1
+                if piece or self.done:
+                    yield piece
             await self._future
         finally:
             self._cancel.set()
@@ -203,20 +207,18 @@ class LlamaGeneration:
                 presence_penalty=p.presence_penalty,
                 reset=True,
             )
-            for token in gen:
+            for generated, token in enumerate(gen, start=1):
                 if self._cancel.is_set():
                     break
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     self.finish_reason = "stop"
                     break
-                self.completion_tokens += 1
                 piece = decoder.decode(llm.detokenize([token]))
-                last = self.completion_tokens >= p.max_tokens
+                last = generated >= p.max_tokens
                 if last:
                     self.finish_reason = "length"
                     piece += decoder.decode(b"", final=True)
-                if piece or last:
-                    emit((piece, last))
+                emit((piece, last))
                 if last:
                     break
             gen.close()

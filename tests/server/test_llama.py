@@ -170,3 +170,17 @@ def test_stopping_mid_generation_exits_cleanly() -> None:
         ep.stop()
     assert proc.returncode == 0  # SIGTERM handled: no crash freeing a model mid-generation
     assert time.monotonic() - started < 8
+
+
+async def test_stop_sequence_on_a_real_model(llama_endpoint) -> None:
+    full = await chat(llama_endpoint, "smollm2-precise", text=QUESTION, max_tokens=32)
+    text = full.json["choices"][0]["message"]["content"]
+    words = text.split()
+    assert len(words) >= 4, text
+    stop = words[len(words) // 2]
+    cut = await chat(llama_endpoint, "smollm2-precise", text=QUESTION, max_tokens=32,
+                     stop=[stop])
+    choice = cut.json["choices"][0]
+    assert choice["message"]["content"] == text[: text.index(stop)]
+    assert choice["finish_reason"] == "stop"
+    assert cut.json["usage"]["completion_tokens"] < full.json["usage"]["completion_tokens"]
