@@ -41,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "with compare)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1, loopback only)")
-    parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
+    parser.add_argument("--port", type=int, default=8000,
+                        help="port (default 8000); 0 picks a free one")
     parser.add_argument("--api-key", default=None,
-                        help=f"key clients must send (default: ${KEY_ENV}, else generated)")
+                        help=f"key clients must send (default: ${KEY_ENV}, else generated); "
+                             "prefer the variable: arguments show in `ps`")
     parser.add_argument("--only", default=None, metavar="NAMES",
                         help="comma-separated deployment names to load (others are skipped)")
     return parser
