@@ -229,3 +229,40 @@ def test_sigint_keeps_everything_and_mixes_with_sigkill(server, prompts_file, tm
         loop.step(sig, cli=cli)
     res = loop.finish()
     assert res.manifest["status"] == "complete"
+
+
+async def test_explorer_stop_keeps_every_finished_record(server, tmp_path) -> None:
+    """The explorer's Stop button: finished records stay in its checkpoint, results and view."""
+    pytest.importorskip("ipywidgets")
+    import asyncio
+
+    from compare.config import local_deployments
+    from compare.widgets import Explorer
+
+    before = dict(server.stats()[DEPLOYMENT]["prompts"])
+    texts = [f"explorer stop {i}" for i in range(200)]
+    explorer = Explorer(local_deployments(server, names=[DEPLOYMENT]), prompts=texts,
+                        out_dir=tmp_path / "explorer", concurrency=CONCURRENCY)
+    explorer.run_clicked()
+    deadline = time.monotonic() + 60
+    while len(explorer.records) < 10:
+        assert time.monotonic() < deadline and explorer.error is None, explorer.error
+        await asyncio.sleep(0.01)
+    explorer.stop_clicked()
+    results = await explorer.wait()
+    assert explorer.stopped and results is not None
+    run_dirs = list((tmp_path / "explorer").iterdir())
+    assert len(run_dirs) == 1
+    rows = read_checkpoint(run_dirs[0])
+    shown = {(r.prompt_id, r.repeat) for r in explorer.records}
+    assert 10 <= len(rows) < len(texts)
+    assert {(r["prompt_id"], r["repeat"]) for r in rows} == shown
+    assert set(results.frame["prompt_id"]) == {r["prompt_id"] for r in rows}
+    loaded = Results.load(run_dirs[0])
+    assert len(loaded) == len(rows) and loaded.manifest["status"] == "interrupted"
+    # Each finished prompt was sent exactly once.
+    counts = server.stats()[DEPLOYMENT]["prompts"]
+    by_id = dict(zip(explorer.prompts.ids, texts, strict=True))
+    for row in rows:
+        text = by_id[row["prompt_id"]]
+        assert counts.get(text, 0) - before.get(text, 0) == 1
