@@ -21,7 +21,7 @@ import io
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +215,11 @@ class Explorer:
         self.error: BaseException | None = None
         self.stopped = False
         self.run_count = 0
+        self._pending = False
+        try:  # the kernel's loop: runs live here whichever thread a click arrives on
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self._task: asyncio.Task[Results | None] | None = None
         self._names: list[str] = []
         self._total = 0
@@ -250,8 +255,8 @@ class Explorer:
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop",
                                     disabled=True)
-        self.run_button.on_click(self.run_clicked)
-        self.stop_button.on_click(self.stop_clicked)
+        self.run_button.on_click(self._guard(self.run_clicked))
+        self.stop_button.on_click(self._guard(self.stop_clicked))
         self.status = w.HTML("<i>Pick deployments and prompts, then press Run.</i>")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="done",
                                       layout=w.Layout(width="340px"))
@@ -264,8 +269,8 @@ class Explorer:
                                  layout=w.Layout(width="520px"))
         self.parquet_button = w.Button(description="Save parquet", icon="save")
         self.csv_button = w.Button(description="Save CSV", icon="file")
-        self.parquet_button.on_click(self.export_parquet)
-        self.csv_button.on_click(self.export_csv)
+        self.parquet_button.on_click(self._guard(self.export_parquet))
+        self.csv_button.on_click(self._guard(self.export_csv))
         self.export_status = w.HTML()
         self.tabs = w.Tab(children=[
             self.outputs, self.charts, self.frame_view,
@@ -285,6 +290,19 @@ class Explorer:
             self.counters,
             self.tabs,
         ], layout=w.Layout(width="100%"))
+
+    def _guard(self, handler: Callable[[Any], Any]) -> Callable[[Any], None]:
+        """A button handler whose unexpected errors show in the status line: the front end
+        would otherwise only log them where a user never looks."""
+
+        def run(button: Any) -> None:
+            try:
+                handler(button)
+            except Exception as exc:
+                self.error = exc
+                self._say(f"{type(exc).__name__}: {exc}", error=True)
+
+        return run
 
     def _set_prompts(self, prompts: Any) -> None:
         if prompts is None:
@@ -335,11 +353,31 @@ class Explorer:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._pending or (self._task is not None and not self._task.done())
+
+    def _on_kernel_loop(self) -> bool:
+        """True on the thread of the loop the Explorer was made on, or when none is known."""
+        if self._loop is None or self._loop.is_closed() or not self._loop.is_running():
+            return True
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _call_on_kernel_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        # JupyterLab >= 4.6 delivers widget messages to an ipykernel *subshell*, a separate thread
+        # with its own loop. The run must live on the kernel's main loop, where cells (and
+        # `await explorer.wait()`) run, so a click on a subshell hands the work over.
+        if self._on_kernel_loop():
+            fn(*args)
+        else:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(fn, *args)
 
     def run_clicked(self, _button: Any = None) -> asyncio.Task[Results | None] | None:
-        """Start a run in the background (the Run button). Returns the task, or None when the
-        inputs are wrong (the status line says why) or a run is already going."""
+        """Start a run in the background (the Run button). Returns the task (None when the
+        inputs are wrong, the status line then says why, or when the click arrived on another
+        thread and the task is being created on the kernel's loop)."""
         if self.running:
             return self._task
         self.error = None
@@ -354,18 +392,33 @@ class Explorer:
             self._say(f"cannot run: {exc}", error=True)
             return None
         self._start(deployments, self.prompts)
-        self._task = asyncio.get_event_loop().create_task(self._run(deployments, self.prompts))
-        return self._task
+        self._pending = True
+        self._call_on_kernel_loop(self._launch, deployments, self.prompts)
+        return self._task if not self._pending else None
+
+    def _launch(self, deployments: list[Deployment], prompts: PromptSet) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = self._loop or asyncio.get_event_loop()
+        self._task = loop.create_task(self._run(deployments, prompts))
+        self._pending = False
 
     def stop_clicked(self, _button: Any = None) -> None:
         """Cancel the running task (the Stop button); finished records are kept."""
-        if self.running and self._task is not None:
+        if self.running:
             self.stopped = True
             self._say("stopping…")
+            self._call_on_kernel_loop(self._cancel)
+
+    def _cancel(self) -> None:
+        if self._task is not None and not self._task.done():
             self._task.cancel()
 
     async def wait(self) -> Results | None:
         """Wait for the current run to finish; its Results (None if it never started)."""
+        while self._pending:  # a click on another thread: the task is about to be created
+            await asyncio.sleep(0.01)
         if self._task is None:
             if self.error is not None:
                 raise self.error

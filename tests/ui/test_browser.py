@@ -88,6 +88,20 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
+def fresh_copy(source: Path, target: Path) -> None:
+    """The notebook without stored outputs or widget state, so every output the test waits for
+    comes from this run (the stored "explorer ok" would otherwise match at once)."""
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, target)
+
+
 def save_screenshot(page, tmp_path: Path, name: str) -> Path:
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)
@@ -116,6 +130,7 @@ def browser_page(tmp_path: Path) -> Iterator:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.errors = errors  # type: ignore[attr-defined]
+        page.failure_path = tmp_path / "failed-page.png"  # type: ignore[attr-defined]
         try:
             yield page
         finally:
@@ -124,6 +139,15 @@ def browser_page(tmp_path: Path) -> Iterator:
 
 def drive_explorer(page, expect, status_text: str) -> None:
     """Select sim-fast + sim-slow, click Run, wait for the table and a chart image."""
+    try:
+        _drive_explorer(page, expect, status_text)
+    except BaseException:
+        with contextlib.suppress(Exception):  # what the page showed while the server still ran
+            page.screenshot(path=str(page.failure_path), full_page=True)
+        raise
+
+
+def _drive_explorer(page, expect, status_text: str) -> None:
     select = page.locator(".widget-select-multiple select").first
     expect(select).to_be_visible(timeout=120_000)
     select.select_option(["sim-fast", "sim-slow"])
@@ -146,7 +170,7 @@ def test_explorer_in_jupyterlab(endpoint, browser_page, tmp_path: Path) -> None:
 
     root = tmp_path / "lab"
     root.mkdir()
-    shutil.copy(REPO / "notebooks" / "02-explorer.ipynb", root / "explorer-copy.ipynb")
+    fresh_copy(REPO / "notebooks" / "02-explorer.ipynb", root / "explorer-copy.ipynb")
     settings = tmp_path / "lab-settings"
     settings.mkdir()
     (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES))
@@ -178,9 +202,13 @@ def test_explorer_in_jupyterlab(endpoint, browser_page, tmp_path: Path) -> None:
         page.goto(f"http://127.0.0.1:{port}/lab/tree/explorer-copy.ipynb?token={token}")
         expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=90_000)
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
         # The notebook's own programmatic run ends with this assert cell's output.
-        expect(page.get_by_text("explorer ok").first).to_be_visible(timeout=120_000)
+        # (in an output area: the cell's source contains the same words)
+        expect(page.locator(".jp-OutputArea-output", has_text="explorer ok").first).to_be_visible(
+            timeout=120_000)
+        expect(page.locator(".jp-OutputArea-output", has_text="endpoint left running").first
+               ).to_be_visible(timeout=30_000)
         drive_explorer(page, expect, "run #2 done: 6 records")
         shot = save_screenshot(page, tmp_path, "jupyterlab-explorer.png")
         assert shot.stat().st_size > 50_000

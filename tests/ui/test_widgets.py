@@ -136,3 +136,17 @@ def test_repr_is_short_and_stable(sim_endpoint) -> None:
     assert bundle["text/plain"].startswith("Explorer(")
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert sim_endpoint.api_key not in repr(explorer)
+
+
+async def test_click_on_another_thread_runs_on_the_kernel_loop(sim_endpoint) -> None:
+    # JupyterLab 4.6 sends widget messages to an ipykernel subshell thread: a click there must
+    # still run on the loop the explorer was made on, and Stop / wait() must work from both.
+    explorer = Explorer(endpoint=sim_endpoint, prompts=["one", "two"], max_tokens=16)
+    explorer.select(["sim-fast"])
+    await asyncio.to_thread(explorer.run_button.click)
+    assert explorer.running
+    results = await explorer.wait()
+    assert results is not None and len(results) == 2
+    assert explorer._task is not None
+    assert explorer._task.get_loop() is asyncio.get_running_loop()
+    assert "run #1 done: 2 records" in explorer.status.value
