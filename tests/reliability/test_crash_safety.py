@@ -34,9 +34,9 @@ from compare.server.local import local_endpoint
 
 from ._support import python_env
 
-N_PROMPTS = 300
+SIGKILL_LOOPS = int(os.environ.get("RELIABILITY_KILLS", "22"))
+N_PROMPTS = max(400, 20 * SIGKILL_LOOPS)  # enough that the loop never finishes the run
 CONCURRENCY = 4
-SIGKILL_LOOPS = 22
 DEPLOYMENT = "crash"
 SEED = int(os.environ.get("RELIABILITY_SEED", "20261125"))
 
@@ -122,8 +122,12 @@ class CrashLoop:
         proc = subprocess.Popen(self._command(cli), env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         if early:
-            # Anywhere in start-up: imports, reading the checkpoint, opening clients.
-            time.sleep(self.rng.uniform(0.05, 2.0))
+            # Anywhere in start-up (imports, reading the checkpoint, opening clients) or in the
+            # first requests, but never more than a few records in.
+            until = time.monotonic() + self.rng.uniform(0.05, 2.0)
+            while (time.monotonic() < until and self._lines() < start_lines + 10
+                   and proc.poll() is None):
+                time.sleep(0.005)
         else:
             target = start_lines + self.rng.randint(1, 10)
             deadline = time.monotonic() + 60
