@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import time
 
 import pytest
 
@@ -57,6 +58,14 @@ CONFIG = {
             "backend": "simulated",
             "simulated": {"seed": 6, "output_tokens": 6, "ttft_ms": 2, "itl_ms": 1},
             "faults": [{"fault": "no_finish_reason", "rate": 1.0}],
+        },
+        **{
+            f"limited-{limit}": {
+                "backend": "simulated",
+                "simulated": {"seed": 8, "output_tokens": 8, "ttft_ms": 5, "itl_ms": 1},
+                "capacity": {"rpm": 1200, "tpm": 60000, "window_s": 1},
+            }
+            for limit in ("requests", "tokens")
         },
         "faulty": {
             "backend": "simulated",
@@ -281,3 +290,25 @@ async def test_each_fault_is_retried_to_success(server, kind: str) -> None:
         assert row["wall_s"] >= row["latency_s"] + row["backoff_s"] - 1e-6, tag
         assert row["output"], tag
     assert f.loc["[hang]", "wall_s"] >= 0.5  # the read timeout fired, then the retry succeeded
+
+
+@pytest.mark.parametrize("limit", ["requests", "tokens"])
+async def test_client_pacing_meets_the_service_limits(server, monkeypatch, limit: str) -> None:
+    import compare.runner as runner_module
+
+    # The local endpoint's quota here: 20 requests or 1000 tokens per 1 s sliding window.
+    monkeypatch.setattr(runner_module, "RATE_WINDOW_S", 1.0)
+    if limit == "requests":
+        pacing, n, max_tokens, ideal = {"requests_per_minute": 1200}, 40, 8, 39 / 20
+    else:  # each request counts prompt + max_tokens = ~100 tokens: 10 per window
+        pacing, n, max_tokens, ideal = {"tokens_per_minute": 60000}, 30, 90, 2.0
+    deps = _deps(server, f"limited-{limit}", **pacing)  # its own quota: no earlier traffic
+    prompts = [f"{limit} pacing {i}" for i in range(n)]
+    t0 = time.perf_counter()
+    res = await arun(prompts, deps, progress=False, max_tokens=max_tokens, backoff=FAST)
+    elapsed = time.perf_counter() - t0
+    f = res.frame
+    assert (f["status"] == "ok").all()
+    throttled = int((f["attempts"] > 1).sum())
+    assert throttled <= 1, f[["attempts", "backoff_s"]]  # pacing, not 429s, sets the pace
+    assert ideal * 0.9 <= elapsed <= ideal * 1.3

@@ -8,6 +8,7 @@ import json
 import math
 import random
 import time
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from compare.records import RECORD_COLUMNS, Record
 from compare.results import Results
 from compare.runner import (
     Backoff,
+    RateWindow,
     TokenBucket,
     arun,
     build_request,
@@ -67,18 +69,80 @@ def test_backoff_honours_retry_after_then_full_jitter() -> None:
 
 def test_token_bucket_paces_and_corrects() -> None:
     now = [0.0]
-    bucket = TokenBucket(rate_per_s=10.0, capacity=10.0, clock=lambda: now[0])
-    assert bucket.reserve(10) == 0.0  # the burst
-    assert bucket.reserve(1) == pytest.approx(0.1)
-    assert bucket.reserve(1) == pytest.approx(0.2)  # callers queue up in order, no lock
+    bucket = TokenBucket(rate_per_s=10.0, clock=lambda: now[0])  # no burst: perfectly smooth
+    assert bucket.reserve(1) == 0.0  # the first goes at once
+    assert bucket.reserve(1) == pytest.approx(0.1)  # then one every 1/rate, in arrival order
+    assert bucket.reserve(1) == pytest.approx(0.2)
     now[0] = 1.0
-    assert bucket.level == pytest.approx(-2.0)  # not refilled until asked
-    assert bucket.reserve(0) == 0.0 and bucket.level == pytest.approx(8.0)
-    bucket.refund(5)  # an over-estimate given back, capped at capacity
-    assert bucket.level == 10.0
-    big = bucket.reserve(25)  # larger than the bucket: waits its turn, not forever
-    assert big == pytest.approx(1.5)
-    assert TokenBucket.per_minute(6).capacity == 1.0
+    assert bucket.reserve(0) == 0.0 and bucket.level == pytest.approx(0.0)  # debt paid, no credit
+    assert bucket.reserve(25) == 0.0  # larger than any burst: goes, and the next one waits
+    assert bucket.reserve(1) == pytest.approx(2.5)
+    bucket.refund(20)  # an over-estimate given back
+    assert bucket.reserve(1) == pytest.approx(0.6)
+    saver = TokenBucket(rate_per_s=10.0, capacity=5.0, clock=lambda: now[0])
+    assert [saver.reserve(1) for _ in range(6)] == [0.0] * 6  # a saved-up burst of 5 (+1)
+    assert saver.reserve(1) == pytest.approx(0.1)
+
+
+def _server_window(sent: list[tuple[float, float]], limit: float, window: float) -> int:
+    """How many of `sent` the local endpoint's sliding-window limiter would refuse."""
+    refused = 0
+    for i, (t, n) in enumerate(sent):
+        prior = sum(m for s, m in sent[:i] if s > t - window + 1e-9)  # float sums of gaps
+        if prior and prior + n > limit:
+            refused += 1
+    return refused
+
+
+def test_token_bucket_spaces_requests_within_a_sliding_window() -> None:
+    t, rate = 0.0, 10.0
+    bucket = TokenBucket(rate, clock=lambda: t)
+    sent = []
+    for _ in range(300):
+        t += bucket.reserve(1)
+        sent.append((t, 1.0))
+    assert _server_window(sent, limit=rate * 10, window=10.0) == 0
+    assert _server_window(sent, limit=rate * 1, window=1.0) == 0  # no burst for 1 s windows
+    assert sent[-1][0] == pytest.approx(29.9)  # and no slower than the rate
+
+
+def _book(sizes: list[float], slack_s: float) -> list[tuple[float, float]]:
+    w = RateWindow(60000, window_s=10.0, slack_s=slack_s, clock=lambda: 0.0)  # 10k per 10 s
+    assert w.limit == 10000
+    sent: list[tuple[float, float]] = []
+    for n in sizes:
+        t, _ = w.reserve(n)
+        assert t >= (sent[-1][0] if sent else 0.0)  # callers keep their order
+        sent.append((t, n))
+    return sent
+
+
+@pytest.mark.parametrize("sizes", [(300, 300), (100, 500)])
+def test_rate_window_books_like_the_service_counts(sizes) -> None:
+    rng = random.Random(5)
+    amounts = [float(rng.randint(*sizes)) for _ in range(500)]
+    sent = _book(amounts, slack_s=0.1)
+    assert _server_window(sent, limit=10000, window=10.0) == 0  # never a 429 from pacing
+    # Exact booking (no slack) is the earliest the service's rule admits each request in order;
+    # the slack costs about 1% of that.
+    exact = _book(amounts, slack_s=0.0)
+    assert _server_window(exact, limit=10000, window=10.0) == 0
+    assert sent[-1][0] <= exact[-1][0] * 1.015
+    assert exact[-1][0] <= 10.0 * sum(amounts) / 10000  # at least the quota's rate
+
+
+def test_rate_window_refund_and_oversize() -> None:
+    now = [0.0]
+    w = RateWindow(600, window_s=10.0, slack_s=0.0, clock=lambda: now[0])  # 100 per 10 s
+    t1, _ = w.reserve(90)
+    t2, _ = w.reserve(20)
+    assert (t1, t2) == (0.0, 10.0)  # 90 + 20 > 100: waits until the first leaves the window
+    w2 = RateWindow(600, window_s=10.0, slack_s=0.0, clock=lambda: now[0])
+    _, booking = w2.reserve(90)
+    w2.refund(booking, 85)  # usage said 5
+    assert w2.reserve(20)[0] == 0.0
+    huge = RateWindow(600, clock=lambda: now[0])
+    assert huge.reserve(5000)[0] == 0.0  # larger than the quota: goes (the service decides)
 
 
 def test_estimate_tokens_is_prompt_plus_max_tokens() -> None:
@@ -282,10 +346,13 @@ async def test_requests_per_minute_pacing() -> None:
     ep = FakeEndpoint()
     t0 = time.perf_counter()
     res = await _run({"a": ep}, prompts=[f"q{i}" for i in range(16)],
-                     deps=deployments("a", requests_per_minute=600))  # 10/s, burst 10
+                     deps=deployments("a", requests_per_minute=600))  # one every 0.1 s
     elapsed = time.perf_counter() - t0
     assert len(res) == 16
-    assert 0.5 <= elapsed < 1.5
+    assert 1.45 <= elapsed < 2.5
+    starts = sorted(res.frame["started_at"])
+    gaps = [(b - a).total_seconds() for a, b in pairwise(starts)]
+    assert min(gaps) >= 0.095  # evenly spaced, no burst
 
 
 async def test_retry_after_pauses_the_deployment() -> None:
@@ -401,24 +468,30 @@ async def test_on_record_errors_do_not_stop_the_run() -> None:
     assert len(res) == 3
 
 
-async def test_tokens_per_minute_pacing_is_corrected_by_usage() -> None:
-    # Each request is estimated at ~55 tokens (max_tokens 50 + prompt) but uses ~7: with the
-    # correction from usage, 12 requests fit in a 100-token bucket without waiting; without it
-    # they would wait ~5.6 s.
+async def test_tokens_per_minute_pacing_is_corrected_by_usage(monkeypatch) -> None:
+    import compare.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "RATE_WINDOW_S", 0.5)  # 500 tokens per 0.5 s window
+    # Without max_tokens each request is booked at 256 + prompt but uses ~5: corrected by usage,
+    # 10 requests fit one window (uncorrected: one per window, ~3 s).
     ep = FakeEndpoint()
     t0 = time.perf_counter()
-    res = await _run({"a": ep}, prompts=[f"q{i}" for i in range(12)], max_tokens=50,
-                     deps=deployments("a", tokens_per_minute=6000, concurrency=1))
-    assert len(res) == 12 and time.perf_counter() - t0 < 1.0
+    res = await _run({"a": ep}, prompts=[f"q{i}" for i in range(10)],
+                     deps=deployments("a", tokens_per_minute=60000, concurrency=1))
+    assert len(res) == 10 and time.perf_counter() - t0 < 0.5
 
 
-async def test_tokens_per_minute_pacing_waits_when_usage_is_high() -> None:
-    ep = FakeEndpoint(chunks=60)  # 60 completion tokens per request
+async def test_tokens_per_minute_pacing_charges_max_tokens(monkeypatch) -> None:
+    import compare.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "RATE_WINDOW_S", 0.5)  # 50 tokens per 0.5 s window
+    # With max_tokens set, services charge prompt + max_tokens at admission; so does the pacing:
+    # 50 tokens each, one request per window (0.5 s + 0.1 s slack).
+    ep = FakeEndpoint()
     t0 = time.perf_counter()
-    await _run({"a": ep}, prompts=[f"q{i}" for i in range(4)], max_tokens=60,
-               deps=deployments("a", tokens_per_minute=6000, concurrency=1))  # 100 tokens/s
-    # ~62 tokens each: the first fits the burst, the other three wait ~0.6 s each in total.
-    assert 1.0 <= time.perf_counter() - t0 < 3.0
+    await _run({"a": ep}, prompts=[f"q{i}" for i in range(4)], max_tokens=49,
+               deps=deployments("a", tokens_per_minute=6000, concurrency=1))
+    assert 1.75 <= time.perf_counter() - t0 < 3.0
 
 
 def test_keyboard_interrupt_in_a_running_loop_keeps_records(tmp_path) -> None:
