@@ -596,3 +596,24 @@ def test_unsupported_content_encoding_is_a_quiet_client_error(make_endpoint_serv
     time.sleep(0.2)
     log = ep.log_path.read_text()
     assert "Traceback" not in log, log[log.find("Traceback"):][:1500]
+
+
+# Short templates only: a width like {x:99999999} would really allocate that many characters.
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None)
+@given(template=st.text(alphabet="{}!:xyrsad>.0123 ", min_size=1, max_size=10))
+@example(template="hi {x:d}")  # a str formatted as an integer
+@example(template="hi {x!z}")  # an unknown conversion
+def test_fuzz_prompt_templates(template: str) -> None:
+    _must_load_or_config_error(load_prompts, [{"prompt": template, "vars": {"x": "ab", "y": 3}}])
+    _must_load_or_config_error(load_prompts, [{"prompt": template, "vars.x": "ab"}])
+
+
+def test_cli_names_a_bad_prompt_template_in_one_line(tmp_path) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"prompt": "hi {x:d}", "vars": {"x": "a"}}) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "compare.cli", "run", "-p", str(prompts),
+                           "--endpoint", "http://127.0.0.1:9", "--deployment", "d"],
+                          capture_output=True, text=True, timeout=60,
+                          env=python_env(AZURE_AI_CHAT_KEY="k"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    assert f"{prompts}:1" in proc.stderr
