@@ -617,3 +617,20 @@ def test_cli_names_a_bad_prompt_template_in_one_line(tmp_path) -> None:
                           env=python_env(AZURE_AI_CHAT_KEY="k"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-1500:]
     assert f"{prompts}:1" in proc.stderr
+
+
+BAD_PROMPT_FILES = {
+    "deep.jsonl": '{"prompt": "x", "vars": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
+    "deep.json": "[" * 100_000 + "]" * 100_000,
+    "huge-int.jsonl": '{"prompt": "x", "id": ' + "9" * 5000 + "}\n",
+    "huge-int.json": '[{"prompt": "x", "id": ' + "9" * 5000 + "}]",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_PROMPT_FILES))
+def test_hostile_prompt_files_are_config_errors(tmp_path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(BAD_PROMPT_FILES[name], encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_prompts(path)
+    assert str(path) in str(info.value)
