@@ -634,3 +634,22 @@ def test_hostile_prompt_files_are_config_errors(tmp_path, name: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_prompts(path)
     assert str(path) in str(info.value)
+
+
+# YAML scalars whose construction fails in PyYAML itself (ValueError, not a YAMLError).
+HOSTILE_SCALARS = {"huge-int": "9" * 5000, "bad-date": "2020-13-45",
+                   "bad-datetime": "2020-13-45 10:00:00"}
+
+
+@pytest.mark.parametrize("scalar", list(HOSTILE_SCALARS))
+def test_hostile_yaml_scalars_are_config_errors(tmp_path, scalar: str) -> None:
+    value = HOSTILE_SCALARS[scalar]
+    client = tmp_path / "client.yaml"
+    client.write_text(f"deployments:\n  - name: a\n    endpoint: http://127.0.0.1:9\n"
+                      f"    extra: {{v: {value}}}\n")
+    server = tmp_path / "server.yaml"
+    server.write_text(f"deployments:\n  a:\n    backend: simulated\n    version: {value}\n")
+    for load, path in ((load_deployments, client), (load_config, server)):
+        with pytest.raises(ConfigError) as info:
+            load(path)
+        assert str(path) in str(info.value)
