@@ -121,7 +121,7 @@ def endpoint():
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator:
+def browser_page(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -130,7 +130,10 @@ def browser_page(tmp_path: Path) -> Iterator:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.errors = errors  # type: ignore[attr-defined]
-        page.failure_path = tmp_path / "failed-page.png"  # type: ignore[attr-defined]
+        # Kept in the repo's (ignored) test-output/: pytest rotates old tmp dirs away.
+        failures = REPO / "test-output" / "browser"
+        failures.mkdir(parents=True, exist_ok=True)
+        page.failure_path = failures / f"failed-{request.node.name}.png"  # type: ignore[attr-defined]
         try:
             yield page
         finally:
@@ -236,7 +239,7 @@ def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
         assert token not in " ".join(" ".join(c.cmdline()) for c in children if c.is_running())
         page = browser_page
         page.goto(f"http://127.0.0.1:{port}/?token={token}")
-        drive_explorer(page, expect, "run #1 done: 6 records")
+        drive_explorer(page, expect, "run #1 done: 16 records")  # bundled demo set: 8 prompts
         shot = save_screenshot(page, tmp_path, "voila-app.png")
         assert shot.stat().st_size > 50_000
         # Export from the page writes into the app's --out directory.
