@@ -93,6 +93,28 @@ def _add_source(p: argparse.ArgumentParser, *, required_prompts: bool = False) -
                      help="with --local or --deployments: comma-separated deployment names")
 
 
+def read_file(path: str | Path, loader: Any, what: str) -> Any:
+    """Run a file loader; whatever it trips over becomes one ConfigError naming the file."""
+    import yaml
+
+    from compare.errors import CompareError, ConfigError
+
+    try:
+        return loader(path)
+    except CompareError:
+        raise
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{what} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})",
+            source=str(path),
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{what} is nested too deeply to read", source=str(path)) from None
+    except (yaml.YAMLError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"cannot read {what}: {first}", source=str(path)) from None
+
+
 def _deployments_from_args(args: argparse.Namespace, endpoint: Any = None) -> list[Any]:
     from compare.config import Deployment, load_deployments, local_deployments
 
@@ -105,7 +127,7 @@ def _deployments_from_args(args: argparse.Namespace, endpoint: Any = None) -> li
         kind = (getattr(args, "_current", None) or {}).get("kind") or "azure-inference"
         return local_deployments(endpoint, kind=kind, names=only)
     if args.deployments:
-        deps = load_deployments(args.deployments)
+        deps = read_file(args.deployments, load_deployments, "deployments file")
         if only:
             names = {d.name for d in deps}
             missing = [n for n in only if n not in names]
@@ -124,7 +146,7 @@ def _deployments_from_args(args: argparse.Namespace, endpoint: Any = None) -> li
                                   api_version=t.get("api_version")))
         return out
     if Path("deployments.yaml").exists():
-        return load_deployments("deployments.yaml")
+        return read_file("deployments.yaml", load_deployments, "deployments file")
     raise UsageError(
         "no deployments: give --deployments FILE, --deployment NAME (with --endpoint/--kind) "
         "or --local (there is no deployments.yaml here)"
@@ -204,7 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from compare.prompts import load_prompts
     from compare.runner import new_run_id, run
 
-    prompts = load_prompts(args.prompts)
+    prompts = read_file(args.prompts, load_prompts, "prompt set")
     out = Path(args.out) if args.out else Path("runs") / new_run_id()
     overrides = {
         k: getattr(args, k)

@@ -253,3 +253,15 @@ def test_run_on_the_local_endpoint_with_another_kind(tmp_path, prompts_file) -> 
     f = Results.load(out).frame
     assert (f["endpoint_kind"] == "openai").all() and (~f["streamed"]).all()
     assert f["ttft_s"].isna().all() and f["latency_s"].notna().all()
+
+
+@pytest.mark.parametrize("content", [
+    b"deployments:\n  - name: caf\xe9\n    endpoint: http://127.0.0.1:9\n",  # latin-1
+    b"deployments:\n  - name: a\x1f\n",  # a control character
+    b"[" * 5000 + b"]" * 5000,  # nesting deeper than the parser's recursion
+])
+def test_unreadable_deployments_file_is_one_line(tmp_path, prompts_file, content: bytes) -> None:
+    path = tmp_path / "deployments.yaml"
+    path.write_bytes(content)
+    line = _one_line_error(compare_cli("run", "-p", str(prompts_file), "-d", str(path)))
+    assert str(path) in line
