@@ -3,7 +3,8 @@
 Scheduling. Each deployment gets its own pool of workers (its concurrency limit) pulling from its
 own job list, so a slow, throttled or failing deployment only ever occupies its own workers and
 never starves the others. A global limit caps the total in flight. A worker waits for pacing
-(requests/min and tokens/min token buckets, and any Retry-After pause of its deployment) *before*
+(requests/min: evenly spaced; requests/min and tokens/min: booked against a mirror of the
+service's sliding-window quota; and any Retry-After pause of its deployment) *before*
 it takes a global slot, and sleeps for backoff *after* releasing it, so slots are only held while
 a request is really on the wire. Timestamps are taken by the endpoint adapter just around the SDK
 call, after the slot is held: queueing never leaks into ttft_s or latency_s.
