@@ -178,7 +178,7 @@ def _resolve_deployments(deployments: Any, endpoint: Any) -> list[Deployment]:
 
 def _figure_png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()
 
 
@@ -506,10 +506,12 @@ class Explorer:
         # Drawing PNGs takes a second or two: do it off the event loop so the kernel stays live.
         pngs = await asyncio.to_thread(
             lambda: [(title, _figure_png(fn(results))) for title, fn in CHARTS])
+        # flex-start: images keep their natural size (a stretched PNG looks blurred).
         self.charts.children = [
             w.VBox([w.HTML(f"<b>{html.escape(title)}</b>"),
                     w.Image(value=png, format="png",
-                            layout=w.Layout(max_width="100%", height="auto"))])
+                            layout=w.Layout(max_width="100%", height="auto"))],
+                   layout=w.Layout(align_items="flex-start"))
             for title, png in pngs
         ]
 
