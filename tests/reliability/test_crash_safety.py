@@ -270,3 +270,49 @@ async def test_explorer_stop_keeps_every_finished_record(server, tmp_path) -> No
     for row in rows:
         text = by_id[row["prompt_id"]]
         assert counts.get(text, 0) - before.get(text, 0) == 1
+
+
+async def test_the_endpoint_dying_mid_run_loses_nothing(tmp_path) -> None:
+    """The server is SIGKILLed mid-run: the run still ends (no hang), one record per key; a
+    rerun against a new endpoint sends exactly the unfinished ones."""
+    import asyncio
+
+    import psutil
+
+    from compare.config import local_deployments
+    from compare.runner import Backoff, arun
+
+    prompts = [f"server death {i}" for i in range(120)]
+    out = tmp_path / "run"
+    with local_endpoint(config=CONFIG) as first:
+        server_proc = next(p for p in psutil.Process().children(recursive=True)
+                           if "compare.server" in " ".join(p.cmdline()))
+        deps = local_deployments(first, names=[DEPLOYMENT], read_timeout_s=2,
+                                 connect_timeout_s=1)
+        seen: list[str] = []
+        task = asyncio.ensure_future(arun(
+            prompts, deps, out=out, concurrency=CONCURRENCY, max_attempts=2,
+            backoff=Backoff(base_s=0.01, cap_s=0.02), progress=False,
+            on_record=lambda r: seen.append(r.status)))
+        deadline = time.monotonic() + 60
+        while len(seen) < 20:
+            assert time.monotonic() < deadline and not task.done()
+            await asyncio.sleep(0.005)
+        server_proc.kill()
+        res = await asyncio.wait_for(task, 60)
+    frame = res.frame
+    assert len(frame) == len(prompts) and frame["prompt_id"].is_unique
+    ok = frame[frame["status"] == "ok"]
+    failed = frame[frame["status"] != "ok"]
+    assert len(ok) >= 20 and len(failed) > 0
+    assert set(failed["error_type"]) <= {"TransportError", "IncompleteStreamError",
+                                         "EndpointTimeout"}, set(failed["error_type"])
+    assert res.manifest["status"] == "complete"
+
+    with local_endpoint(config=CONFIG) as second:
+        deps = local_deployments(second, names=[DEPLOYMENT])
+        again = await arun(prompts, deps, out=out, concurrency=CONCURRENCY, progress=False)
+        sent = second.stats()[DEPLOYMENT]["received"]
+    assert len(again) == len(prompts) and (again.frame["status"] == "ok").all()
+    assert sent == len(failed)
+    assert set(again.frame.loc[again.frame["cached"], "prompt_id"]) == set(ok["prompt_id"])
