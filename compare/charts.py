@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.colors import Colormap, ListedColormap
+from matplotlib.colors import Colormap, ListedColormap, LogNorm
 from matplotlib.figure import Figure, SubFigure
 
 from compare.records import METRICS, STATUSES
@@ -77,6 +77,9 @@ STATUS_COLORS: dict[str, str] = {
 }
 
 PERCENTILES = (50, 90, 99)
+# Above this max/min ratio a linear axis squeezes the fast deployments into one pixel column
+# (e.g. 0.2 s simulated next to 15 s CPU models): such axes switch to a log scale.
+WIDE_RANGE = 20.0
 _PCT_MARKERS = {50: ("|", 14), 90: ("D", 6), 99: ("^", 7)}
 
 # tab20 reordered: the 10 saturated colours first, then their light partners, so 2-10 deployments
@@ -130,6 +133,11 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(frame[column], errors="coerce")
 
 
+def _log_scale(values: np.ndarray) -> bool:
+    v = values[np.isfinite(values) & (values > 0)]
+    return len(v) > 1 and float(v.max()) / float(v.min()) > WIDE_RANGE
+
+
 def _message(ax: Axes, text: str) -> None:
     """Say why an axes is empty instead of drawing nothing or raising."""
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11,
@@ -176,11 +184,14 @@ def _draw_latency(canvas: Canvas, results: ResultsLike, metric: str) -> None:
     colors = deployment_colors(names)
     # Top to bottom in the user's order.
     positions = {n: len(names) - i for i, n in enumerate(names)}
-    x_max = max(float(v.max()) for v in values.values() if len(v))
+    every = np.concatenate([v for v in values.values() if len(v)])
+    x_max = float(every.max())
+    log = _log_scale(every)
     for name in names:
         data, y = values[name], positions[name]
         if not len(data):
-            ax.text(0.0, y, "  no timing rows", va="center", fontsize=8, color="#555555")
+            ax.annotate("  no timing rows", xy=(0.0, y), xycoords=("axes fraction", "data"),
+                        va="center", fontsize=8, color="#555555")
             continue
         box = ax.boxplot(data, positions=[y], orientation="horizontal", widths=0.55,
                          patch_artist=True, showfliers=True, whis=(5, 95),
@@ -199,8 +210,13 @@ def _draw_latency(canvas: Canvas, results: ResultsLike, metric: str) -> None:
         ax.annotate(text, xy=(1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=8)
     ax.set_yticks([positions[n] for n in names], [_short(n) for n in names])
     ax.set_ylim(0.4, len(names) + 0.6)
-    ax.set_xlim(0, x_max * 1.05)
-    ax.set_xlabel(METRICS[metric] + "  (box: p25-p75, whiskers: p5-p95)")
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(float(every[every > 0].min()) * 0.7, x_max * 1.4)
+    else:
+        ax.set_xlim(0, x_max * 1.05)
+    scale = ", log scale" if log else ""
+    ax.set_xlabel(METRICS[metric] + f"  (box: p25-p75, whiskers: p5-p95{scale})")
     ax.grid(axis="x", alpha=0.3)
 
 
@@ -224,6 +240,7 @@ def _draw_scatter(canvas: Canvas, results: ResultsLike) -> None:
     names = _names(results)
     colors = deployment_colors(names)
     drawn = 0
+    ttfts = []
     for name in names:
         rows = timing[timing["deployment"].astype(str) == name] if len(timing) else timing
         x, y = _numeric(rows, "ttft_s"), _numeric(rows, "decode_tps")
@@ -233,10 +250,15 @@ def _draw_scatter(canvas: Canvas, results: ResultsLike) -> None:
         ax.scatter(x[keep], y[keep], s=22, alpha=0.75, color=colors[name], label=_short(name),
                    edgecolors="none")
         drawn += int(keep.sum())
+        ttfts.append(x[keep].to_numpy(dtype=float))
     if not drawn:
         _message(ax, NO_TIMING + "\nwith both TTFT and decode tokens/s")
         return
-    ax.set_xlim(left=0)
+    if _log_scale(np.concatenate(ttfts)):
+        ax.set_xscale("log")
+        ax.set_xlabel(METRICS["ttft_s"] + " (log scale)")
+    else:
+        ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.text(0.99, 0.99, "better: up and left", ha="right", va="top", transform=ax.transAxes,
@@ -379,20 +401,24 @@ def _draw_heatmap(canvas: Canvas, results: ResultsLike, metric: str, max_prompts
     import matplotlib
 
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#dddddd")
-    image = ax.imshow(data, aspect="auto", cmap=cmap, interpolation="nearest")
+    values = data.compressed()
+    log = _log_scale(values)
+    norm = LogNorm(float(values[values > 0].min()), float(values.max())) if log else None
+    image = ax.imshow(data, aspect="auto", cmap=cmap, interpolation="nearest", norm=norm)
     cbar = canvas.colorbar(image, ax=ax, shrink=0.9)
-    cbar.set_label(METRICS[metric], fontsize=8)
+    cbar.set_label(METRICS[metric] + (", log colour scale" if log else ""), fontsize=8)
     ax.set_xticks(range(len(names)), [_short(n, 18) for n in names], rotation=35, ha="right",
                   fontsize=8)
     ax.set_yticks(range(len(shown)), [_short(p, 24) for p in shown], fontsize=8)
     ax.set_xlabel("deployment (grey: no timed record)")
     ax.set_ylabel("prompt")
     if data.size <= 240:
-        vmax = float(data.max()) if data.count() else 0.0
         for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if math.isfinite(v):
+                # Dark text on the light (yellow) end of viridis, light text elsewhere.
+                light = float(image.norm(v)) > 0.6
                 ax.text(j, i, _fmt_s(v), ha="center", va="center", fontsize=7,
-                        color="black" if v > 0.6 * vmax else "white")
+                        color="black" if light else "white")
 
 
 def latency_heatmap(results: ResultsLike, metric: str = "latency_s",

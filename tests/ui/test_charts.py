@@ -154,3 +154,23 @@ def test_no_timing_rows_is_said_not_raised(kind: str, tmp_path: Path) -> None:
     if kind == "all-error":
         status = texts(charts.status_breakdown(results))
         assert "error" in status and "timeout" in status
+
+
+def test_wide_latency_range_switches_to_log_scale() -> None:
+    def two(slow_factor: float) -> Results:
+        records = [
+            Record(run_id="r", prompt_id=f"p{i}", deployment=name, repeat=0,
+                   endpoint_kind="azure-inference", ttft_s=0.02 * f,
+                   latency_s=0.1 * f * (1 + i / 10), decode_tps=100 / f, completion_tokens=10)
+            for name, f in (("fast", 1.0), ("slow", slow_factor)) for i in range(5)
+        ]
+        return Results.from_records(records)
+
+    wide, narrow = two(150.0), two(3.0)
+    assert charts.latency_distribution(wide).axes[0].get_xscale() == "log"
+    assert charts.latency_distribution(narrow).axes[0].get_xscale() == "linear"
+    assert charts.ttft_vs_decode(wide).axes[0].get_xscale() == "log"
+    heat = charts.latency_heatmap(wide).axes[0].images[0]
+    assert type(heat.norm).__name__ == "LogNorm"
+    assert type(charts.latency_heatmap(narrow).axes[0].images[0].norm).__name__ == "Normalize"
+    assert "log scale" in texts(charts.latency_distribution(wide))
