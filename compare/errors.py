@@ -87,7 +87,7 @@ class DeploymentNotFoundError(EndpointError):
 
 
 class ContentFilterError(EndpointError):
-    """400 `content_filter`: the prompt was blocked. `content_filter` holds the service's results."""
+    """400 `content_filter`: the prompt was blocked; `content_filter` holds the results."""
 
     status = "content_filtered"
 
