@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, ListedColormap, LogNorm
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.ticker import FuncFormatter
 
 from compare.records import METRICS, STATUSES
 
@@ -80,6 +81,7 @@ PERCENTILES = (50, 90, 99)
 # Above this max/min ratio a linear axis squeezes the fast deployments into one pixel column
 # (e.g. 0.2 s simulated next to 15 s CPU models): such axes switch to a log scale.
 WIDE_RANGE = 20.0
+_PLAIN = FuncFormatter(lambda value, _pos: f"{value:g}")  # 0.1, 1, 10 rather than 10⁻¹
 _PCT_MARKERS = {50: ("|", 14), 90: ("D", 6), 99: ("^", 7)}
 
 # tab20 reordered: the 10 saturated colours first, then their light partners, so 2-10 deployments
@@ -212,6 +214,7 @@ def _draw_latency(canvas: Canvas, results: ResultsLike, metric: str) -> None:
     ax.set_ylim(0.4, len(names) + 0.6)
     if log:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(_PLAIN)
         ax.set_xlim(float(every[every > 0].min()) * 0.7, x_max * 1.4)
     else:
         ax.set_xlim(0, x_max * 1.05)
@@ -256,6 +259,7 @@ def _draw_scatter(canvas: Canvas, results: ResultsLike) -> None:
         return
     if _log_scale(np.concatenate(ttfts)):
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(_PLAIN)
         ax.set_xlabel(METRICS["ttft_s"] + " (log scale)")
     else:
         ax.set_xlim(left=0)
@@ -407,6 +411,8 @@ def _draw_heatmap(canvas: Canvas, results: ResultsLike, metric: str, max_prompts
     image = ax.imshow(data, aspect="auto", cmap=cmap, interpolation="nearest", norm=norm)
     cbar = canvas.colorbar(image, ax=ax, shrink=0.9)
     cbar.set_label(METRICS[metric] + (", log colour scale" if log else ""), fontsize=8)
+    if log:
+        cbar.ax.yaxis.set_major_formatter(_PLAIN)
     ax.set_xticks(range(len(names)), [_short(n, 18) for n in names], rotation=35, ha="right",
                   fontsize=8)
     ax.set_yticks(range(len(shown)), [_short(p, 24) for p in shown], fontsize=8)
