@@ -22,9 +22,11 @@ import asyncio
 import json
 import sys
 import time
+from typing import Any
 
 import aiohttp
 from _common import (
+    Clock,
     common_args,
     endpoint_config,
     header,
@@ -50,6 +52,7 @@ GOAL_LEVEL = 64
 KINDS = ("azure-inference", "azure-openai")
 
 Samples = tuple[list[float], list[float]]  # (ttft errors ms, latency errors ms)
+Row = tuple[str, int, Samples, float]  # harness, in flight, samples, client CPU busy fraction
 
 
 def _prompts(n: int) -> list[str]:
@@ -126,8 +129,15 @@ async def naive_samples(dep: Deployment, n: int, inflight: int) -> Samples:
     return _errors(ttfts, lats)
 
 
+async def _timed(name: str, c: int, make: Any) -> Row:
+    """One row; also how busy the client's one core was (CPU seconds ÷ wall seconds)."""
+    with Clock() as clock:
+        samples = await make
+    return name, c, samples, clock.cpu / clock.wall
+
+
 async def bench(url: str, key: str, levels: list[int], per_level: int,
-                kinds: list[str]) -> list[tuple[str, int, Samples]]:
+                kinds: list[str]) -> list[Row]:
     deps = {k: Deployment(name=DEPLOYMENT, endpoint=url, kind=k, api_key=key) for k in kinds}
     base = deps[kinds[0]]
     # Warm-up (imports, code paths); not reported.
@@ -139,30 +149,32 @@ async def bench(url: str, key: str, levels: list[int], per_level: int,
     for c in levels:
         n = max(per_level, 4 * c)
         for k in kinds:
-            out.append((f"runner ({k})", c, await runner_samples(deps[k], n, c)))
-        out.append(("raw aiohttp, timed from send", c, await aiohttp_samples(base, n, c)))
-        out.append(("naive: gather, timed from creation", c, await naive_samples(base, n, c)))
+            out.append(await _timed(f"runner ({k})", c, runner_samples(deps[k], n, c)))
+        out.append(await _timed("raw aiohttp, timed from send", c, aiohttp_samples(base, n, c)))
+        out.append(await _timed("naive: gather, timed from creation", c,
+                                naive_samples(base, n, c)))
         print(f"{c} in flight done", file=sys.stderr, flush=True)
     return out
 
 
-def report(rows: list[tuple[str, int, Samples]]) -> tuple[str, bool]:
+def report(rows: list[Row]) -> tuple[str, bool]:
     lines = []
     ok = True
-    for name, c, (te, le) in rows:
+    for name, c, (te, le), busy in rows:
         abs_p99 = max(pct([abs(x) for x in te], 99), pct([abs(x) for x in le], 99))
         if name.startswith("runner") and c == GOAL_LEVEL:
             ok &= abs_p99 <= GOAL_MS
         lines.append([name, c, len(te), pct(te, 50), pct(te, 99), pct(le, 50), pct(le, 99),
-                      abs_p99])
+                      abs_p99, round(100 * busy)])
     headers = ["harness", "in flight", "n", "TTFT err p50 ms", "TTFT err p99 ms",
-               "latency err p50 ms", "latency err p99 ms", "|err| p99 ms (worse of two)"]
+               "latency err p50 ms", "latency err p99 ms", "|err| p99 ms (worse of two)",
+               "client CPU busy %"]
     return table(headers, lines), ok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", default="1,16,64,128,256")
+    parser.add_argument("--levels", default="1,4,16,32,64,128,256")
     parser.add_argument("--per-level", type=int, default=64,
                         help="requests per level (at least 4 × in flight)")
     parser.add_argument("--kinds", default=",".join(KINDS))
