@@ -59,7 +59,22 @@ DEFAULT_READ_TIMEOUT_S: Final = 120.0
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float (YAML reads 400 digits as an int)
+        return False
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """`repr` for error messages, bounded: file values can be huge (an int past Python's
+    4300-digit str limit makes repr itself raise) or deeply nested."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"<a {type(value).__name__} too large to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -139,7 +154,7 @@ class Deployment:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"deployment {self.name!r}: endpoint must start with http:// or https://, "
-                f"got {url!r}",
+                f"got {_show(url)}",
                 field="endpoint",
             )
         return url.rstrip("/")
@@ -165,18 +180,21 @@ class Deployment:
                 continue
             if not _is_number(value) or not low <= value <= high:
                 raise ConfigError(
-                    f"{name} must be a number in [{low:g}, {high:g}], got {value!r}", field=name
+                    f"{name} must be a number in [{low:g}, {high:g}], got {_show(value)}",
+                    field=name,
                 )
         for name in ("max_tokens", "concurrency"):
             value = getattr(self, name)
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 1
             ):
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}", field=name)
+                raise ConfigError(
+                    f"{name} must be a positive integer, got {_show(value)}", field=name
+                )
         if self.seed is not None and (
             not isinstance(self.seed, int) or isinstance(self.seed, bool)
         ):
-            raise ConfigError(f"seed must be an integer, got {self.seed!r}", field="seed")
+            raise ConfigError(f"seed must be an integer, got {_show(self.seed)}", field="seed")
         for name in (
             "requests_per_minute",
             "tokens_per_minute",
@@ -185,7 +203,9 @@ class Deployment:
         ):
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or value <= 0):
-                raise ConfigError(f"{name} must be a positive number, got {value!r}", field=name)
+                raise ConfigError(
+                    f"{name} must be a positive number, got {_show(value)}", field=name
+                )
 
     # -- secrets -----------------------------------------------------------------------------
 
@@ -255,13 +275,16 @@ def _check_str(value: Any, name: str, *, required: bool = False) -> None:
     if value is None and not required:
         return
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{name} must be a non-empty string, got {value!r}", field=name)
+        # Never echo what was given as a key, however malformed.
+        got = type(value).__name__ if name == "api_key" else _show(value)
+        raise ConfigError(f"{name} must be a non-empty string, got {got}", field=name)
 
 
 def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(
-            f"{name} must be one of {', '.join(choices)}; got {value!r}{_hint(value, choices)}",
+            f"{name} must be one of {', '.join(choices)}; "
+            f"got {_show(value)}{_hint(value, choices)}",
             field=name,
         )
 
@@ -272,7 +295,9 @@ def _normalise_stop(stop: Any) -> tuple[str, ...] | None:
     if isinstance(stop, str):
         stop = [stop]
     if not isinstance(stop, Iterable) or not all(isinstance(s, str) and s for s in stop):
-        raise ConfigError(f"stop must be a string or a list of strings, got {stop!r}", field="stop")
+        raise ConfigError(
+            f"stop must be a string or a list of strings, got {_show(stop)}", field="stop"
+        )
     return tuple(stop)
 
 
@@ -293,7 +318,17 @@ class _Loader:
 
     def __init__(self, text: str, source: str) -> None:
         self.source = source
-        self.loader = yaml.SafeLoader(text)
+        try:
+            # For a str, PyYAML's reader checks every character here, before any parsing.
+            self.loader = yaml.SafeLoader(text)
+        except yaml.reader.ReaderError as e:
+            line = text.count("\n", 0, e.position) + 1
+            raise ConfigError(
+                f"not valid YAML: character {chr(e.character)!r} is not allowed "
+                "(control characters must be escaped in a double-quoted string)",
+                source=source,
+                line=line,
+            ) from None
 
     def error(self, message: str, node: yaml.Node | None, field: str | None = None) -> ConfigError:
         line = node.start_mark.line + 1 if node is not None else None
@@ -310,13 +345,24 @@ class _Loader:
             ) from None
         except yaml.YAMLError as e:
             raise ConfigError(f"not valid YAML: {e}", source=self.source) from None
+        except RecursionError:
+            # PyYAML composes recursively; `[[[[...` thousands deep exhausts the stack.
+            raise ConfigError("not valid YAML: nested too deeply", source=self.source) from None
 
     def value(self, node: yaml.Node) -> Any:
         """Plain Python value of a node (scalars typed as YAML 1.1 safe loading types them)."""
         try:
             return self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as e:
+            raise self.error(f"cannot read value: {e.problem or e}", node) from None
         except yaml.YAMLError as e:
             raise self.error(f"cannot read value: {e}", node) from None
+        except (ValueError, OverflowError, TypeError) as e:
+            # PyYAML's own constructors raise these for scalars that look typed but are not
+            # valid: an int past Python's 4300-digit limit, a date like 2020-13-45.
+            raise self.error(f"cannot read value: {e}", node) from None
+        except RecursionError:
+            raise self.error("cannot read value: nested too deeply", node) from None
 
     def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):
@@ -326,7 +372,7 @@ class _Loader:
         for key_node, value_node in node.value:
             key = self.value(key_node)
             if not isinstance(key, str):
-                raise self.error(f"{what}: keys must be strings, got {key!r}", key_node)
+                raise self.error(f"{what}: keys must be strings, got {_show(key)}", key_node)
             if key in seen:
                 raise self.error(
                     f"{what}: duplicate key {key!r} (first on line {seen[key]})", key_node, key
@@ -372,9 +418,17 @@ def load_deployments(path: str | os.PathLike[str]) -> list[Deployment]:
     p = Path(path)
     source = str(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read deployments file: {e.strerror}", source=source) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"not UTF-8 text (byte {data[e.start]:#04x}; save the file as UTF-8)",
+            source=source,
+            line=data.count(b"\n", 0, e.start) + 1,
+        ) from None
     ld = _Loader(text, source)
     root = ld.root()
     if root is None:

@@ -11,7 +11,9 @@ Fields (dict keys, JSONL keys, CSV/DataFrame columns):
 - ``messages``   the full conversation: a list of ``{"role", "content"}`` (JSON text in CSV).
 - ``system``     optional system message.
 - ``vars``       optional mapping; when present, ``{name}`` in prompt/system/messages is filled
-                 from it (``{{`` and ``}}`` for literal braces). Without vars, text is sent as is.
+                 from it (``{{`` and ``}}`` for literal braces). Only plain names: a conversion or
+                 format spec (``{x!r}``, ``{x:>10}``) is an error, never evaluated. Without vars,
+                 text is sent as is.
                  In CSV and DataFrames also as ``vars.<name>`` columns.
 - ``reference``  optional reference answer.
 - ``tags``       optional list of strings (in CSV: ``a;b`` or ``a,b`` or a JSON list).
@@ -176,21 +178,48 @@ def _is_blank(value: Any) -> bool:
 
 
 def _fill(text: str, variables: Mapping[str, Any], where: _Where, field: str) -> str:
+    """`{name}` → str(vars[name]); `{{`/`}}` → literal braces. Nothing else.
+
+    Deliberately not `str.format`: a conversion or format spec from a data file ({x!r},
+    {x:d}, {x:>1000000000}) would raise from inside the formatter or allocate without bound.
+    """
     if not variables:
         return text
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        parts = list(string.Formatter().parse(text))
     except ValueError as e:
         raise where.error(
             f"bad template: {e} (use {{{{ and }}}} for literal braces)", field
         ) from None
-    for name in names:
+    out: list[str] = []
+    for literal, name, spec, conversion in parts:
+        out.append(literal)
+        if name is None:
+            continue
         if not name.isidentifier():
             raise where.error(f"template field {{{name}}} must be a plain variable name", field)
+        if conversion is not None or spec:
+            shown = name + (f"!{conversion}" if conversion is not None else "")
+            shown += f":{spec}" if spec else ""
+            raise where.error(
+                f"template field {{{shown}}}: only plain {{{name}}} is supported "
+                "(no conversions or format specs; use {{ and }} for literal braces)",
+                field,
+            )
         if name not in variables:
             known = ", ".join(sorted(variables))
             raise where.error(f"template variable {{{name}}} is not in vars ({known})", field)
-    return text.format_map(dict(variables))
+        out.append(_var_text(variables[name], name, where, field))
+    return "".join(out)
+
+
+def _var_text(value: Any, name: str, where: _Where, field: str) -> str:
+    try:
+        return value if isinstance(value, str) else str(value)
+    except (ValueError, RecursionError) as e:  # e.g. an int past Python's digit limit
+        raise where.error(
+            f"template variable {{{name}}} cannot be shown as text: {e}", field
+        ) from None
 
 
 def _messages(row: Mapping[str, Any], variables: Mapping[str, Any], where: _Where) -> list[dict]:
@@ -224,8 +253,8 @@ def _parse_messages(raw: Any, variables: Mapping[str, Any], where: _Where) -> li
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise where.error(f"not valid JSON: {e.msg}", "messages") from None
+        except (ValueError, RecursionError) as e:
+            raise where.error(f"not valid JSON: {_json_problem(e)}", "messages") from None
     if not isinstance(raw, list) or not raw:
         raise where.error("must be a non-empty list of {role, content} objects", "messages")
     out: list[dict[str, Any]] = []
@@ -266,8 +295,8 @@ def _vars(row: Mapping[str, Any], where: _Where) -> dict[str, Any]:
         if isinstance(raw, str):
             try:
                 raw = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise where.error(f"not valid JSON: {e.msg}", "vars") from None
+            except (ValueError, RecursionError) as e:
+                raise where.error(f"not valid JSON: {_json_problem(e)}", "vars") from None
         if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
             raise where.error("must be a mapping of name to value", "vars")
         variables.update(raw)
@@ -288,14 +317,25 @@ def _tags(raw: Any, where: _Where) -> tuple[str, ...]:
         if text.startswith("["):
             try:
                 raw = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise where.error(f"not valid JSON: {e.msg}", "tags") from None
+            except (ValueError, RecursionError) as e:
+                raise where.error(f"not valid JSON: {_json_problem(e)}", "tags") from None
         else:
             sep = ";" if ";" in text else ","
             raw = [t.strip() for t in text.split(sep) if t.strip()]
     if isinstance(raw, list | tuple) and all(isinstance(t, str) and t.strip() for t in raw):
         return tuple(t.strip() for t in raw)
     raise where.error("must be a list of non-empty strings", "tags")
+
+
+def _json_problem(e: Exception) -> str:
+    """What json.loads disliked. Besides syntax errors (with a column), the decoder raises a
+    RecursionError for deep nesting and a plain ValueError for integers past Python's digit limit;
+    neither may escape a loader."""
+    if isinstance(e, json.JSONDecodeError):
+        return f"{e.msg} (column {e.colno})"
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return str(e)
 
 
 def _auto_id(messages: list[dict[str, Any]]) -> str:
@@ -324,6 +364,18 @@ def _check_keys(row: Mapping[str, Any], where: _Where, what: str) -> None:
 
 
 def _prompt(row: Mapping[str, Any], where: _Where, what: str = "key") -> Prompt:
+    try:
+        return _build_prompt(row, where, what)
+    except PromptSetError:
+        raise
+    except (TypeError, ValueError, RecursionError) as e:
+        # Backstop for values no check above foresaw (from Python lists and DataFrames anything
+        # can arrive: an int past the digit limit as id, unserialisable content parts, ...):
+        # still one PromptSetError naming the row, never a raw exception from inside.
+        raise where.error(f"cannot read this row: {type(e).__name__}: {e}") from None
+
+
+def _build_prompt(row: Mapping[str, Any], where: _Where, what: str) -> Prompt:
     _check_keys(row, where, what)
     variables = _vars(row, where)
     messages = _messages(row, variables, where)
@@ -406,8 +458,8 @@ def _from_jsonl(text: str, source: str) -> PromptSet:
         where = _Where(source, number)
         try:
             item = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise where.error(f"not valid JSON: {e.msg} (column {e.colno})") from None
+        except (ValueError, RecursionError) as e:
+            raise where.error(f"not valid JSON: {_json_problem(e)}") from None
         if isinstance(item, str):
             item = {"prompt": item}
         if not isinstance(item, dict):
@@ -496,19 +548,27 @@ def _from_path(path: Path, source: str) -> PromptSet:
             source=source,
         )
     try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM from spreadsheet exports
+        data = path.read_bytes()
     except OSError as e:
         raise PromptSetError(f"cannot read prompt file: {e.strerror}", source=source) from None
+    try:
+        text = data.decode("utf-8-sig")  # tolerate a BOM from spreadsheet exports
     except UnicodeDecodeError as e:
-        raise PromptSetError(f"not UTF-8 text: {e.reason}", source=source) from None
+        raise PromptSetError(
+            f"not UTF-8 text: {e.reason} (byte {data[e.start]:#04x}; save the file as UTF-8)",
+            source=source,
+            line=data.count(b"\n", 0, e.start) + 1,
+        ) from None
     if suffix == ".jsonl":
         return _from_jsonl(text, source)
     if suffix == ".csv":
         return _from_csv(text, source)
     try:
         items = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise PromptSetError(f"not valid JSON: {e.msg}", source=source, line=e.lineno) from None
+    except (ValueError, RecursionError) as e:
+        raise PromptSetError(
+            f"not valid JSON: {_json_problem(e)}", source=source, line=getattr(e, "lineno", None)
+        ) from None
     if not isinstance(items, list):
         raise PromptSetError("a .json prompt file must hold a list", source=source)
     return _from_list(items, source)

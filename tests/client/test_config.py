@@ -452,3 +452,45 @@ def test_local_deployments_per_kind() -> None:
 def test_local_deployments_unknown_name_hint() -> None:
     with pytest.raises(ConfigError, match="did you mean 'smollm2'"):
         local_deployments(fake_local(), names=["smollm"])
+
+
+HOSTILE_FILES = {
+    "control-character": (b"deployments:\n  - name: a\x1f\n", 2, "character '\\x1f'"),
+    "latin-1": (b"deployments:\n  - name: caf\xe9\n", 2, "not UTF-8"),
+    "deep": (b"[" * 5000 + b"]" * 5000, None, "nested too deeply"),
+    "deep-value": (
+        b"deployments:\n  - name: a\n    extra: {v: " + b"[" * 3000 + b"]" * 3000 + b"}\n",
+        None,
+        "nested too deeply",
+    ),
+    "huge-int": (b"deployments:\n  - name: a\n    extra: {v: " + b"9" * 5000 + b"}\n", 3, "4300"),
+    "bad-date": (b"deployments:\n  - name: a\n    labels: {v: 2020-13-45}\n", 3, "month"),
+    "bad-datetime": (b"deployments:\n  - name: a\n\n    seed: 2020-13-45 10:00:00\n", 4, "month"),
+    "int-beyond-float": (
+        b"deployments:\n  - name: a\n    endpoint: https://x\n    top_p: " + b"9" * 400 + b"\n",
+        4,
+        "top_p must be a number in [0, 1], got 999",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_FILES))
+def test_hostile_files_are_config_errors(tmp_path: Path, name: str) -> None:
+    # PyYAML's reader, composer and constructors raise ReaderError, RecursionError, ValueError;
+    # none of them may escape: one ConfigError naming the file (and the line when known).
+    content, line, needle = HOSTILE_FILES[name]
+    path = tmp_path / "deployments.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_deployments(path)
+    err = info.value
+    assert (err.source, err.line) == (str(path), line), str(err)
+    assert needle in str(err)
+    assert len(str(err)) < 300 and "\n" not in str(err)
+
+
+def test_malformed_key_is_never_echoed(tmp_path: Path) -> None:
+    path = write(tmp_path, "deployments:\n  - name: a\n    endpoint: https://x\n    api_key: 735\n")
+    with pytest.raises(ConfigError, match="api_key must be a non-empty string, got int") as info:
+        load_deployments(path)
+    assert "735" not in str(info.value)

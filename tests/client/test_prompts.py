@@ -323,3 +323,62 @@ def test_errors_are_config_errors_not_tracebacks(tmp_path: Path) -> None:
 def test_single_text_instead_of_list_gets_a_hint() -> None:
     with pytest.raises(PromptSetError, match=r"pass a list: \[text\]"):
         load_prompts("What is the capital of France?")
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["Hi {x!r}", "Hi {x!z}", "Hi {x:d}", "Hi {x:>1000000000}", "Hi {x:{y}}", "Hi {y:,}"],
+)
+def test_template_conversions_and_format_specs_are_rejected_not_evaluated(
+    tmp_path: Path, template: str
+) -> None:
+    # str.format would raise ValueError ({x:d} on a str), or allocate a gigabyte ({x:>1e9}).
+    path = jsonl(tmp_path, [{"prompt": "ok"}, {"prompt": template, "vars": {"x": "a", "y": 3}}])
+    with pytest.raises(PromptSetError) as info:
+        load_prompts(path)
+    err = info.value
+    assert (err.source, err.line, err.field) == (str(path), 2, "prompt"), str(err)
+    assert "only plain {x}" in str(err) or "only plain {y}" in str(err)
+
+
+def test_template_values_are_inserted_verbatim() -> None:
+    # Values that look like templates or format specs are not expanded again.
+    (p,) = load_prompts(
+        [{"system": "S {a}", "prompt": "{a} and {b} {{c}}", "vars": {"a": "{b!r}", "b": 2.5}}]
+    )
+    assert p.messages == [
+        {"role": "system", "content": "S {b!r}"},
+        {"role": "user", "content": "{b!r} and 2.5 {c}"},
+    ]
+
+
+HOSTILE_JSON = {
+    "deep.jsonl": ('{"prompt": "x", "vars": ' + "[" * 100_000 + "]" * 100_000 + "}\n", 1),
+    "deep.json": ("[" * 100_000 + "]" * 100_000, None),
+    "huge-int.jsonl": ('{"prompt": "a"}\n{"prompt": "x", "id": ' + "9" * 5000 + "}\n", 2),
+    "huge-int.json": ('[{"prompt": "x", "id": ' + "9" * 5000 + "}]", None),
+    "deep-messages.csv": ('id,messages\na,"' + "[" * 100_000 + '"\n', 2),
+    "latin-1.jsonl": ('{"prompt": "a"}\n{"prompt": "caf\xe9"}\n', 2),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_JSON))
+def test_hostile_files_are_prompt_set_errors_with_a_line(tmp_path: Path, name: str) -> None:
+    text, line = HOSTILE_JSON[name]
+    path = tmp_path / name
+    path.write_bytes(text.encode("latin-1" if name.startswith("latin") else "utf-8"))
+    with pytest.raises(PromptSetError) as info:
+        load_prompts(path)
+    assert (info.value.source, info.value.line) == (str(path), line), str(info.value)
+    assert len(str(info.value)) < 300
+
+
+def test_values_python_cannot_show_are_row_errors() -> None:
+    huge = 10**5000  # str() of an int past 4300 digits raises ValueError
+    with pytest.raises(PromptSetError, match=r"item 0: .*cannot read this row"):
+        load_prompts([{"prompt": "x", "id": huge}])
+    with pytest.raises(PromptSetError, match=r"item 0: field 'prompt': .*\{x\} cannot be shown"):
+        load_prompts([{"prompt": "{x}", "vars": {"x": huge}}])
+    parts = [{"type": "text", "text": "hi", "odd": {1, 2}}]  # not JSON: no auto id
+    with pytest.raises(PromptSetError, match=r"item 0: .*not JSON serializable"):
+        load_prompts([{"messages": [{"role": "user", "content": parts}]}])
