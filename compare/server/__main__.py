@@ -74,8 +74,10 @@ async def serve(config: ServerConfig, *, host: str, port: int, api_key: str,
     backends, pool = build_backends(config)
     server = EndpointServer(config, backends, api_key)
     # handler_cancellation: a client that hangs up cancels its handler (stops a generation).
+    # auto_decompress off: request bodies are decoded by the app (see app._decode_body), so a
+    # bad or unsupported Content-Encoding is an Azure-format 4xx, not a parser traceback.
     runner = web.AppRunner(server.make_app(), access_log=None, handler_cancellation=True,
-                           shutdown_timeout=1.0)
+                           shutdown_timeout=1.0, auto_decompress=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -24,6 +24,7 @@ import sys
 import time
 import traceback
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -399,7 +400,8 @@ class EndpointServer:
         if length is not None and length > self.config.max_body_bytes:
             raise web.HTTPRequestEntityTooLarge(max_size=self.config.max_body_bytes,
                                                 actual_size=length)
-        raw = await request.read()
+        raw = _decode_body(await request.read(), request.headers.get("Content-Encoding", ""),
+                           self.config.max_body_bytes)
         try:
             return json.loads(raw)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -685,6 +687,52 @@ def _check_operation(spec: DeploymentSpec, wanted: str) -> None:
 def _renormalised(vector: list[float]) -> list[float]:
     norm = sum(v * v for v in vector) ** 0.5
     return [v / norm for v in vector] if norm else vector
+
+
+def _too_large(cap: int) -> WireError:
+    return WireError(413, "RequestEntityTooLarge",
+                     f"The request body is larger than {cap} bytes (after decompression).")
+
+
+def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
+    """Inflate at most cap bytes: a small bomb never allocates more than the cap allows."""
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(data, cap + 1)
+    if len(out) > cap or inflater.unconsumed_tail:
+        raise _too_large(cap)
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return out
+
+
+def _decode_body(raw: bytes, content_encoding: str, cap: int) -> bytes:
+    """Undo Content-Encoding (gzip, deflate, identity) with the body cap on inflated bytes.
+
+    aiohttp's own decompression runs in its protocol parser, where a bad or unsupported
+    encoding becomes a logged traceback instead of an answer; the server turns it off
+    (auto_decompress=False) and decodes here, so every failure is an Azure-format 4xx.
+    """
+    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+    for coding in reversed(codings):  # listed in the order they were applied
+        try:
+            if coding == "identity":
+                continue
+            if coding in ("gzip", "x-gzip"):
+                raw = _inflate(raw, 16 + zlib.MAX_WBITS, cap)
+            elif coding == "deflate":
+                # RFC 9110 deflate is zlib-wrapped; some clients send raw deflate.
+                try:
+                    raw = _inflate(raw, zlib.MAX_WBITS, cap)
+                except zlib.error:
+                    raw = _inflate(raw, -zlib.MAX_WBITS, cap)
+            else:
+                raise WireError(415, "UnsupportedMediaType",
+                                f"Content-Encoding {coding!r} is not supported here; send the "
+                                "body uncompressed, gzip or deflate.")
+        except zlib.error as exc:
+            raise WireError(400, "BadRequest",
+                            f"The request body is not valid {coding} data: {exc}") from None
+    return raw
 
 
 def _count_received(dep: Deployment, body: dict[str, Any]) -> None:

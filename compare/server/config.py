@@ -636,10 +636,15 @@ def load_config(path: str | Path | None = None, *, only: list[str] | None = None
     """Load and validate a deployments YAML file (default: the shipped one)."""
     path = Path(path) if path is not None else DEFAULT_DEPLOYMENTS_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read deployments file: {exc.strerror}", source=str(path)) \
             from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # e.g. a file saved as Latin-1: name it, no traceback
+        raise ConfigError(f"not UTF-8 text (byte {data[exc.start]:#04x}; save the file as UTF-8)",
+                          source=str(path), line=data.count(b"\n", 0, exc.start) + 1) from None
     config = parse_config(_load_yaml(text, str(path)), str(path))
     return select(config, only)
 

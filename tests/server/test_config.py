@@ -87,6 +87,14 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, needle:
     assert info.value.line == line and info.value.source == str(path)
 
 
+def test_non_utf8_file_is_a_config_error_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "deployments.yaml"
+    path.write_bytes(b"deployments:\n  caf\xe9:\n    backend: simulated\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}:2: not UTF-8 text (byte 0xe9; save the file as UTF-8)"
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")

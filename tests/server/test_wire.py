@@ -6,8 +6,11 @@ Every body checked here is also validated against the official specs (../shared/
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import statistics
 import time
+import zlib
 
 import aiohttp
 import pytest
@@ -221,6 +224,40 @@ async def test_oversized_body_is_413(ep) -> None:
     reply = await call(ep, "POST", route("inference", "alpha"), big)
     assert reply.status == 413
     assert reply.json["error"]["code"] == "RequestEntityTooLarge"
+
+
+@pytest.mark.parametrize(("encoding", "pack"), [
+    ("gzip", gzip.compress),
+    ("deflate", zlib.compress),
+    ("deflate", lambda b: zlib.compress(b)[2:-4]),  # raw deflate, as some clients send it
+    ("gzip, identity", gzip.compress),
+])
+async def test_compressed_bodies_are_decoded(ep, encoding: str, pack) -> None:
+    raw = pack(json.dumps(body("echo")).encode())
+    reply = await call(ep, "POST", route("inference", "echo"), data=raw,
+                       headers={"content-type": "application/json",
+                                "content-encoding": encoding})
+    assert reply.status == 200, reply.raw
+    assert reply.json["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize(("encoding", "raw", "status", "code"), [
+    ("gzip", b'{"model": "echo"}', 400, "BadRequest"),  # says gzip, is not
+    ("gzip", gzip.compress(b'{"model": "echo", "messages": []}')[:-6], 400, "BadRequest"),
+    ("br", b"{}", 415, "UnsupportedMediaType"),
+    ("zstd", b"{}", 415, "UnsupportedMediaType"),
+    ("gzip", gzip.compress(json.dumps(body("echo", "x" * 1_100_000)).encode()), 413,
+     "RequestEntityTooLarge"),  # the cap counts inflated bytes
+])
+async def test_bad_content_encodings_are_azure_4xx(ep, encoding: str, raw: bytes, status: int,
+                                                   code: str) -> None:
+    reply = await call(ep, "POST", route("inference", "echo"), data=raw,
+                       headers={"content-type": "application/json",
+                                "content-encoding": encoding})
+    assert reply.status == status, reply.raw
+    assert reply.json["error"]["code"] == code == reply.headers["x-ms-error-code"]
+    schemas.check(reply.json, schemas.INFERENCE, "error")
+    assert "Traceback" not in ep.log_path.read_text()
 
 
 async def test_unknown_route_and_method_are_azure_errors(ep) -> None:
