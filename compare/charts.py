@@ -63,7 +63,8 @@ class ChartFigure(Figure):
 
 Canvas = Figure | SubFigure
 
-NO_TIMING = "no timing rows\n(no record with status ok that was timed in this run)"
+NO_TIMING = ("no timing rows\n(no record with status ok was timed in this run;\n"
+             "records replayed from a checkpoint never count)")
 NO_RECORDS = "no records"
 
 # Fixed colours per status so the same status reads the same in every chart and run.
