@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from compare.errors import ConfigError
+from compare.prompts import demo_prompts
 from compare.results import Results
 from compare.server.local import local_endpoint
 from compare.widgets import Explorer, side_by_side_html
@@ -150,3 +151,28 @@ async def test_click_on_another_thread_runs_on_the_kernel_loop(sim_endpoint) -> 
     assert explorer._task is not None
     assert explorer._task.get_loop() is asyncio.get_running_loop()
     assert "run #1 done: 2 records" in explorer.status.value
+
+
+async def test_prompt_file_and_deployments_file(sim_endpoint, tmp_path: Path, monkeypatch) -> None:
+    # A client deployments YAML (the key from an environment variable) and a JSONL prompt file.
+    monkeypatch.setenv("UI_TEST_SIM_KEY", sim_endpoint.api_key)
+    deployments = tmp_path / "deployments.yaml"
+    deployments.write_text(
+        "deployments:\n"
+        f"  - name: fast-from-file\n    deployment: sim-fast\n    kind: azure-inference\n"
+        f"    endpoint: {sim_endpoint.url}\n    api_key_env: UI_TEST_SIM_KEY\n",
+        encoding="utf-8")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"id": "a", "prompt": "first"}\n{"id": "b", "prompt": "second"}\n',
+                       encoding="utf-8")
+    explorer = Explorer(deployments=deployments, prompts=prompts, max_tokens=8)
+    assert explorer.prompt_source.value == "file"
+    assert explorer.prompt_set().ids == ["a", "b"]
+    assert explorer.deployment_select.value == ("fast-from-file",)
+    explorer.run_clicked()
+    results = await explorer.wait()
+    assert results is not None and results.frame["prompt_id"].tolist() == ["a", "b"]
+    assert (results.frame["status"] == "ok").all()
+    # An empty file field means the bundled demo set.
+    explorer.prompt_file.value = ""
+    assert explorer.prompt_set().ids == demo_prompts().ids
