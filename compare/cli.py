@@ -176,6 +176,28 @@ def _maybe_local(args: argparse.Namespace) -> Iterator[Any]:
 # -- printing ----------------------------------------------------------------------------------
 
 
+# How each printed summary column is formatted: counts as integers, seconds to the ms, rates to
+# 0.1, cost to a hundredth of a cent (the demo's costs are fractions of a cent).
+_SUMMARY_FORMATS: Final = {
+    "error_rate": "{:.1%}".format,
+    "decode_tps_mean": "{:.1f}".format,
+    "completion_tokens": "{:.0f}".format,
+    "cost": "{:.4f}".format,
+}
+_COUNT_COLUMNS: Final = frozenset({"n", "ok", "error", "timeout", "rate_limited", "incomplete",
+                                   "content_filtered"})
+
+
+def _summary_cell(column: str) -> Any:
+    fmt = _SUMMARY_FORMATS.get(column)
+    if fmt is None:
+        fmt = "{:.0f}".format if column in _COUNT_COLUMNS else "{:.3f}".format
+
+    def cell(value: Any) -> str:
+        return "-" if value is None or value != value else fmt(value)  # NaN → "-"
+    return cell
+
+
 def format_summary(results: Any) -> str:
     """The summary table plus the definitions of the metrics it shows."""
     import pandas as pd
@@ -190,11 +212,18 @@ def format_summary(results: Any) -> str:
     if table["cost"].isna().all():
         table = table.drop(columns="cost")
     with pd.option_context("display.width", 200, "display.max_columns", 40):
-        text = table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
-    legend = []
+        text = table.to_string(formatters={c: _summary_cell(c) for c in table.columns})
+    legend = [
+        "  n: rows (prompts × repeats); ok: rows with status ok; error_rate: share of rows not ok"
+        + ("; " + ", ".join(failed) + ": rows with that status" if failed else ""),
+    ]
     for metric in ("ttft_s", "latency_s", "decode_tps"):
         legend.append(f"  {metric}: {METRICS[metric]}")
-    legend.append("  percentiles over rows with status ok, not replayed from a checkpoint")
+    legend.append("  _p50/_p90/_p99: percentiles over rows with status ok, not replayed from a "
+                  "checkpoint; decode_tps_mean: mean over the same rows")
+    legend.append("  completion_tokens: total over all rows (from usage)")
+    if "cost" in table.columns:
+        legend.append("  cost: total over all rows, from the deployments' per-1k-token prices")
     return text + "\n" + "\n".join(legend)
 
 
@@ -308,8 +337,68 @@ async def _model_infos(deps: Sequence[Any]) -> list[Any]:
     return out
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+# Illustrative prices (per 1k tokens, input/output) so the demo's cost column and chart show
+# something: the local models cost nothing, and these are NOT the price of any real service.
+# Real runs take prices from the deployments file (price_input_per_1k, price_output_per_1k).
+DEMO_PRICES_PER_1K: Final[dict[str, tuple[float, float]]] = {
+    "smollm2": (0.0001, 0.0004),
+    "smollm2-precise": (0.0001, 0.0004),
+    "gemma3-base": (0.0002, 0.0008),
+    "sim-fast": (0.0005, 0.0015),
+    "sim-slow": (0.0025, 0.0100),
+}
+DEMO_PRICE_LABEL: Final = "illustrative (demo only, not a real price)"
+
+
+def demo_deployments(endpoint: Any, names: Sequence[str] | None = None) -> list[Any]:
+    """The demo's Deployments on a local endpoint: one request at a time to real models, prices.
+
+    The local llama.cpp backend generates one answer at a time per loaded model; with more than
+    one request in flight the others wait on the server, and their TTFT measures that queue, not
+    the model. So real-model deployments get concurrency 1 (simulated ones keep the runner's
+    share). Prices are DEMO_PRICES_PER_1K, labelled illustrative in labels["prices"].
+    """
+    from dataclasses import replace
+
     from compare.config import local_deployments
+    from compare.server.config import load_config
+
+    backend = {d.name: d.backend for d in
+               load_config(getattr(endpoint, "deployments_file", None)).deployments}
+    out = []
+    for dep in local_deployments(endpoint, names=names):
+        changes: dict[str, Any] = {}
+        if backend.get(dep.name) == "llama":
+            changes["concurrency"] = 1
+        if dep.name in DEMO_PRICES_PER_1K:
+            pin, pout = DEMO_PRICES_PER_1K[dep.name]
+            changes.update(price_input_per_1k=pin, price_output_per_1k=pout,
+                           labels={**dep.labels, "prices": DEMO_PRICE_LABEL})
+        out.append(replace(dep, **changes))
+    return out
+
+
+def demo_notes(deps: Sequence[Any]) -> str:
+    """What the demo's table needs to be read right: concurrency and illustrative prices."""
+    lines = ["notes:"]
+    serial = [d.name for d in deps if d.concurrency == 1]
+    if serial:
+        lines.append(f"  {', '.join(serial)}: 1 request at a time each. The local llama.cpp "
+                     "server generates one answer at a time per model, so more in flight would "
+                     "only queue there and TTFT would measure the queue.")
+        if {"smollm2", "smollm2-precise"} <= set(serial):
+            lines.append("  smollm2 and smollm2-precise share one loaded model: a request to "
+                         "one may still wait for one answer of the other.")
+    priced = [d for d in deps if d.labels.get("prices") == DEMO_PRICE_LABEL]
+    if priced:
+        prices = ", ".join(f"{d.name} {d.price_input_per_1k:g}/{d.price_output_per_1k:g}"
+                           for d in priced)
+        lines.append(f"  cost uses ILLUSTRATIVE prices per 1k tokens (input/output), not real "
+                     f"ones: {prices}")
+    return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
     from compare.prompts import demo_prompts
     from compare.results import MANIFEST_FILE, PROMPTS_FILE, RESULTS_FILE
     from compare.runner import run
@@ -323,7 +412,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("starting the local endpoint (loads the models; first start takes a while) ...",
           file=sys.stderr)
     with local_endpoint(only=only) as ep:
-        deps = local_deployments(ep, names=only)
+        deps = demo_deployments(ep, names=only)
         print(f"deployments: {', '.join(d.name for d in deps)}", file=sys.stderr)
         try:
             results = run(demo_prompts(), deps, repeats=args.repeats, out=out,
@@ -333,6 +422,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _interrupted(out)
             return EXIT_INTERRUPTED
     print(format_summary(results))
+    notes = demo_notes(deps)
+    if notes:
+        print(notes)
     chart = write_charts(results, out / "charts.png")
     print(f"\nresults: {out}/ (results.parquet, manifest.json, records.jsonl, {chart.name})")
     ok = results.frame["status"] == "ok"

@@ -243,6 +243,49 @@ def test_demo_with_real_models(tmp_path) -> None:
     assert (real["status"] == "ok").all() and real["output"].str.strip().str.len().gt(0).all()
     assert not real["model"].str.contains("simulated").any()
     assert res.manifest["packages"]["llama-cpp-python"]
+    # One request at a time per real model (said in the output), illustrative prices → cost.
+    assert "smollm2, gemma3-base: 1 request at a time each" in proc.stdout
+    assert "ILLUSTRATIVE prices" in proc.stdout
+    assert res.frame["cost"].gt(0).all()
+    by_name = {d["name"]: d for d in res.manifest["deployments"]}
+    assert by_name["smollm2"]["concurrency"] == 1 and by_name["gemma3-base"]["concurrency"] == 1
+    assert by_name["sim-fast"]["concurrency"] is None
+
+
+def test_demo_deployments_serialise_real_models_and_price_everything() -> None:
+    from types import SimpleNamespace
+
+    from compare.cli import DEMO_PRICE_LABEL, DEMO_PRICES_PER_1K, demo_deployments, demo_notes
+
+    names = ["smollm2", "smollm2-precise", "gemma3-base", "sim-fast", "sim-slow"]
+    # Anything with .url/.api_key/.deployment_names is a local endpoint to local_deployments;
+    # deployments_file None = the shipped file, which says which deployments are llama-backed.
+    ep = SimpleNamespace(url="http://127.0.0.1:9", api_key="k" * 24, deployment_names=names,
+                         deployments_file=None)
+    deps = {d.name: d for d in demo_deployments(ep)}
+    assert list(deps) == names
+    assert [deps[n].concurrency for n in names] == [1, 1, 1, None, None]
+    for name, dep in deps.items():
+        assert (dep.price_input_per_1k, dep.price_output_per_1k) == DEMO_PRICES_PER_1K[name]
+        assert dep.labels["prices"] == DEMO_PRICE_LABEL and dep.labels["endpoint"] == "local"
+    notes = demo_notes(list(deps.values()))
+    assert "smollm2, smollm2-precise, gemma3-base: 1 request at a time each" in notes
+    assert "share one loaded model" in notes and "ILLUSTRATIVE" in notes
+
+
+def test_demo_on_simulated_deployments_prints_cost_and_definitions(tmp_path) -> None:
+    out = tmp_path / "demo"
+    proc = compare_cli("demo", "--out", str(out), "--only", "sim-fast", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    header, row = proc.stdout.splitlines()[0], proc.stdout.splitlines()[2]
+    assert header.split()[-1] == "cost" and row.split()[0] == "sim-fast"
+    cells = dict(zip(header.split(), row.split()[1:], strict=True))
+    assert cells["error_rate"] == "0.0%" and cells["n"] == cells["ok"] == "8"
+    assert cells["completion_tokens"].isdigit() and float(cells["cost"]) > 0
+    for needle in ("n: rows", "error_rate: share of rows not ok", "ttft_s: TTFT (s)",
+                   "completion_tokens: total", "cost: total", "ILLUSTRATIVE prices"):
+        assert needle in proc.stdout
+    assert "1 request at a time" not in proc.stdout  # no real model in this run
 
 
 def test_run_on_the_local_endpoint_with_another_kind(tmp_path, prompts_file) -> None:
