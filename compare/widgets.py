@@ -467,15 +467,16 @@ class Explorer:
             self.stopped = True
         except Exception as exc:  # shown in the status line; wait() re-raises it
             self.error = exc
+        try:
+            if results is None or len(results) < len(self.records):
+                # Stopped or failed: everything that finished is still shown and exportable.
+                results = Results.from_records(self.records)
+            self.results = results
+            self._paint_counters(force=True)
+            elapsed = time.perf_counter() - started
+            await self._render(results)
         finally:
-            self._busy(False)
-        if results is None or len(results) < len(self.records):
-            # Stopped or failed: everything that finished is still shown and exportable.
-            results = Results.from_records(self.records)
-        self.results = results
-        self._paint_counters(force=True)
-        elapsed = time.perf_counter() - started
-        await self._render(results)
+            self._busy(False)  # Run comes back only once the tabs show this run
         # Said last, once every tab shows this run: "run #N done" means everything is in place.
         if self.error is not None:
             self._say(f"run #{self.run_count} failed after {elapsed:.1f} s: "
@@ -486,7 +487,9 @@ class Explorer:
         return results
 
     def _run_dir(self) -> Path | None:
-        return self.out_dir / time.strftime("explorer-%Y%m%d-%H%M%S") if self.out_dir else None
+        # The run number keeps two runs in one second apart (a shared dir would replay as cached).
+        stamp = time.strftime("explorer-%Y%m%d-%H%M%S")
+        return self.out_dir / f"{stamp}-{self.run_count}" if self.out_dir else None
 
     def _on_record(self, record: Record) -> None:
         self.records.append(record)

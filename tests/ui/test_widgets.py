@@ -72,6 +72,12 @@ async def test_run_fills_counters_tabs_and_exports(sim_endpoint, tmp_path: Path)
     back = Results.load(tmp_path / "export")
     assert back.frame["prompt_id"].tolist() == results.frame["prompt_id"].tolist()
     assert "wrote" in explorer.export_status.value
+    # A second run right away gets its own run directory: nothing is replayed as cached.
+    explorer.run_clicked()
+    again = await explorer.wait()
+    assert again is not None and len(again) == 6 and not again.frame["cached"].any()
+    assert len(list((tmp_path / "runs").glob("explorer-*/records.jsonl"))) == 2
+    assert "run #2 done" in explorer.status.value
 
 
 async def test_stop_keeps_finished_records_and_loop_stays_responsive(slow_endpoint) -> None:
