@@ -22,9 +22,11 @@ the rest.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import math
 import os
+import queue
 import random
 import secrets
 import threading
@@ -395,9 +397,10 @@ class _Progress:
         self.bar: Any = None
         self._next_postfix = 0.0
         if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc="compare", unit="req",
+            make = _BAR_FACTORY.get()
+            if make is None:
+                from tqdm.auto import tqdm as make
+            self.bar = make(total=total, initial=initial, desc="compare", unit="req",
                             dynamic_ncols=True)
 
     def add(self, rec: Record) -> None:
@@ -422,6 +425,55 @@ class _Progress:
             self.bar.set_postfix_str(self.postfix(), refresh=False)
             self.bar.close()
             self.bar = None
+
+
+class _BarRelay:
+    """A tqdm stand-in for a run on a worker thread: its calls are queued for the caller's thread.
+
+    In Jupyter, `run()` runs the event loop on a worker thread, but a tqdm.auto bar is an
+    ipywidget: it should be created (displayed in the cell) and updated from the kernel's main
+    thread, which is the thread waiting in `run()`. So the worker only queues (method, args)
+    here and the waiting thread creates the real bar and applies the calls (`pump`).
+    """
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[str, tuple[Any, ...], dict[str, Any]]] = \
+            queue.SimpleQueue()
+        self._bar: Any = None
+
+    def __call__(self, **kwargs: Any) -> _BarRelay:  # the factory: "create the bar"
+        self._calls.put(("__init__", (), kwargs))
+        return self
+
+    def update(self, n: int = 1) -> None:
+        self._calls.put(("update", (n,), {}))
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        self._calls.put(("set_postfix_str", (s,), {"refresh": refresh}))
+
+    def close(self) -> None:
+        self._calls.put(("close", (), {}))
+
+    def pump(self) -> None:
+        """On the caller's thread: create the real bar / apply queued calls."""
+        while True:
+            try:
+                name, args, kwargs = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if name == "__init__":
+                from tqdm.auto import tqdm
+
+                self._bar = tqdm(**kwargs)
+            elif self._bar is not None:
+                getattr(self._bar, name)(*args, **kwargs)
+                if name == "close":
+                    self._bar = None
+
+
+# Set on run()'s worker thread: progress bars are relayed to the thread that called run().
+_BAR_FACTORY: contextvars.ContextVar[Callable[..., Any] | None] = contextvars.ContextVar(
+    "compare_bar_factory", default=None)
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -987,8 +1039,10 @@ def _run_in_thread(make: Callable[[], Any]) -> Results:
     box: dict[str, Any] = {}
     started = threading.Event()
     finished = threading.Event()
+    relay = _BarRelay()
 
     def target() -> None:
+        _BAR_FACTORY.set(relay)  # this thread's context; the run's task copies it
         loop = asyncio.new_event_loop()
         try:
             task = loop.create_task(make())
@@ -1010,15 +1064,21 @@ def _run_in_thread(make: Callable[[], Any]) -> Results:
     try:
         # Short waits on an Event (not Thread.join, whose lock a KeyboardInterrupt can break)
         # keep the calling thread responsive to Ctrl-C / "interrupt kernel".
+        # The same wake-ups draw the progress bar here, on the calling (kernel main) thread.
         while not finished.wait(0.05):
-            pass
+            relay.pump()
     except KeyboardInterrupt:
         started.wait()
         loop, task = box.get("loop"), box.get("task")
         if loop is not None and task is not None and not loop.is_closed():
             loop.call_soon_threadsafe(task.cancel)
-        finished.wait()  # the run writes its checkpoint, results and manifest, then stops
+        # The run writes its checkpoint, results and manifest, then stops.
+        while not finished.wait(0.05):
+            relay.pump()
+        relay.pump()
         raise
+    finally:
+        relay.pump()
     thread.join()
     if "error" in box:
         raise box["error"]

@@ -312,3 +312,34 @@ async def test_client_pacing_meets_the_service_limits(server, monkeypatch, limit
     throttled = int((f["attempts"] > 1).sum())
     assert throttled <= 1, f[["attempts", "backoff_s"]]  # pacing, not 429s, sets the pace
     assert ideal * 0.9 <= elapsed <= ideal * 1.3
+
+
+async def test_run_inside_a_loop_draws_the_bar_on_the_calling_thread(server, monkeypatch) -> None:
+    """Jupyter's case: run() from a running loop works on a worker thread, but the tqdm.auto bar
+    (an ipywidget there) is created and updated only on the calling (kernel main) thread."""
+    import threading
+
+    import tqdm.auto
+
+    calls: list[tuple[str, threading.Thread]] = []
+
+    class Spy(tqdm.auto.tqdm):  # the real bar, recording which thread touches it
+        def __init__(self, *args, **kwargs) -> None:
+            calls.append(("init", threading.current_thread()))
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            calls.append(("update", threading.current_thread()))
+            return super().update(n)
+
+        def close(self) -> None:
+            calls.append(("close", threading.current_thread()))
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Spy)
+    res = run(PROMPTS, _deps(server, "quick"), progress=True)
+    assert len(res.frame) == len(PROMPTS)
+    assert {t for _, t in calls} == {threading.current_thread()}
+    names = [n for n, _ in calls]
+    assert names[0] == "init" and names[-1] == "close"
+    assert names.count("update") == len(PROMPTS)  # close: tqdm may call it again itself
