@@ -124,7 +124,21 @@ class _LineList(list):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            # PyYAML's own scalar constructors fail with plain ValueErrors (a 5000-digit int
+            # past Python's str→int limit, a date like 2020-13-45): name the line instead.
+            raise ConfigError(f"invalid YAML value {_short(node.value)}: {exc}",
+                              source=self.name, line=node.start_mark.line + 1) from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else "here"
+    return text if len(text) <= 40 else text[:37] + "...'"
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:

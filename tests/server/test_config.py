@@ -72,6 +72,11 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("deployments:\n  a:\n    backend: simulated\n    defaults: {temperature: 9}\n", 4,
      "temperature"),
     ("deployments:\n  a: [1, 2\n", 3, "invalid YAML"),
+    # Scalars PyYAML itself cannot construct (plain ValueErrors inside the loader).
+    ("deployments:\n  a:\n    backend: simulated\n    version: " + "9" * 5000 + "\n", 4,
+     "invalid YAML value"),
+    ("deployments:\n  a:\n    backend: simulated\n    version: 2020-13-45\n", 4,
+     "month must be in 1..12"),
     ("deployments:\n  a: \x1f\n", 2, "is not allowed"),
     ("deployment:\n  a: {}\n", 1, "unknown key"),
     ("deployments:\n  a:\n    backend: llama\n    model: m\n    model_type: embeddings\n", 5,
