@@ -242,6 +242,7 @@ def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
         drive_explorer(page, expect, "run #1 done: 16 records")  # bundled demo set: 8 prompts
         shot = save_screenshot(page, tmp_path, "voila-app.png")
         assert shot.stat().st_size > 50_000
+        assert not [e for e in page.errors if "widget" in e.lower()], page.errors
         # Export from the page writes into the app's --out directory.
         page.locator(".widget-tab .lm-TabBar-tab", has_text="export").first.click()
         page.locator("button.widget-button:text-is('Save CSV')").first.click()
