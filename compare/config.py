@@ -22,12 +22,14 @@ An explicit argument always wins over a variable; `api_key_env` names a differen
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -65,6 +67,32 @@ def _is_number(value: Any) -> bool:
         return math.isfinite(value)
     except OverflowError:  # an int too large for a float (YAML reads 400 digits as an int)
         return False
+
+
+def _json_problem(value: Any, *, allow_nan: bool) -> str | None:
+    try:
+        json.dumps(value, allow_nan=allow_nan)
+    except (TypeError, ValueError, RecursionError) as e:
+        return str(e) if not isinstance(e, RecursionError) else "nested too deeply"
+    return None
+
+
+def _url_problem(url: str) -> str | None:
+    """Why `url` cannot be a base URL, or None. Checked here because each SDK fails differently
+    on a malformed one, some only at the first request and with their own exception types
+    (ValueError, httpx InvalidURL, an ExceptionGroup for an out-of-range port)."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535
+    except ValueError as e:
+        return f"is not a valid URL ({e})"
+    if not parts.hostname:
+        return "has no host name"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "must be a base URL without '?' or '#' (set api_version separately)"
+    return None
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -128,11 +156,33 @@ class Deployment:
             if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
                 raise ConfigError(f"{name} must be a mapping with string keys", field=name)
             self._set(name, dict(value))
+            problem = _json_problem(value, allow_nan=name == "labels")
+            if problem:
+                # `extra` goes into every request body and both into manifests: a value JSON
+                # cannot carry (a set, NaN for the service) would fail mid-run, per request.
+                raise ConfigError(f"{name} must hold JSON values: {problem}", field=name)
+        self._check_service_name()
         if self.auth == "entra" and self.api_key is not None:
             raise ConfigError(
                 f"deployment {self.name!r}: auth='entra' uses a Microsoft Entra ID token; "
                 "remove api_key (or use auth='key')",
                 field="auth",
+            )
+
+    def _check_service_name(self) -> None:
+        # Azure OpenAI puts the deployment name into the URL path (…/deployments/NAME/…);
+        # the other kinds send it as the body's `model`, where any text is fine.
+        name = str(self.deployment)
+        if self.kind == "azure-openai" and (
+            name in (".", "..")
+            or any(c in "/?#%" or c.isspace() for c in name)
+            or not name.isprintable()
+        ):
+            raise ConfigError(
+                f"deployment {self.name!r}: an Azure OpenAI deployment name goes into the URL "
+                f"path and cannot contain '/', '?', '#', '%' or spaces, nor be '.' or '..'; "
+                f"got {_show(name)}",
+                field="deployment",
             )
 
     def __hash__(self) -> int:
@@ -156,6 +206,12 @@ class Deployment:
                 f"deployment {self.name!r}: endpoint must start with http:// or https://, "
                 f"got {_show(url)}",
                 field="endpoint",
+            )
+        problem = _url_problem(url)
+        if problem:
+            shown = "" if "@" in url else f" {_show(url)}"  # user:password@ stays out of errors
+            raise ConfigError(
+                f"deployment {self.name!r}: endpoint{shown} {problem}", field="endpoint"
             )
         return url.rstrip("/")
 
@@ -220,15 +276,28 @@ class Deployment:
         Raises CredentialError naming both when neither is set. Never logs the key.
         """
         if self.api_key:
-            return self.api_key
+            return self._checked_key(self.api_key, "the api_key argument")
         key = os.environ.get(self.key_env)
         if key:
-            return key
+            return self._checked_key(key, f"the environment variable {self.key_env}")
         raise CredentialError(
             f"no API key for deployment {self.name!r}: pass api_key=... (`api_key:` in YAML) "
             f"or set the environment variable {self.key_env}"
             + ("" if self.api_key_env else " (or name another one with api_key_env)")
             + "; for Microsoft Entra ID use auth='entra'",
+            field="api_key",
+        )
+
+    def _checked_key(self, key: str, origin: str) -> str:
+        # A key travels in an HTTP header: non-ASCII (a pasted typographic quote), spaces or a
+        # line break would make the SDKs fail with UnicodeEncodeError or a protocol error that
+        # carries the key in its arguments. Say where it came from, never what it is.
+        if all(33 <= ord(c) <= 126 for c in key):
+            return key
+        raise CredentialError(
+            f"the API key for deployment {self.name!r} (from {origin}) contains characters "
+            "an HTTP header cannot carry (non-ASCII, spaces, line breaks or control "
+            "characters); check it for a stray character",
             field="api_key",
         )
 

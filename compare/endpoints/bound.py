@@ -8,11 +8,13 @@ mode, timeouts — lives here and is applied to every request.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from compare.config import Deployment
 from compare.endpoints.base import ChatRequest, Completion
+from compare.errors import BadRequestError
 
 
 class SharedClient(Protocol):
@@ -55,6 +57,20 @@ def apply_defaults(request: ChatRequest, deployment: Deployment) -> ChatRequest:
     return dataclasses.replace(request, **changes) if changes else request
 
 
+def _check_sendable(request: ChatRequest) -> None:
+    """A request whose parts JSON cannot carry (a set in `extra`, NaN, an object in a content
+    part) fails here as a BadRequestError, the same for every adapter, instead of as the SDK's
+    TypeError/ValueError from inside its serialiser (or, for one SDK, as invalid JSON sent)."""
+    try:
+        json.dumps([request.messages, request.extra, request.stop], allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        problem = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise BadRequestError(
+            f"request for {request.deployment!r} cannot be sent as JSON: {problem}",
+            code="not_json",
+        ) from None
+
+
 class DeploymentEndpoint:
     """An `Endpoint` for one deployment over a shared client.
 
@@ -78,7 +94,9 @@ class DeploymentEndpoint:
         )
 
     async def chat(self, request: ChatRequest) -> Completion:
-        return await self.client.chat(apply_defaults(request, self.deployment), self.deployment)
+        request = apply_defaults(request, self.deployment)
+        _check_sendable(request)
+        return await self.client.chat(request, self.deployment)
 
     async def model_info(self, deployment: str | None = None) -> dict[str, Any] | None:
         name = deployment or self.deployment.deployment

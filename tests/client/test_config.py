@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -494,3 +495,75 @@ def test_malformed_key_is_never_echoed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="api_key must be a non-empty string, got int") as info:
         load_deployments(path)
     assert "735" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("http://[bad", "not a valid URL"),
+        ("http://127.0.0.1:99999", "Port out of range"),
+        ("http://", "no host name"),
+        ("https://x y.example", "spaces or control characters"),
+        ("https://x.example/\x00", "spaces or control characters"),
+        ("https://x.example/models?api-version=1", "without '?' or '#'"),
+        ("https://x.example/#frag", "without '?' or '#'"),
+    ],
+)
+def test_malformed_endpoint_urls_are_config_errors(url: str, needle: str) -> None:
+    # Without this, each SDK failed its own way at the first request (ValueError, httpx
+    # InvalidURL, an ExceptionGroup for the port), none of them an EndpointError.
+    with pytest.raises(ConfigError, match=re.escape(needle)) as info:
+        Deployment(name="a", endpoint=url, api_key="k")
+    assert info.value.field == "endpoint"
+
+
+def test_endpoint_with_credentials_is_not_echoed() -> None:
+    with pytest.raises(ConfigError, match="without '") as info:
+        Deployment(name="a", endpoint="https://user:s3cret@x.example/?q", api_key="k")
+    assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["a b", "a/b", "..", ".", "a?b", "a#b", "a%2Fb", "a\nb"])
+def test_azure_openai_deployment_names_that_break_the_url_path(name: str) -> None:
+    with pytest.raises(ConfigError, match="URL path") as info:
+        Deployment(name="a", deployment=name, endpoint="https://x", kind="azure-openai")
+    assert info.value.field == "deployment"
+    # Elsewhere the name is the body's `model`: slashes are normal there (org/model).
+    assert Deployment(name="a", deployment=name, endpoint="https://x", kind="openai")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"extra": {"x": {1, 2}}}, "extra"),
+        ({"extra": {"x": float("nan")}}, "extra"),
+        ({"labels": {"x": object()}}, "labels"),
+    ],
+)
+def test_extra_and_labels_must_be_json(changes: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=f"{field} must hold JSON values") as info:
+        Deployment(name="a", endpoint="https://x", **changes)
+    assert info.value.field == field
+
+
+def test_nan_in_yaml_extra_is_rejected_with_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "deployments:\n  - name: a\n    endpoint: https://x\n    extra: {t: .nan}\n"
+    )
+    with pytest.raises(ConfigError, match="extra must hold JSON values") as info:
+        load_deployments(path)
+    assert info.value.line == 4
+
+
+@pytest.mark.parametrize(
+    "key", ["sk-k\u00e9y", "sk key", "sk-key\n", "sk-\x01", "\u201csk-key\u201d"]
+)
+def test_keys_an_http_header_cannot_carry(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    # The SDKs raised UnicodeEncodeError (holding the key in its arguments) or a protocol error.
+    with pytest.raises(CredentialError, match="from the api_key argument") as info:
+        Deployment(name="a", endpoint="https://x", api_key=key).resolve_api_key()
+    assert key.strip() not in str(info.value) and info.value.field == "api_key"
+    monkeypatch.setenv("MY_KEY", key)
+    with pytest.raises(CredentialError, match="environment variable MY_KEY") as info:
+        Deployment(name="a", endpoint="https://x", api_key_env="MY_KEY").resolve_api_key()
+    assert key.strip() not in str(info.value)

@@ -14,7 +14,7 @@ from compare.endpoints.azure_inference import AzureInferenceClient, entra_scope
 from compare.endpoints.azure_openai import AzureOpenAIClient
 from compare.endpoints.base import ChatRequest
 from compare.endpoints.openai_v1 import OpenAIV1Client
-from compare.errors import AuthenticationError, CredentialError
+from compare.errors import AuthenticationError, BadRequestError, CredentialError
 from compare.server.local import LocalEndpoint
 
 from .conftest import KINDS, base_url
@@ -153,3 +153,31 @@ async def test_pool_creates_and_closes_default_credential() -> None:
 async def test_same_deployment_other_key_gets_other_client() -> None:
     async with EndpointPool() as pool:
         assert pool.get(d("a", api_key="k1")).client is not pool.get(d("a", api_key="k2")).client
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("extra", "messages"),
+    [
+        ({"x": {1, 2}}, HELLO),
+        ({"x": float("nan")}, HELLO),
+        ({}, [{"role": "user", "content": [{"type": "text", "text": "hi", "odd": {1}}]}]),
+    ],
+)
+async def test_unsendable_request_is_a_bad_request_before_sending(
+    fault_endpoint: LocalEndpoint, kind: str, extra: dict, messages: list
+) -> None:
+    # The SDKs raised TypeError/ValueError from their serialisers (not EndpointErrors), and
+    # azure-ai-inference sent NaN as invalid JSON.
+    dep = Deployment(
+        name="ok",
+        endpoint=base_url(fault_endpoint, kind),
+        kind=kind,
+        api_key=fault_endpoint.api_key,
+    )
+    before = fault_endpoint.stats()["ok"]["received"]
+    async with EndpointPool() as pool:
+        with pytest.raises(BadRequestError, match="cannot be sent as JSON") as info:
+            await pool.get(dep).chat(ChatRequest("ok", messages, extra=extra))
+    assert not info.value.retryable
+    assert fault_endpoint.stats()["ok"]["received"] == before
