@@ -68,6 +68,11 @@ class LocalEndpoint:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (tests kill exactly this server), else None."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
     def _start(self, port: int, only: list[str] | None, timeout: float) -> None:
         cmd = [sys.executable, "-m", "compare.server", "--host", self.host, "--port", str(port)]
         if self.deployments_file is not None:

@@ -36,7 +36,8 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
         assert ep.url.startswith("http://127.0.0.1:") and not ep.url.endswith("/")
         assert ep.deployment_names == ["tiny"]
         assert _port_open(ep.url)
-        pid = ep._proc.pid
+        pid = ep.pid
+        assert pid is not None and pid == ep._proc.pid
         # The key travels in the environment, never on the command line.
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         assert b"a-very-secret-key-123" not in cmdline
@@ -48,7 +49,7 @@ def test_context_manager_starts_and_stops(tmp_path: Path) -> None:
         assert ep.stats()["tiny"]["completed"] == 1
         assert "a-very-secret-key-123" not in repr(ep)
         url = ep.url
-    assert not ep.running
+    assert not ep.running and ep.pid is None
     assert wait_until(lambda: not _port_open(url), timeout=5)
     text = log.read_text()
     assert "deployment=tiny status=200" in text
