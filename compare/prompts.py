@@ -312,6 +312,8 @@ def _vars(row: Mapping[str, Any], where: _Where) -> dict[str, Any]:
 def _tags(raw: Any, where: _Where) -> tuple[str, ...]:
     if _is_blank(raw):
         return ()
+    if type(raw).__name__ == "ndarray":  # a DataFrame cell built from numpy arrays
+        raw = raw.tolist()
     if isinstance(raw, str):
         text = raw.strip()
         if text.startswith("["):
@@ -506,7 +508,12 @@ def _from_csv(text: str, source: str) -> PromptSet:
 def _from_frame(frame: Any, source: str) -> PromptSet:
     builder = _Builder(source)
     columns = list(frame.columns)
-    _check_keys(dict.fromkeys(columns, ""), _Where(source, None), "column")
+    where = _Where(source, None)
+    _check_keys(dict.fromkeys(columns, ""), where, "column")
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        # to_dict would keep one of them silently (with only a UserWarning).
+        raise where.error(f"duplicate column {dupes[0]!r}", dupes[0])
     for index, row in zip(frame.index, frame.to_dict(orient="records"), strict=True):
         place = f"row {index!r}"
         where = _Where(f"{source} {place}", None)

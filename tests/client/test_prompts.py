@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -382,3 +383,12 @@ def test_values_python_cannot_show_are_row_errors() -> None:
     parts = [{"type": "text", "text": "hi", "odd": {1, 2}}]  # not JSON: no auto id
     with pytest.raises(PromptSetError, match=r"item 0: .*not JSON serializable"):
         load_prompts([{"messages": [{"role": "user", "content": parts}]}])
+
+
+def test_dataframe_duplicate_columns_and_numpy_tags() -> None:
+    frame = pd.DataFrame([["a", "b"]], columns=["prompt", "prompt"])
+    with pytest.raises(PromptSetError, match="duplicate column 'prompt'") as info:
+        load_prompts(frame)  # pandas' to_dict would silently keep only one of them
+    assert info.value.field == "prompt"
+    frame = pd.DataFrame({"prompt": ["a", "b"], "tags": [["x"], np.array(["y", "z"])]})
+    assert [p.tags for p in load_prompts(frame)] == [("x",), ("y", "z")]
