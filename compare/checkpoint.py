@@ -22,6 +22,9 @@ from typing import Any, Final
 from compare.records import RECORD_COLUMNS, Record
 
 RECORDS_FILE: Final = "records.jsonl"
+# Not a record column: the runner's fingerprint of the request (record.extra), kept in the
+# checkpoint line only so a resume can tell that a prompt changed under the same id.
+REQUEST_HASH_KEY: Final = "request_hash"
 _COLUMNS: Final = RECORD_COLUMNS
 
 
@@ -33,6 +36,9 @@ def record_to_json(record: Record) -> bytes:
         if value.__class__ is float and math.isnan(value):
             value = None
         row[name] = value
+    digest = record.extra.get(REQUEST_HASH_KEY)
+    if digest is not None:
+        row[REQUEST_HASH_KEY] = digest
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 

@@ -16,13 +16,16 @@ request's row says so, the rest of its rows are written as not sent, other deplo
 
 Each final record is appended to `out/records.jsonl` as it completes; running again with the
 same `out` replays finished keys (status ok or content_filtered) as `cached` rows and sends only
-the rest.
+the rest. Each checkpoint line also carries `request_hash` (deployment, messages, parameters): a
+finished key whose request changed since (new prompt text under the same id, other parameters)
+is sent again instead of replayed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import json
 import math
 import os
@@ -41,7 +44,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from compare.checkpoint import Checkpoint, latest_by_key
+from compare.checkpoint import REQUEST_HASH_KEY, Checkpoint, latest_by_key
 from compare.config import Deployment, load_deployments, local_deployments
 from compare.endpoints.base import ChatRequest, Completion, Endpoint
 from compare.errors import (
@@ -382,6 +385,24 @@ def build_request(
     )
 
 
+def request_hash(request: ChatRequest) -> str:
+    """A short fingerprint of what decides the answer: deployment, messages and parameters.
+
+    Stored with each record in the checkpoint (not a record column) so that a resumed run
+    re-sends a key whose prompt text or parameters changed under the same id. `stream` is left
+    out: it changes how the answer arrives, not the answer.
+    """
+    body = {
+        "deployment": request.deployment, "messages": request.messages,
+        "temperature": request.temperature, "max_tokens": request.max_tokens,
+        "top_p": request.top_p, "seed": request.seed, "stop": request.stop,
+        "extra": request.extra,
+    }
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=repr)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
@@ -543,6 +564,8 @@ class _Run:
         self.progress: _Progress | None = None
         self._secrets: list[str] = []
         self._callback_failed = False
+        self._hashes: dict[tuple[str, int], str | None] = {}
+        self.changed = 0  # finished keys re-sent because their request changed (resume)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -605,6 +628,8 @@ class _Run:
                 "overrides": dict(self.overrides),
             },
             "prompts": {"source": self.prompts.source, "count": len(self.prompts)},
+            # Resume: finished keys sent again because their prompt or parameters changed.
+            "resent_changed_requests": self.changed,
             "deployments": [d.to_dict() for d in self.deps],
             "deployment_order": [d.name for d in self.deps],
             "packages": package_versions(),
@@ -613,7 +638,7 @@ class _Run:
     # -- records -------------------------------------------------------------------------------
 
     def _new_record(self, dr: _DeploymentRun, pidx: int, repeat: int) -> Record:
-        return Record(
+        rec = Record(
             run_id=self.run_id or "",
             prompt_id=self.prompts[pidx].id,
             deployment=dr.dep.name,
@@ -621,6 +646,40 @@ class _Run:
             endpoint_kind=dr.dep.kind,
             streamed=self.stream,
         )
+        digest = self._request_hash(dr.dep, pidx)
+        if digest is not None:
+            rec.extra[REQUEST_HASH_KEY] = digest
+        return rec
+
+    def _request_hash(self, dep: Deployment, pidx: int) -> str | None:
+        key = (dep.name, pidx)
+        if key not in self._hashes:
+            try:
+                request = build_request(self.prompts[pidx], dep, self.overrides, self.stream)
+                self._hashes[key] = request_hash(request)
+            except Exception:  # unhashable oddities: no fingerprint, the key is never re-sent
+                self._hashes[key] = None
+        return self._hashes[key]
+
+    def _drop_changed(self, done: dict[tuple[str, str, int], dict[str, Any]]
+                      ) -> dict[tuple[str, str, int], dict[str, Any]]:
+        """Finished keys whose request changed (same id, other text or parameters) are undone.
+
+        Rows without a stored fingerprint (checkpoints written before it existed) are kept.
+        """
+        pidx = {pid: i for i, pid in enumerate(self.prompts.ids)}
+        deps = {d.name: d for d in self.deps}
+        kept = {}
+        for key, row in done.items():
+            stored = row.get(REQUEST_HASH_KEY)
+            pid, name, _ = key
+            if stored is not None and pid in pidx and name in deps:
+                current = self._request_hash(deps[name], pidx[pid])
+                if current is not None and current != stored:
+                    self.changed += 1
+                    continue
+            kept[key] = row
+        return kept
 
     def finish(self, rec: Record) -> None:
         """A final record: checkpoint it, keep its columns, tell progress and the callback."""
@@ -835,7 +894,7 @@ class _Run:
         self._collect_secrets()
         done: dict[tuple[str, str, int], dict[str, Any]] = {}
         if self.out is not None:
-            done = self._resume()
+            done = self._drop_changed(self._resume())
         if self.run_id is None:
             self.run_id = new_run_id()
         runs = self._plan(done)

@@ -343,3 +343,43 @@ async def test_run_inside_a_loop_draws_the_bar_on_the_calling_thread(server, mon
     names = [n for n, _ in calls]
     assert names[0] == "init" and names[-1] == "close"
     assert names.count("update") == len(PROMPTS)  # close: tqdm may call it again itself
+
+
+async def test_resume_resends_a_prompt_whose_text_or_parameters_changed(server, tmp_path) -> None:
+    from compare.checkpoint import REQUEST_HASH_KEY, read_checkpoint
+
+    out = tmp_path / "run"
+    deps = _deps(server, "quick")
+    prompts = [{"id": f"k{i}", "prompt": f"Resume check {i}."} for i in range(3)]
+    before = _requests(server, "quick")
+    first = await arun(prompts, deps, out=out, progress=False)
+    assert (first.frame["status"] == "ok").all() and _requests(server, "quick") - before == 3
+    lines = read_checkpoint(out)
+    # The fingerprint rides in the checkpoint line only; the record columns stay as designed.
+    assert all(len(row[REQUEST_HASH_KEY]) == 16 for row in lines)
+    assert REQUEST_HASH_KEY not in first.frame.columns
+
+    same = await arun(prompts, deps, out=out, progress=False)
+    assert same.frame["cached"].all() and _requests(server, "quick") - before == 3
+    assert same.manifest["resent_changed_requests"] == 0
+
+    # Same id, new text: only that key is sent again, and the new answer replaces the old.
+    edited = [*prompts[:2], {"id": "k2", "prompt": "A different question now."}]
+    again = await arun(edited, deps, out=out, progress=False)
+    assert _requests(server, "quick") - before == 4
+    assert again.manifest["resent_changed_requests"] == 1
+    fresh = again.frame.set_index("prompt_id")
+    assert not fresh.loc["k2", "cached"] and fresh.loc[["k0", "k1"], "cached"].all()
+    assert len(again.frame) == 3
+
+    # A changed parameter changes every request of the deployment.
+    more = await arun(edited, deps, out=out, progress=False, max_tokens=7)
+    assert _requests(server, "quick") - before == 7 and not more.frame["cached"].any()
+
+    # Checkpoint lines written before fingerprints existed are trusted, not re-sent.
+    text = (out / "records.jsonl").read_text()
+    (out / "records.jsonl").write_text("".join(
+        json.dumps({k: v for k, v in json.loads(line).items() if k != REQUEST_HASH_KEY}) + "\n"
+        for line in text.splitlines()))
+    old = await arun(prompts, deps, out=out, progress=False)
+    assert old.frame["cached"].all() and _requests(server, "quick") - before == 7
