@@ -8,6 +8,6 @@
 - test_load.py: 256 in flight for ~60 s with 5% faults; prints throughput and RSS.
 
 Knobs (environment): RELIABILITY_SEED, RELIABILITY_KILLS (default 22), RELIABILITY_FUZZ_EXAMPLES
-(default 300), RELIABILITY_LOAD_PROMPTS (per deployment, default 2000). Run with `-s` to see the
+(default 300), RELIABILITY_LOAD_PROMPTS (per deployment, default 1700). Run with `-s` to see the
 measured numbers.
 """

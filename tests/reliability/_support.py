@@ -51,3 +51,14 @@ def run_py(code: str, *, env: dict[str, str] | None = None, timeout: float = 120
            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env or python_env(), timeout=timeout, cwd=cwd)
+
+
+def server_process(endpoint: Any) -> Any:
+    """The psutil.Process listening on a LocalEndpoint's port (others may be running)."""
+    import psutil
+
+    port = int(endpoint.url.rsplit(":", 1)[1])
+    pids = {c.pid for c in psutil.net_connections("inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid}
+    assert len(pids) == 1, f"listeners on port {port}: {pids}"
+    return psutil.Process(pids.pop())

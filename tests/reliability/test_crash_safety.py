@@ -32,7 +32,7 @@ from compare.checkpoint import latest_by_key, read_checkpoint
 from compare.results import Results
 from compare.server.local import local_endpoint
 
-from ._support import python_env
+from ._support import python_env, server_process
 
 SIGKILL_LOOPS = int(os.environ.get("RELIABILITY_KILLS", "22"))
 N_PROMPTS = max(400, 20 * SIGKILL_LOOPS)  # enough that the loop never finishes the run
@@ -277,16 +277,13 @@ async def test_the_endpoint_dying_mid_run_loses_nothing(tmp_path) -> None:
     rerun against a new endpoint sends exactly the unfinished ones."""
     import asyncio
 
-    import psutil
-
     from compare.config import local_deployments
     from compare.runner import Backoff, arun
 
     prompts = [f"server death {i}" for i in range(120)]
     out = tmp_path / "run"
     with local_endpoint(config=CONFIG) as first:
-        server_proc = next(p for p in psutil.Process().children(recursive=True)
-                           if "compare.server" in " ".join(p.cmdline()))
+        server_proc = server_process(first)
         deps = local_deployments(first, names=[DEPLOYMENT], read_timeout_s=2,
                                  connect_timeout_s=1)
         seen: list[str] = []
