@@ -22,10 +22,12 @@ import openai
 from compare.config import Deployment
 from compare.endpoints._common import (
     Accumulator,
+    ResponseShapeError,
     entra_error,
     http_error,
     lower_headers,
     require_finish,
+    unexpected_response,
 )
 from compare.endpoints.base import ChatRequest, Completion
 from compare.errors import (
@@ -125,11 +127,14 @@ class OpenAISDKClient:
         acc = Accumulator(sent_at, streamed=request.stream)
         acc.completion.headers = captured
         if not request.stream:
-            _add_completion(acc, parsed, time.perf_counter())
+            try:
+                _fold(_add_completion, acc, parsed, time.perf_counter())
+            except ResponseShapeError as e:
+                raise unexpected_response(e, model, captured) from e
             return require_finish(acc, model, captured)
         try:
             async for chunk in parsed:
-                _add_chunk(acc, chunk, time.perf_counter())
+                _fold(_add_chunk, acc, chunk, time.perf_counter())
         except Exception as e:
             raise translate(e, model, captured, partial=acc.partial()) from e
         finally:
@@ -149,38 +154,53 @@ class OpenAISDKClient:
             await http.aclose()
 
 
+def _fold(fold: Any, acc: Accumulator, obj: Any, now: float) -> None:
+    """Runs `_add_chunk`/`_add_completion`. The SDK builds its models without validation, and
+    returns plain text or lists for bodies that are not JSON objects, so a malformed answer
+    surfaces here as AttributeError/TypeError: it becomes a ResponseShapeError."""
+    try:
+        fold(acc, obj, now)
+    except (AttributeError, TypeError) as e:
+        raise ResponseShapeError(f"{type(obj).__name__} body: {e}") from e
+
+
 def _add_chunk(acc: Accumulator, chunk: Any, now: float) -> None:
     """Attribute access on the SDK's models (cheaper than model_dump per chunk)."""
     c = acc.completion
     c.ended_at = now
-    if chunk.model:
-        c.model = chunk.model
+    acc.set_model(chunk.model)
     acc.add_usage(chunk.usage)
     acc.add_filters("prompt_filter_results", getattr(chunk, "prompt_filter_results", None))
-    for choice in chunk.choices or ():
+    for choice in _choices(chunk):
         if choice.index != 0:
             continue
         content = choice.delta.content if choice.delta is not None else None
         if content:
             acc.add_text(content, now)
-        if choice.finish_reason:
-            c.finish_reason = choice.finish_reason
+        acc.set_finish_reason(choice.finish_reason)
         acc.add_filters("content_filter_results", getattr(choice, "content_filter_results", None))
 
 
 def _add_completion(acc: Accumulator, completion: Any, now: float) -> None:
     c = acc.completion
     c.ended_at = now
-    c.model = completion.model or None
+    acc.set_model(completion.model)
     acc.add_usage(completion.usage)
     acc.add_filters("prompt_filter_results", getattr(completion, "prompt_filter_results", None))
-    for choice in completion.choices or ():
+    for choice in _choices(completion):
         if choice.index != 0:
             continue
         if choice.message is not None and choice.message.content:
             acc.add_text(choice.message.content, now)
-        c.finish_reason = choice.finish_reason or None
+        acc.set_finish_reason(choice.finish_reason)
         acc.add_filters("content_filter_results", getattr(choice, "content_filter_results", None))
+
+
+def _choices(obj: Any) -> Any:
+    choices = obj.choices or ()
+    if not isinstance(choices, list | tuple):  # a string would iterate as characters
+        raise ResponseShapeError(f"choices is a {type(choices).__name__}")
+    return choices
 
 
 def translate(
@@ -189,6 +209,8 @@ def translate(
     """openai / httpx2 exception → compare.errors. Cancellation is never caught."""
     if isinstance(error, EndpointError):
         return error
+    if isinstance(error, ResponseShapeError):
+        return unexpected_response(error, model, headers, partial=partial)
     if isinstance(error, openai.APIStatusError):
         hdrs = lower_headers(error.response.headers)
         return http_error(error.status_code, error.body, hdrs, deployment=model, partial=partial)
@@ -227,6 +249,9 @@ def translate(
             headers=headers,
             partial=partial,
         )
+    if isinstance(error, ValueError):
+        # A 2xx body that is not JSON at all (an empty 204, a proxy's page served as JSON).
+        return unexpected_response(error, model, headers)
     if _is_credential_error(error):
         return entra_error(error, model, headers)
     raise error

@@ -44,12 +44,14 @@ from azure.core.rest import HttpRequest
 from compare.config import DEFAULT_API_VERSION, Deployment
 from compare.endpoints._common import (
     Accumulator,
+    ResponseShapeError,
     SSEDecoder,
     chat_body,
     entra_error,
     http_error,
     lower_headers,
     require_finish,
+    unexpected_response,
 )
 from compare.endpoints.base import ChatRequest, Completion
 from compare.errors import (
@@ -203,7 +205,12 @@ class AzureInferenceClient:
         except Exception as e:
             raise _translate(e, model, captured) from e
         acc = Accumulator(sent_at, streamed=False)
-        acc.add_chunk(result.as_dict(), time.perf_counter())
+        try:
+            # The SDK hands back whatever JSON came (a list, null) when it is not an object.
+            data = result.as_dict() if hasattr(result, "as_dict") else result
+            acc.add_chunk(data, time.perf_counter())
+        except ResponseShapeError as e:
+            raise unexpected_response(e, model, captured) from e
         acc.completion.headers = dict(captured)
         return require_finish(acc, model, captured)
 
@@ -347,7 +354,10 @@ def _handle_event(
             partial=acc.partial(),
         )
     if isinstance(chunk, dict):
-        acc.add_chunk(chunk, now)
+        try:
+            acc.add_chunk(chunk, now)
+        except ResponseShapeError as e:
+            raise unexpected_response(e, model, headers, partial=acc.partial()) from e
     return False
 
 
@@ -357,7 +367,8 @@ def _translate(
     """azure-core / aiohttp exception → compare.errors. Cancellation is never caught."""
     if isinstance(error, EndpointError):
         return error
-    if isinstance(error, HttpResponseError) and error.status_code is not None:
+    if isinstance(error, HttpResponseError) and error.status_code not in (None, *range(200, 300)):
+        # (The SDK's DecodeError is an HttpResponseError too, with the 200 it could not read.)
         response = error.response
         hdrs = lower_headers(response.headers) if response is not None else dict(headers)
         try:
@@ -393,9 +404,5 @@ def _translate(
         )
     if isinstance(error, AzureError | ValueError):
         # e.g. a 200 whose body is not the JSON the SDK expects.
-        return EndpointError(
-            f"unexpected response from {model!r}: {type(error).__name__}: {error}"[:500],
-            headers=headers,
-            partial=partial,
-        )
+        return unexpected_response(error, model, headers, partial=partial)
     raise error
