@@ -378,7 +378,20 @@ def demo_deployments(endpoint: Any, names: Sequence[str] | None = None) -> list[
     return out
 
 
-def demo_notes(deps: Sequence[Any]) -> str:
+def demo_shared_limits(endpoint: Any, deps: Sequence[Any]) -> list[tuple[list[str], int]]:
+    """Demo deployments served by one loaded model (same weights): one request at a time across
+    them, since the server runs that model's generations one by one anyway."""
+    from compare.server.config import load_config
+
+    names = {d.name for d in deps}
+    by_weights: dict[str, list[str]] = {}
+    for spec in load_config(getattr(endpoint, "deployments_file", None)).deployments:
+        if spec.backend == "llama" and spec.llama is not None and spec.name in names:
+            by_weights.setdefault(spec.llama.weights.key, []).append(spec.name)
+    return [(group, 1) for group in by_weights.values() if len(group) > 1]
+
+
+def demo_notes(deps: Sequence[Any], shared: Sequence[tuple[Sequence[str], int]] = ()) -> str:
     """What the demo's table needs to be read right: concurrency and illustrative prices."""
     lines = ["notes:"]
     serial = [d.name for d in deps if d.concurrency == 1]
@@ -386,9 +399,13 @@ def demo_notes(deps: Sequence[Any]) -> str:
         lines.append(f"  {', '.join(serial)}: 1 request at a time each. The local llama.cpp "
                      "server generates one answer at a time per model, so more in flight would "
                      "only queue there and TTFT would measure the queue.")
-        if {"smollm2", "smollm2-precise"} <= set(serial):
-            lines.append("  smollm2 and smollm2-precise share one loaded model: a request to "
-                         "one may still wait for one answer of the other.")
+        if "smollm2-precise" in serial:
+            lines.append("  smollm2-precise is greedy and reproducible: it evaluates the prompt "
+                         "token by token with a fresh cache, so its TTFT is longer by design.")
+        for group, _ in shared:
+            lines.append(f"  {' and '.join(group)} share one loaded model: 1 request at a time "
+                         "across them (the wait for the other's answer happens before the "
+                         "send, so it is not in their TTFT).")
     priced = [d for d in deps if d.labels.get("prices") == DEMO_PRICE_LABEL]
     if priced:
         prices = ", ".join(f"{d.name} {d.price_input_per_1k:g}/{d.price_output_per_1k:g}"
@@ -413,16 +430,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
           file=sys.stderr)
     with local_endpoint(only=only) as ep:
         deps = demo_deployments(ep, names=only)
+        shared = demo_shared_limits(ep, deps)
         print(f"deployments: {', '.join(d.name for d in deps)}", file=sys.stderr)
         try:
             results = run(demo_prompts(), deps, repeats=args.repeats, out=out,
                           progress=_progress(args), max_tokens=args.max_tokens,
-                          concurrency=args.concurrency)
+                          concurrency=args.concurrency, shared_limits=shared)
         except KeyboardInterrupt:
             _interrupted(out)
             return EXIT_INTERRUPTED
     print(format_summary(results))
-    notes = demo_notes(deps)
+    notes = demo_notes(deps, shared)
     if notes:
         print(notes)
     chart = write_charts(results, out / "charts.png")

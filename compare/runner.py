@@ -520,6 +520,8 @@ class _DeploymentRun:
         self.tokens = RateWindow(tpm, **window) if tpm else None
         self.paused_until = 0.0  # monotonic time before which no request is sent (Retry-After)
         self.abort: EndpointError | CompareError | None = None
+        # A limit this deployment shares with others (one backend behind several names).
+        self.shared: asyncio.Semaphore | None = None
 
 
 class _Run:
@@ -539,7 +541,9 @@ class _Run:
         backoff: Backoff,
         pool: Any,
         overrides: dict[str, Any],
+        shared_limits: list[tuple[frozenset[str], int]] | None = None,
     ) -> None:
+        self.shared_limits = shared_limits or []
         self.prompts = prompts
         self.deps = deps
         self.repeats = repeats
@@ -598,6 +602,11 @@ class _Run:
             dr.jobs = iter(todo)
             dr.n_jobs = len(todo)
             runs.append(dr)
+        for names, limit in self.shared_limits:
+            shared = asyncio.Semaphore(limit)
+            for dr in runs:
+                if dr.dep.name in names:
+                    dr.shared = shared
         return runs
 
     def _collect_secrets(self) -> None:
@@ -626,6 +635,7 @@ class _Run:
                 "max_attempts": self.max_attempts,
                 "backoff": asdict(self.backoff),
                 "overrides": dict(self.overrides),
+                "shared_limits": [[sorted(names), n] for names, n in self.shared_limits],
             },
             "prompts": {"source": self.prompts.source, "count": len(self.prompts)},
             # Resume: finished keys sent again because their prompt or parameters changed.
@@ -772,18 +782,25 @@ class _Run:
             attempts += 1
             comp: Completion | None = None
             err: BaseException | None = None
-            if slots is not None:
-                await slots.acquire()
-            t_send = perf()
+            # The shared limit first: waiting for it must not hold a global slot.
+            if dr.shared is not None:
+                await dr.shared.acquire()
             try:
-                comp = await endpoint.chat(request)
-            except EndpointError as e:
-                err = e
-            except Exception as e:  # an adapter bug must cost one row, never the run
-                err = e
-            finally:
                 if slots is not None:
-                    slots.release()
+                    await slots.acquire()
+                t_send = perf()
+                try:
+                    comp = await endpoint.chat(request)
+                except EndpointError as e:
+                    err = e
+                except Exception as e:  # an adapter bug must cost one row, never the run
+                    err = e
+                finally:
+                    if slots is not None:
+                        slots.release()
+            finally:
+                if dr.shared is not None:
+                    dr.shared.release()
             t_end = perf()
             if comp is not None:
                 sent = comp.sent_at
@@ -1038,6 +1055,7 @@ async def arun(
     on_record: Callable[[Record], Any] | None = None,
     backoff: Backoff | None = None,
     pool: Any = None,
+    shared_limits: Iterable[tuple[Iterable[str], int]] | None = None,
     **param_overrides: Any,
 ) -> Results:
     """Send every prompt to every deployment `repeats` times; one record per request.
@@ -1052,6 +1070,9 @@ async def arun(
     max_attempts: attempts per request (1 = no retries); `backoff` tunes the waits.
     on_record: called with every final Record as it completes (cached ones too).
     pool: an EndpointPool to reuse (not closed here); by default one is made and closed.
+    shared_limits: [(deployment names, n), ...]: at most n requests in flight across those
+        deployments together, for names that share one backend (e.g. two local deployments on
+        one loaded model); waiting for it is queueing before the send, never part of ttft_s.
     param_overrides: temperature, max_tokens, top_p, seed, stop, system, extra — override the
         deployments' defaults for this run.
     """
@@ -1066,9 +1087,10 @@ async def arun(
             f"max_attempts must be a positive integer, got {max_attempts!r}", field="max_attempts"
         )
     overrides = _check_overrides(param_overrides)
+    deps = as_deployments(deployments)
     runner = _Run(
         load_prompts(prompts),
-        as_deployments(deployments),
+        deps,
         repeats=repeats,
         out=Path(out) if out is not None else None,
         run_id=run_id,
@@ -1080,8 +1102,38 @@ async def arun(
         backoff=backoff or Backoff(),
         pool=pool,
         overrides=overrides,
+        shared_limits=_check_shared_limits(shared_limits, deps),
     )
     return await runner.execute()
+
+
+def _check_shared_limits(groups: Iterable[tuple[Iterable[str], int]] | None,
+                         deps: list[Deployment]) -> list[tuple[frozenset[str], int]]:
+    out: list[tuple[frozenset[str], int]] = []
+    if not groups:
+        return out
+    known = {d.name for d in deps}
+    seen: set[str] = set()
+    for group in groups:
+        try:
+            names, limit = group
+            names = frozenset([names] if isinstance(names, str) else names)
+        except (TypeError, ValueError):
+            raise ConfigError(f"shared_limits: expected (names, n) pairs, got {group!r}",
+                              field="shared_limits") from None
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigError(f"shared_limits: the limit must be a positive integer, got "
+                              f"{limit!r}", field="shared_limits")
+        unknown = sorted(str(n) for n in names - known)
+        if unknown:
+            raise ConfigError(f"shared_limits: no deployment named {unknown[0]!r} in this run",
+                              field="shared_limits")
+        if names & seen:  # one semaphore per deployment keeps acquisition deadlock-free
+            raise ConfigError(f"shared_limits: {sorted(names & seen)[0]!r} is in two groups",
+                              field="shared_limits")
+        seen |= names
+        out.append((names, limit))
+    return out
 
 
 def run(prompts: Any, deployments: Any, **kwargs: Any) -> Results:

@@ -255,7 +255,13 @@ def test_demo_with_real_models(tmp_path) -> None:
 def test_demo_deployments_serialise_real_models_and_price_everything() -> None:
     from types import SimpleNamespace
 
-    from compare.cli import DEMO_PRICE_LABEL, DEMO_PRICES_PER_1K, demo_deployments, demo_notes
+    from compare.cli import (
+        DEMO_PRICE_LABEL,
+        DEMO_PRICES_PER_1K,
+        demo_deployments,
+        demo_notes,
+        demo_shared_limits,
+    )
 
     names = ["smollm2", "smollm2-precise", "gemma3-base", "sim-fast", "sim-slow"]
     # Anything with .url/.api_key/.deployment_names is a local endpoint to local_deployments;
@@ -268,9 +274,12 @@ def test_demo_deployments_serialise_real_models_and_price_everything() -> None:
     for name, dep in deps.items():
         assert (dep.price_input_per_1k, dep.price_output_per_1k) == DEMO_PRICES_PER_1K[name]
         assert dep.labels["prices"] == DEMO_PRICE_LABEL and dep.labels["endpoint"] == "local"
-    notes = demo_notes(list(deps.values()))
+    # smollm2 and smollm2-precise are one loaded model: one request at a time across both.
+    shared = demo_shared_limits(ep, list(deps.values()))
+    assert shared == [(["smollm2", "smollm2-precise"], 1)]
+    notes = demo_notes(list(deps.values()), shared)
     assert "smollm2, smollm2-precise, gemma3-base: 1 request at a time each" in notes
-    assert "share one loaded model" in notes and "ILLUSTRATIVE" in notes
+    assert "smollm2 and smollm2-precise share one loaded model" in notes and "ILLUSTRATIVE" in notes
 
 
 def test_demo_on_simulated_deployments_prints_cost_and_definitions(tmp_path) -> None:

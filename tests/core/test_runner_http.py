@@ -11,6 +11,7 @@ import json
 import math
 import statistics
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -383,3 +384,44 @@ async def test_resume_resends_a_prompt_whose_text_or_parameters_changed(server, 
         for line in text.splitlines()))
     old = await arun(prompts, deps, out=out, progress=False)
     assert old.frame["cached"].all() and _requests(server, "quick") - before == 7
+
+
+async def test_shared_limit_serialises_deployments_without_queueing_in_ttft(server) -> None:
+    """Two names on one backend (like smollm2 / smollm2-precise on one loaded model) with a
+    shared limit of 1: never both in flight, and the wait is before the send (not in ttft_s)."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    base = _deps(server, "fixed")[0]
+    deps = [replace(base, name=n, deployment="fixed", concurrency=2) for n in ("a", "b")]
+    prompts = [f"shared {i}" for i in range(4)]
+    t0 = time.perf_counter()
+    res = await arun(prompts, deps, progress=False, shared_limits=[(["a", "b"], 1)])
+    elapsed = time.perf_counter() - t0
+    f = res.frame
+    assert (f["status"] == "ok").all() and len(f) == 8
+    start = pd.to_datetime(f["started_at"], utc=True).map(lambda t: t.timestamp()).to_numpy()
+    spans = sorted(zip(start, start + f["latency_s"].to_numpy(), strict=True))
+    assert all(nxt[0] >= end - 0.002 for (_, end), nxt in pairwise(spans)), spans
+    assert f["ttft_s"].max() < (TTFT_MS + 40) / 1000
+    assert elapsed >= f["latency_s"].sum() - 0.01  # one after another
+    assert res.manifest["config"]["shared_limits"] == [[["a", "b"], 1]]
+
+
+@pytest.mark.parametrize(("limits", "needle"), [
+    ([(["a", "ghost"], 1)], "no deployment named 'ghost'"),
+    ([(["a"], 0)], "positive integer"),
+    ([(["a"], 1), (["a", "b"], 1)], "'a' is in two groups"),
+    ([("a",)], "expected (names, n) pairs"),
+])
+async def test_shared_limits_are_checked(server, limits, needle: str) -> None:
+    from dataclasses import replace
+
+    from compare.errors import ConfigError
+
+    base = _deps(server, "quick")[0]
+    deps = [replace(base, name=n, deployment="quick") for n in ("a", "b")]
+    with pytest.raises(ConfigError) as info:
+        await arun(["x"], deps, progress=False, shared_limits=limits)
+    assert needle in str(info.value)
