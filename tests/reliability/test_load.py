@@ -140,6 +140,6 @@ async def test_256_in_flight_for_a_minute(tmp_path) -> None:
     # Between a request's end and the next one's arrival the slot is not counted by the server
     # (record, checkpoint, new request): a little under 256 is the best it can see.
     assert in_flight_median >= 0.8 * IN_FLIGHT
-    assert elapsed >= 50
+    assert elapsed >= 45  # ~51 s of pure in-flight time even on an idle machine
     for start, end in zip(start_rss, end_rss, strict=True):
         assert end < 2 * start + 50 * mb, (start / mb, end / mb)
