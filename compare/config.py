@@ -162,6 +162,7 @@ class Deployment:
                 # cannot carry (a set, NaN for the service) would fail mid-run, per request.
                 raise ConfigError(f"{name} must hold JSON values: {problem}", field=name)
         self._check_service_name()
+        self._check_unicode()
         if self.auth == "entra" and self.api_key is not None:
             raise ConfigError(
                 f"deployment {self.name!r}: auth='entra' uses a Microsoft Entra ID token; "
@@ -184,6 +185,21 @@ class Deployment:
                 f"got {_show(name)}",
                 field="deployment",
             )
+
+    def _check_unicode(self) -> None:
+        # Lone surrogates (from Python, or "\\ud800" in a JSON-ish source) cannot be encoded as
+        # UTF-8: every request or the results files would fail later, far from the cause.
+        for f in fields(self):
+            if f.name == "api_key":
+                continue  # checked (without echoing it) by resolve_api_key
+            try:
+                json.dumps(getattr(self, f.name), ensure_ascii=False, default=str).encode()
+            except UnicodeEncodeError:
+                raise ConfigError(
+                    f"{f.name} contains a lone surrogate (e.g. \\ud800), which is not valid "
+                    "Unicode text",
+                    field=f.name,
+                ) from None
 
     def __hash__(self) -> int:
         # Dict fields make the generated hash fail; identity in a run is the name and target.

@@ -398,13 +398,36 @@ def _build_prompt(row: Mapping[str, Any], where: _Where, what: str) -> Prompt:
             reference = str(reference)  # numeric answers read from CSV/DataFrames
         else:
             raise where.error(f"must be text, got {type(reference).__name__}", "reference")
-    return Prompt(
+    prompt = Prompt(
         id=pid,
         messages=messages,
         reference=reference,
         tags=_tags(row.get("tags"), where),
         vars=variables,
     )
+    _check_unicode(prompt, where, from_prompt=not _is_blank(row.get("prompt")))
+    return prompt
+
+
+def _check_unicode(prompt: Prompt, where: _Where, from_prompt: bool) -> None:
+    """Lone surrogates ("\\ud800" in JSON, or from Python) cannot be encoded as UTF-8: the SDKs
+    would fail on every send and the results files on save. Reject them here, by field."""
+    parts: list[tuple[str, Any]] = []
+    for i, message in enumerate(prompt.messages):
+        if from_prompt:
+            label = "system" if message["role"] == "system" else "prompt"
+        else:
+            label = f"messages[{i}]"
+        parts.append((label, message))
+    parts += [("id", prompt.id), ("reference", prompt.reference), ("tags", prompt.tags)]
+    parts += [(f"vars.{k}", v) for k, v in prompt.vars.items()]
+    for label, value in parts:
+        try:
+            json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+        except UnicodeEncodeError:
+            raise where.error(
+                "contains a lone surrogate (e.g. \\ud800), which is not valid Unicode text", label
+            ) from None
 
 
 class _Builder:

@@ -62,7 +62,9 @@ def _check_sendable(request: ChatRequest) -> None:
     part) fails here as a BadRequestError, the same for every adapter, instead of as the SDK's
     TypeError/ValueError from inside its serialiser (or, for one SDK, as invalid JSON sent)."""
     try:
-        json.dumps([request.messages, request.extra, request.stop], allow_nan=False)
+        json.dumps(
+            [request.messages, request.extra, request.stop], allow_nan=False, ensure_ascii=False
+        ).encode("utf-8")  # lone surrogates: the openai SDK would raise UnicodeEncodeError
     except (TypeError, ValueError, RecursionError) as e:
         problem = "nested too deeply" if isinstance(e, RecursionError) else str(e)
         raise BadRequestError(

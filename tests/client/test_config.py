@@ -567,3 +567,27 @@ def test_keys_an_http_header_cannot_carry(monkeypatch: pytest.MonkeyPatch, key: 
     with pytest.raises(CredentialError, match="environment variable MY_KEY") as info:
         Deployment(name="a", endpoint="https://x", api_key_env="MY_KEY").resolve_api_key()
     assert key.strip() not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": "a\ud800"}, "name"),
+        ({"system": "\udc00"}, "system"),
+        ({"labels": {"m": "\ud800"}}, "labels"),
+    ],
+)
+def test_lone_surrogates_in_deployments_are_config_errors(changes: dict, field: str) -> None:
+    changes = {"name": "a", **changes}
+    with pytest.raises(ConfigError, match="lone surrogate") as info:
+        Deployment(endpoint="https://x", **changes)
+    assert info.value.field == field
+
+
+def test_lone_surrogate_escape_in_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, 'deployments:\n  - name: a\n    endpoint: https://x\n    system: "\\ud800"\n'
+    )
+    with pytest.raises(ConfigError, match="lone surrogate") as info:
+        load_deployments(path)
+    assert info.value.line == 4

@@ -162,6 +162,7 @@ async def test_same_deployment_other_key_gets_other_client() -> None:
         ({"x": {1, 2}}, HELLO),
         ({"x": float("nan")}, HELLO),
         ({}, [{"role": "user", "content": [{"type": "text", "text": "hi", "odd": {1}}]}]),
+        ({}, [{"role": "user", "content": "hi \ud800"}]),  # a lone surrogate: not UTF-8
     ],
 )
 async def test_unsendable_request_is_a_bad_request_before_sending(

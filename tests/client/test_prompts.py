@@ -392,3 +392,32 @@ def test_dataframe_duplicate_columns_and_numpy_tags() -> None:
     assert info.value.field == "prompt"
     frame = pd.DataFrame({"prompt": ["a", "b"], "tags": [["x"], np.array(["y", "z"])]})
     assert [p.tags for p in load_prompts(frame)] == [("x",), ("y", "z")]
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"prompt": "hi \ud800"}, "prompt"),
+        ({"prompt": "x", "system": "\ud800"}, "system"),
+        ({"prompt": "x", "reference": "\udc00"}, "reference"),
+        ({"prompt": "x", "id": "a\ud800"}, "id"),
+        ({"prompt": "x", "vars": {"k": "\ud800"}}, "vars.k"),
+        (
+            {
+                "messages": [
+                    {"role": "system", "content": "s"},
+                    {"role": "user", "content": "\ud800"},
+                ]
+            },
+            "messages[1]",
+        ),
+    ],
+)
+def test_lone_surrogates_are_rejected_by_field(tmp_path: Path, row: dict, field: str) -> None:
+    # Valid JSON ("\ud800" escapes), but not encodable as UTF-8: the openai SDK raised
+    # UnicodeEncodeError on every send, and saving results would fail too.
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "fine"}\n' + json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(PromptSetError, match="lone surrogate") as info:
+        load_prompts(path)
+    assert (info.value.line, info.value.field) == (2, field)
