@@ -493,7 +493,15 @@ def _from_jsonl(text: str, source: str) -> PromptSet:
     return builder.result()
 
 
+CSV_FIELD_LIMIT: Final = 2**31 - 1
+
+
 def _from_csv(text: str, source: str) -> PromptSet:
+    # The csv module's default cap (128 KiB per field) would reject long-context prompts; the
+    # file is already in memory, so the cap protects nothing here. (A process-wide setting, only
+    # ever raised.)
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)

@@ -421,3 +421,10 @@ def test_lone_surrogates_are_rejected_by_field(tmp_path: Path, row: dict, field:
     with pytest.raises(PromptSetError, match="lone surrogate") as info:
         load_prompts(path)
     assert (info.value.line, info.value.field) == (2, field)
+
+
+def test_csv_fields_longer_than_the_csv_module_default(tmp_path: Path) -> None:
+    # csv's default field limit is 128 KiB: a long-context prompt failed as "not valid CSV".
+    text = "word " * 60_000
+    path = write(tmp_path, "p.csv", f'id,prompt\nlong,"{text}"\n')
+    assert load_prompts(path)["long"].text == text
