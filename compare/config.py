@@ -146,6 +146,16 @@ class Deployment:
             _check_choice(self.extra_parameters, "extra_parameters", EXTRA_PARAMETERS)
         for name in ("endpoint", "deployment", "api_key", "api_key_env", "api_version", "system"):
             _check_str(getattr(self, name), name)
+        for name in ("name", "deployment"):
+            value = getattr(self, name)
+            if value is not None and not value.isprintable():
+                # Names label chart axes, table rows and one-line CLI messages; a newline or an
+                # escape sequence (YAML "\e[2J") would break or hijack them.
+                raise ConfigError(
+                    f"{name} must not contain line breaks, tabs or control characters, "
+                    f"got {_show(value)}",
+                    field=name,
+                )
         self._set("deployment", self.deployment or self.name)
         self._set("endpoint", self._resolve_endpoint())
         self._set("api_version", self._resolve_api_version())

@@ -390,6 +390,11 @@ def _build_prompt(row: Mapping[str, Any], where: _Where, what: str) -> Prompt:
         if not isinstance(raw_id, str | int) or isinstance(raw_id, bool):
             raise where.error(f"must be text or an integer, got {raw_id!r}", "id")
         pid = str(raw_id).strip()
+        if not pid.isprintable():
+            # Ids key checkpoints and label tables; a line break or escape sequence breaks both.
+            raise where.error(
+                f"must not contain line breaks, tabs or control characters, got {pid[:40]!r}", "id"
+            )
     reference = row.get("reference")
     if _is_blank(reference):
         reference = None

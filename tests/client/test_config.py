@@ -523,7 +523,7 @@ def test_endpoint_with_credentials_is_not_echoed() -> None:
     assert "s3cret" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["a b", "a/b", "..", ".", "a?b", "a#b", "a%2Fb", "a\nb"])
+@pytest.mark.parametrize("name", ["a b", "a/b", "..", ".", "a?b", "a#b", "a%2Fb"])
 def test_azure_openai_deployment_names_that_break_the_url_path(name: str) -> None:
     with pytest.raises(ConfigError, match="URL path") as info:
         Deployment(name="a", deployment=name, endpoint="https://x", kind="azure-openai")
@@ -572,7 +572,7 @@ def test_keys_an_http_header_cannot_carry(monkeypatch: pytest.MonkeyPatch, key: 
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"name": "a\ud800"}, "name"),
+        ({"api_version": "v\ud800"}, "api_version"),
         ({"system": "\udc00"}, "system"),
         ({"labels": {"m": "\ud800"}}, "labels"),
     ],
@@ -591,3 +591,19 @@ def test_lone_surrogate_escape_in_yaml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="lone surrogate") as info:
         load_deployments(path)
     assert info.value.line == 4
+
+
+@pytest.mark.parametrize("field", ["name", "deployment"])
+@pytest.mark.parametrize("value", ["a\nb", "a\tb", "a\x1b[2J", "a\ud800"])
+def test_names_with_control_characters_are_rejected(field: str, value: str) -> None:
+    changes = {"name": "a", field: value}
+    with pytest.raises(ConfigError, match="control characters") as info:
+        Deployment(endpoint="https://x", **changes)
+    assert info.value.field == field
+
+
+def test_escape_sequence_in_a_yaml_name_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, 'deployments:\n  - endpoint: https://x\n    name: "a\\e[2J"\n')
+    with pytest.raises(ConfigError, match="control characters") as info:
+        load_deployments(path)
+    assert (info.value.line, info.value.field) == (3, "name")

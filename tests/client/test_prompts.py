@@ -400,7 +400,6 @@ def test_dataframe_duplicate_columns_and_numpy_tags() -> None:
         ({"prompt": "hi \ud800"}, "prompt"),
         ({"prompt": "x", "system": "\ud800"}, "system"),
         ({"prompt": "x", "reference": "\udc00"}, "reference"),
-        ({"prompt": "x", "id": "a\ud800"}, "id"),
         ({"prompt": "x", "vars": {"k": "\ud800"}}, "vars.k"),
         (
             {
@@ -428,3 +427,10 @@ def test_csv_fields_longer_than_the_csv_module_default(tmp_path: Path) -> None:
     text = "word " * 60_000
     path = write(tmp_path, "p.csv", f'id,prompt\nlong,"{text}"\n')
     assert load_prompts(path)["long"].text == text
+
+
+@pytest.mark.parametrize("pid", ["a\nb", "a\tb", "a\x1b[2J", "a\ud800"])
+def test_ids_with_control_characters_are_rejected(pid: str) -> None:
+    with pytest.raises(PromptSetError, match="control characters") as info:
+        load_prompts([{"prompt": "x", "id": pid}])
+    assert info.value.field == "id"
