@@ -85,7 +85,8 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     # Content parts (multimodal form): keep the text parts.
-    return " ".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+    texts = (p.get("text") for p in content if isinstance(p, Mapping))
+    return " ".join(t for t in texts if isinstance(t, str) and t)
 
 
 class PromptSet(Sequence[Prompt]):
@@ -279,13 +280,27 @@ def _parse_messages(raw: Any, variables: Mapping[str, Any], where: _Where) -> li
             content = _fill(content, variables, where, label)
         elif not (isinstance(content, list) and content):
             raise where.error("content must be text (or a non-empty list of parts)", label)
+        else:
+            _check_parts(content, where, label)
         item = {"role": role, "content": content}
         if "name" in message:
+            if not isinstance(message["name"], str) or not message["name"].strip():
+                raise where.error("name must be non-empty text", label)
             item["name"] = message["name"]
         out.append(item)
     if not any(m["role"] == "user" for m in out):
         raise where.error("needs at least one user message", "messages")
     return out
+
+
+def _check_parts(parts: list[Any], where: _Where, label: str) -> None:
+    """Content parts (multimodal form): objects with a `type`; a text part's `text` is text.
+    Other part types (image_url, input_audio, ...) are passed on as given."""
+    for j, part in enumerate(parts):
+        if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+            raise where.error(f"content[{j}] must be an object with a 'type'", label)
+        if part["type"] == "text" and not isinstance(part.get("text"), str):
+            raise where.error(f"content[{j}] is a text part without 'text' text", label)
 
 
 def _vars(row: Mapping[str, Any], where: _Where) -> dict[str, Any]:

@@ -434,3 +434,27 @@ def test_ids_with_control_characters_are_rejected(pid: str) -> None:
     with pytest.raises(PromptSetError, match="control characters") as info:
         load_prompts([{"prompt": "x", "id": pid}])
     assert info.value.field == "id"
+
+
+@pytest.mark.parametrize(
+    ("message", "needle"),
+    [
+        ({"content": [{"type": "text", "text": 5}]}, "text part without 'text' text"),
+        ({"content": [5]}, "must be an object with a 'type'"),
+        ({"content": [{"text": "no type"}]}, "must be an object with a 'type'"),
+        ({"content": "x", "name": 5}, "name must be non-empty text"),
+    ],
+)
+def test_bad_content_parts_and_names(tmp_path: Path, message: dict, needle: str) -> None:
+    # A numeric text part used to load, then crash Prompt.text / to_frame() with TypeError.
+    path = jsonl(tmp_path, [{"messages": [{"role": "user", **message}]}])
+    with pytest.raises(PromptSetError, match=needle) as info:
+        load_prompts(path)
+    assert (info.value.line, info.value.field) == (1, "messages[0]")
+
+
+def test_non_text_parts_pass_through() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    parts = [{"type": "text", "text": "What is this?"}, image]
+    (p,) = load_prompts([{"messages": [{"role": "user", "content": parts}]}])
+    assert p.messages[0]["content"] == parts and p.text == "What is this?"
