@@ -406,6 +406,8 @@ def _hint(word: Any, choices: Iterable[str]) -> str:
 # -- YAML ------------------------------------------------------------------------------------
 
 TOP_LEVEL_KEYS: Final = ("defaults", "deployments")
+# Far beyond any real deployments file (a few hundred values), far below trouble.
+MAX_YAML_VALUES: Final = 100_000
 
 
 class _Loader:
@@ -431,7 +433,10 @@ class _Loader:
 
     def root(self) -> yaml.Node | None:
         try:
-            return self.loader.get_single_node()
+            node = self.loader.get_single_node()
+            if node is not None:
+                self._check_size(node)
+            return node
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             line = mark.line + 1 if mark is not None else None
@@ -443,6 +448,39 @@ class _Loader:
         except RecursionError:
             # PyYAML composes recursively; `[[[[...` thousands deep exhausts the stack.
             raise ConfigError("not valid YAML: nested too deeply", source=self.source) from None
+
+    def _check_size(self, root: yaml.Node) -> None:
+        """Rejects documents whose aliases expand past MAX_YAML_VALUES values.
+
+        PyYAML shares an aliased node, so nine lines of `&a [*b, *b, ...]` ("billion laughs")
+        compose cheaply but expand to 10^9 values in anything that copies or serialises them
+        (validation, manifests): memory runs out. Sizes are counted per distinct node."""
+        sizes: dict[int, int] = {}
+        active: set[int] = set()
+
+        def size(node: yaml.Node) -> int:
+            key = id(node)
+            if key in sizes:
+                return sizes[key]
+            if key in active:
+                raise self.error("not valid here: a YAML alias refers to itself", node)
+            active.add(key)
+            total = 1
+            if isinstance(node, yaml.SequenceNode):
+                total += sum(size(child) for child in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                total += sum(size(k) + size(v) for k, v in node.value)
+            active.discard(key)
+            sizes[key] = total
+            if total > MAX_YAML_VALUES:
+                raise self.error(
+                    f"the document expands to more than {MAX_YAML_VALUES} values "
+                    "(YAML aliases repeating large blocks?)",
+                    node,
+                )
+            return total
+
+        size(root)
 
     def value(self, node: yaml.Node) -> Any:
         """Plain Python value of a node (scalars typed as YAML 1.1 safe loading types them)."""

@@ -607,3 +607,40 @@ def test_escape_sequence_in_a_yaml_name_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="control characters") as info:
         load_deployments(path)
     assert (info.value.line, info.value.field) == (3, "name")
+
+
+def test_billion_laughs_is_rejected_quickly(tmp_path: Path) -> None:
+    # Nine lines of aliases expand to 9^9 values: validating or serialising them ran out of
+    # memory (MemoryError after ~40 s under a 4 GB limit).
+    lines = ['    a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 9):
+        lines.append(f"    a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    text = "defaults:\n  extra:\n" + "\n".join(lines) + "\ndeployments:\n  - name: a\n"
+    path = tmp_path / "deployments.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="expands to more than 100000 values") as info:
+        load_deployments(path)
+    assert info.value.source == str(path) and info.value.line is not None
+
+
+def test_self_referencing_alias(tmp_path: Path) -> None:
+    path = write(tmp_path, "deployments:\n  - &x\n    name: a\n    extra: {me: *x}\n")
+    with pytest.raises(ConfigError, match="alias refers to itself"):
+        load_deployments(path)
+
+
+def test_ordinary_aliases_still_work(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        deployments:
+          - name: a
+            endpoint: https://x
+            labels: &l {model: m, capacity_type: standard}
+          - name: b
+            endpoint: https://x
+            labels: *l
+        """,
+    )
+    a, b = load_deployments(path)
+    assert a.labels == b.labels == {"model": "m", "capacity_type": "standard"}
