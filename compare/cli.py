@@ -539,12 +539,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Start the local endpoint with its default deployments (real "
                                    "small models and simulated ones), run the bundled demo "
                                    "prompts, print the summary and write results.parquet, "
-                                   "manifest.json and charts.png to OUT.")
+                                   "manifest.json and charts.png to OUT. Costs use illustrative "
+                                   "per-1k-token prices (the local models are free).")
     p.add_argument("--out", "-o", default="runs/demo", metavar="DIR")
     p.add_argument("--only", metavar="NAMES", help="comma-separated deployment names")
     p.add_argument("--repeats", "-n", type=int, default=1, metavar="N")
     p.add_argument("--max-tokens", type=int, default=48, dest="max_tokens")
-    p.add_argument("--concurrency", type=int, default=8, metavar="N")
+    p.add_argument("--concurrency", type=int, default=8, metavar="N",
+                   help="total requests in flight (default 8); deployments on a real local "
+                        "model always get 1 at a time (one generation per model on the server)")
     p.add_argument("--resume", action="store_true",
                    help="keep finished records of a previous demo run in OUT")
     _add_progress(p)
