@@ -90,6 +90,9 @@ def _url_problem(url: str) -> str | None:
         return f"is not a valid URL ({e})"
     if not parts.hostname:
         return "has no host name"
+    if "@" in parts.netloc:
+        # It would be stored with the deployment (manifests, frames): keys go in api_key.
+        return "must not contain credentials (user:password@); pass the key as api_key"
     if parts.query or parts.fragment or "?" in url or "#" in url:
         return "must be a base URL without '?' or '#' (set api_version separately)"
     return None
