@@ -5,11 +5,13 @@ Nothing here imports an SDK: adapters pass in plain status codes, headers and pa
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextvars import ContextVar, Token
 from typing import Any, Final
 
 from compare.endpoints.base import ChatRequest, Completion
@@ -368,3 +370,119 @@ class SSEDecoder:
         self._data = []
         self._event = ""
         return event
+
+
+# -- when the request was written --------------------------------------------------------------
+
+_SEND_CLOCK: ContextVar[SendClock | None] = ContextVar("compare_send_clock", default=None)
+
+
+class SendClock:
+    """`sent_at` of one call: when the transport wrote the request to the socket.
+
+    A time taken just before the SDK call also counts the SDK's own pre-send work and, with many
+    requests in flight, the wait for the event loop until the write (bench/RESULTS.md: 22 ms p50
+    at 64 in flight) as service time. The transports' trace hooks call `request_written` in the
+    calling task (or a task it created, which copies its context), so a ContextVar carries the
+    time back. The first write counts (a server may start answering once the headers are in; a
+    redirect's second request is part of the call). Without any write (a connection error
+    first) `at` stays the time taken on entry.
+    """
+
+    __slots__ = ("_token", "at", "written")
+
+    def __enter__(self) -> SendClock:
+        self.at = time.perf_counter()
+        self.written = False
+        self._token: Token[SendClock | None] = _SEND_CLOCK.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _SEND_CLOCK.reset(self._token)
+
+
+def request_written() -> None:
+    """For the transports' trace hooks: the current call's request is on the wire now."""
+    clock = _SEND_CLOCK.get()
+    if clock is not None and not clock.written:
+        clock.at = time.perf_counter()
+        clock.written = True
+
+
+# -- reading an OpenAI-shaped event stream -----------------------------------------------------
+
+# After `[DONE]` the body should end at once; a server that keeps it open gets this long before
+# we give up on reusing the connection.
+DRAIN_TIMEOUT_S: Final = 2.0
+
+
+async def consume_sse(
+    chunks: AsyncIterator[bytes],
+    acc: Accumulator,
+    model: str,
+    headers: dict[str, str],
+    *,
+    lost: tuple[type[BaseException], ...],
+) -> None:
+    """Reads an SSE body to its end with `SSEDecoder` + json.loads, folding chunks into `acc`
+    (no SDK model per chunk). `lost`: the transport's errors that, while draining after
+    `[DONE]`, only lose the connection (the answer is complete)."""
+    decoder = SSEDecoder()
+    done = False
+    async for data in chunks:
+        now = time.perf_counter()
+        for event, payload in decoder.feed(data):
+            done = handle_event(event, payload, acc, model, headers, now) or done
+        if done:
+            break
+    if done:
+        await _drain(chunks, lost)
+        return
+    for event, payload in decoder.close():
+        handle_event(event, payload, acc, model, headers, time.perf_counter())
+
+
+async def _drain(chunks: AsyncIterator[bytes], lost: tuple[type[BaseException], ...]) -> None:
+    """Reads what follows `[DONE]` (normally only the end of the chunked body) so the
+    connection is released to the pool rather than closed."""
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, *lost):
+        # The answer is complete; only the connection is lost (closed by the caller).
+        pass
+
+
+def handle_event(
+    event: str, payload: str, acc: Accumulator, model: str, headers: dict[str, str], now: float
+) -> bool:
+    """Folds one event in; True at `[DONE]`. Error events raise with the partial text."""
+    if payload.strip() == "[DONE]":
+        return True
+    if not payload.strip():
+        return False
+    try:
+        chunk = json.loads(payload)
+    except ValueError:
+        raise IncompleteStreamError(
+            f"unreadable stream event from {model!r}: {payload[:80]!r}",
+            headers=headers,
+            partial=acc.partial(),
+        ) from None
+    if event == "error" or (isinstance(chunk, dict) and chunk.get("error")):
+        err = chunk.get("error", chunk) if isinstance(chunk, dict) else {}
+        code = err.get("code") if isinstance(err, dict) else None
+        message = err.get("message") if isinstance(err, dict) else None
+        raise IncompleteStreamError(
+            f"error event mid-stream from {model!r}: {code or ''} {message or ''}".rstrip(),
+            code=str(code) if code is not None else None,
+            headers=headers,
+            partial=acc.partial(),
+        )
+    if isinstance(chunk, dict):
+        try:
+            acc.add_chunk(chunk, now)
+        except ResponseShapeError as e:
+            raise unexpected_response(e, model, headers, partial=acc.partial()) from e
+    return False

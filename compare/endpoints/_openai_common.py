@@ -6,15 +6,21 @@ Choices that differ from the SDK's defaults, and why (../FACTS.md):
   `httpx2.Timeout(read, connect=...)` — the read timeout applies to each read, so a stream that
   hangs mid-way fails too — no connection cap (the runner limits concurrency), and a request hook
   that adds httpcore's `trace` extension to count the TCP connections opened.
-- `with_raw_response` to keep the response headers (request id, region, rate-limit state).
-- Streams request `stream_options.include_usage`; openai drains the body after `[DONE]` on
-  HTTP/1.1, so finished streams keep their keep-alive connection.
+- `with_raw_response` to keep the response headers (request id, region, rate-limit state), and
+  its httpx2 response read with json.loads, not `parse()`: the SDK's pydantic model per chunk was
+  about half of the client's CPU for streams (bench/RESULTS.md). Streams go through the same SSE
+  decoder as the azure-inference adapter (`_common.consume_sse`); non-2xx answers are still
+  raised by the SDK (its error body parsing), so error translation is unchanged.
+- Streams request `stream_options.include_usage` (tokens, decode_tps, cost); we read the body to
+  its end after `[DONE]`, so finished streams keep their keep-alive connection.
+- `sent_at` is when httpcore wrote the request (its trace extension, `_common.SendClock`).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Any
+from typing import Any, Final
 
 import httpx2
 import openai
@@ -23,9 +29,12 @@ from compare.config import Deployment
 from compare.endpoints._common import (
     Accumulator,
     ResponseShapeError,
+    SendClock,
+    consume_sse,
     entra_error,
     http_error,
     lower_headers,
+    request_written,
     require_finish,
     unexpected_response,
 )
@@ -38,6 +47,10 @@ from compare.errors import (
 )
 
 KEEPALIVE_CONNECTIONS = 256
+# httpcore trace events at the request's first write (its headers): `.started` runs right before
+# the socket write with no await between; `.complete` comes after anyio's checkpoint that
+# follows the write, i.e. possibly after other tasks' work.
+_WRITTEN: Final = ("http11.send_request_headers.started", "http2.send_request_headers.started")
 
 
 class OpenAISDKClient:
@@ -77,7 +90,9 @@ class OpenAISDKClient:
         request.extensions["trace"] = self._trace
 
     async def _trace(self, name: str, info: dict[str, Any]) -> None:
-        if name == "connection.connect_tcp.complete":
+        if name in _WRITTEN:
+            request_written()
+        elif name == "connection.connect_tcp.complete":
             self._connections += 1
 
     def _model(self, request: ChatRequest) -> str:
@@ -117,29 +132,31 @@ class OpenAISDKClient:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}
         captured: dict[str, str] = {}
-        sent_at = time.perf_counter()
-        try:
-            raw = await client.chat.completions.with_raw_response.create(**kwargs)
-            captured.update(lower_headers(raw.headers))
-            parsed = raw.parse()
-        except Exception as e:
-            raise translate(e, model, captured) from e
-        acc = Accumulator(sent_at, streamed=request.stream)
+        with SendClock() as clock:
+            try:
+                raw = await client.chat.completions.with_raw_response.create(**kwargs)
+                captured.update(lower_headers(raw.headers))
+            except Exception as e:
+                raise translate(e, model, captured) from e
+        # A non-streamed body is read already; a streamed one is not (stream=True).
+        response: httpx2.Response = raw.http_response
+        acc = Accumulator(clock.at, streamed=request.stream)
         acc.completion.headers = captured
         if not request.stream:
             try:
-                _fold(_add_completion, acc, parsed, time.perf_counter())
-            except ResponseShapeError as e:
-                raise unexpected_response(e, model, captured) from e
+                acc.add_chunk(json.loads(response.content), time.perf_counter())
+            except ValueError as e:  # not JSON, or not shaped like a chat completion
+                raise translate(e, model, captured) from e
             return require_finish(acc, model, captured)
         try:
-            async for chunk in parsed:
-                _fold(_add_chunk, acc, chunk, time.perf_counter())
+            await consume_sse(
+                response.aiter_bytes(), acc, model, captured, lost=(httpx2.TransportError,)
+            )
         except Exception as e:
             raise translate(e, model, captured, partial=acc.partial()) from e
         finally:
-            # A no-op after a full read (the SDK already released the connection).
-            await parsed.close()
+            # A no-op after a full read (httpx2 released the connection at the body's end).
+            await response.aclose()
         return require_finish(acc, model, captured)
 
     async def model_info(self, deployment: str) -> dict[str, Any] | None:
@@ -152,55 +169,6 @@ class OpenAISDKClient:
             await sdk.close()
         if http is not None:
             await http.aclose()
-
-
-def _fold(fold: Any, acc: Accumulator, obj: Any, now: float) -> None:
-    """Runs `_add_chunk`/`_add_completion`. The SDK builds its models without validation, and
-    returns plain text or lists for bodies that are not JSON objects, so a malformed answer
-    surfaces here as AttributeError/TypeError: it becomes a ResponseShapeError."""
-    try:
-        fold(acc, obj, now)
-    except (AttributeError, TypeError) as e:
-        raise ResponseShapeError(f"{type(obj).__name__} body: {e}") from e
-
-
-def _add_chunk(acc: Accumulator, chunk: Any, now: float) -> None:
-    """Attribute access on the SDK's models (cheaper than model_dump per chunk)."""
-    c = acc.completion
-    c.ended_at = now
-    acc.set_model(chunk.model)
-    acc.add_usage(chunk.usage)
-    acc.add_filters("prompt_filter_results", getattr(chunk, "prompt_filter_results", None))
-    for choice in _choices(chunk):
-        if choice.index != 0:
-            continue
-        content = choice.delta.content if choice.delta is not None else None
-        if content:
-            acc.add_text(content, now)
-        acc.set_finish_reason(choice.finish_reason)
-        acc.add_filters("content_filter_results", getattr(choice, "content_filter_results", None))
-
-
-def _add_completion(acc: Accumulator, completion: Any, now: float) -> None:
-    c = acc.completion
-    c.ended_at = now
-    acc.set_model(completion.model)
-    acc.add_usage(completion.usage)
-    acc.add_filters("prompt_filter_results", getattr(completion, "prompt_filter_results", None))
-    for choice in _choices(completion):
-        if choice.index != 0:
-            continue
-        if choice.message is not None and choice.message.content:
-            acc.add_text(choice.message.content, now)
-        acc.set_finish_reason(choice.finish_reason)
-        acc.add_filters("content_filter_results", getattr(choice, "content_filter_results", None))
-
-
-def _choices(obj: Any) -> Any:
-    choices = obj.choices or ()
-    if not isinstance(choices, list | tuple):  # a string would iterate as characters
-        raise ResponseShapeError(f"choices is a {type(choices).__name__}")
-    return choices
 
 
 def translate(

@@ -6,19 +6,21 @@ One `ChatCompletionsClient` per endpoint URL + auth + api-version; deployments a
 - `retry_total=0`: the runner owns retries and times every attempt.
 - `connection_timeout` / `read_timeout` on every call: the per-call `timeout=` does not stop a hung
   read, azure-core's aiohttp `sock_read` timeout does (it also covers each read of a stream).
-- Non-streamed calls go through `client.complete(body=...)`. Streams go through the same client's
-  pipeline (`send_request`, the same policies, auth and transport) and our own SSE decoder,
-  because the SDK's parser raises ValueError on comment lines and CRLF, silently returns truncated
-  text after a mid-stream error event, and closing its finished stream force-closes the
-  keep-alive connection. We read every stream to the end of its body, so aiohttp returns the
+- Every call goes through the client's pipeline (`send_request`: the same policies, auth and
+  transport as `complete()`) and json.loads: non-streamed answers skip the SDK's model
+  deserialisation and `as_dict()` (a quarter of the client's CPU per request). Streams use our
+  own SSE decoder (`_common.consume_sse`, shared with the openai adapters), because the SDK's
+  parser raises ValueError on comment lines and CRLF, silently returns truncated text after a
+  mid-stream error event, and closing its finished stream force-closes the keep-alive
+  connection. We read every stream to the end of its body, so aiohttp returns the
   connection to the pool.
-- The aiohttp session is ours (via `AioHttpTransport(session=..., session_owner=False)`) so a
-  trace hook can count the TCP connections actually opened.
+- The aiohttp session is ours (via `AioHttpTransport(session=..., session_owner=False)`) so
+  trace hooks can count the TCP connections actually opened and take `sent_at` when the request
+  is written (`_common.SendClock`), not before the SDK's own pre-send work.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -44,12 +46,13 @@ from azure.core.rest import HttpRequest
 from compare.config import DEFAULT_API_VERSION, Deployment
 from compare.endpoints._common import (
     Accumulator,
-    ResponseShapeError,
-    SSEDecoder,
+    SendClock,
     chat_body,
+    consume_sse,
     entra_error,
     http_error,
     lower_headers,
+    request_written,
     require_finish,
     unexpected_response,
 )
@@ -73,9 +76,6 @@ class _DropReportedWarnings(logging.Filter):
 
 
 logging.getLogger("azure.core.pipeline.transport._aiohttp").addFilter(_DropReportedWarnings())
-# After `[DONE]` the body should end at once; a server that keeps it open gets this long before
-# we give up on reusing the connection.
-DRAIN_TIMEOUT_S: Final = 2.0
 USER_AGENT: Final = "compare"
 LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 
@@ -133,6 +133,10 @@ class AzureInferenceClient:
         if self._sdk is None:
             trace = aiohttp.TraceConfig()
             trace.on_connection_create_end.append(self._on_connection)
+            # Not on_request_headers_sent: aiohttp only buffers the headers then, and writes
+            # them with the first body chunk (on Python < 3.12 from a task of its own, which can
+            # run much later with many requests in flight).
+            trace.on_request_chunk_sent.append(_on_written)
             self._session = aiohttp.ClientSession(
                 # No pool cap: the runner's concurrency limit is the only one, so no request
                 # waits for a connection after its send time was taken.
@@ -199,17 +203,26 @@ class AzureInferenceClient:
         model: str,
         captured: dict[str, str],
     ) -> Completion:
-        sent_at = time.perf_counter()
+        # What `complete(body=...)` sends, minus its model deserialisation on the way back.
+        http_request = HttpRequest(
+            "POST",
+            "/chat/completions",
+            params={"api-version": self.api_version},
+            headers={**headers, "Accept": "application/json"},
+            json=body,
+        )
+        with SendClock() as clock:
+            try:
+                response = await client.send_request(http_request, **options)
+            except Exception as e:
+                raise _translate(e, model, captured) from e
+        if not 200 <= response.status_code < 300:
+            raise http_error(response.status_code, response.content, captured, deployment=model)
+        acc = Accumulator(clock.at, streamed=False)
         try:
-            result = await client.complete(body=body, headers=headers, **options)
-        except Exception as e:
-            raise _translate(e, model, captured) from e
-        acc = Accumulator(sent_at, streamed=False)
-        try:
-            # The SDK hands back whatever JSON came (a list, null) when it is not an object.
-            data = result.as_dict() if hasattr(result, "as_dict") else result
-            acc.add_chunk(data, time.perf_counter())
-        except ResponseShapeError as e:
+            # json.loads, not response.json(): no charset detection (the body is UTF-8 JSON).
+            acc.add_chunk(json.loads(response.content), time.perf_counter())
+        except ValueError as e:  # not JSON, or not shaped like a chat completion
             raise unexpected_response(e, model, captured) from e
         acc.completion.headers = dict(captured)
         return require_finish(acc, model, captured)
@@ -230,19 +243,19 @@ class AzureInferenceClient:
             headers={**headers, "Accept": "text/event-stream"},
             json=body,
         )
-        sent_at = time.perf_counter()
-        try:
-            response = await client.send_request(http_request, stream=True, **options)
-        except Exception as e:
-            raise _translate(e, model, captured) from e
-        acc = Accumulator(sent_at, streamed=True)
+        with SendClock() as clock:
+            try:
+                response = await client.send_request(http_request, stream=True, **options)
+            except Exception as e:
+                raise _translate(e, model, captured) from e
+        acc = Accumulator(clock.at, streamed=True)
         acc.completion.headers = captured
         try:
             if response.status_code != 200:
                 # Reading the whole error body also releases the connection for reuse.
                 error_body = await _read_error_body(response)
                 raise http_error(response.status_code, error_body, captured, deployment=model)
-            await _consume(response, acc, model, captured)
+            await consume_sse(response.iter_bytes(), acc, model, captured, lost=_LOST)
         except EndpointError:
             raise
         except Exception as e:
@@ -297,68 +310,12 @@ async def _read_error_body(response: Any) -> bytes:
         return b""
 
 
-async def _consume(response: Any, acc: Accumulator, model: str, headers: dict[str, str]) -> None:
-    """Reads the SSE body to its end, folding chunks into `acc`."""
-    decoder = SSEDecoder()
-    chunks = response.iter_bytes()
-    done = False
-    async for data in chunks:
-        now = time.perf_counter()
-        for event, payload in decoder.feed(data):
-            done = _handle_event(event, payload, acc, model, headers, now) or done
-        if done:
-            break
-    if done:
-        await _drain(chunks)
-        return
-    for event, payload in decoder.close():
-        _handle_event(event, payload, acc, model, headers, time.perf_counter())
+# Errors that, while draining a finished stream, only lose the connection.
+_LOST: Final = (ServiceResponseError, ServiceRequestError, IncompleteReadError)
 
 
-async def _drain(chunks: Any) -> None:
-    """Reads what follows `[DONE]` (normally only the end of the chunked body) so the
-    connection is released to the pool rather than closed."""
-    try:
-        async with asyncio.timeout(DRAIN_TIMEOUT_S):
-            async for _ in chunks:
-                pass
-    except (TimeoutError, ServiceResponseError, ServiceRequestError, IncompleteReadError):
-        # The answer is complete; only the connection is lost (closed by the caller).
-        pass
-
-
-def _handle_event(
-    event: str, payload: str, acc: Accumulator, model: str, headers: dict[str, str], now: float
-) -> bool:
-    """Folds one event in; True at `[DONE]`. Error events raise with the partial text."""
-    if payload.strip() == "[DONE]":
-        return True
-    if not payload.strip():
-        return False
-    try:
-        chunk = json.loads(payload)
-    except ValueError:
-        raise IncompleteStreamError(
-            f"unreadable stream event from {model!r}: {payload[:80]!r}",
-            headers=headers,
-            partial=acc.partial(),
-        ) from None
-    if event == "error" or (isinstance(chunk, dict) and chunk.get("error")):
-        err = chunk.get("error", chunk) if isinstance(chunk, dict) else {}
-        code = err.get("code") if isinstance(err, dict) else None
-        message = err.get("message") if isinstance(err, dict) else None
-        raise IncompleteStreamError(
-            f"error event mid-stream from {model!r}: {code or ''} {message or ''}".rstrip(),
-            code=str(code) if code is not None else None,
-            headers=headers,
-            partial=acc.partial(),
-        )
-    if isinstance(chunk, dict):
-        try:
-            acc.add_chunk(chunk, now)
-        except ResponseShapeError as e:
-            raise unexpected_response(e, model, headers, partial=acc.partial()) from e
-    return False
+async def _on_written(*_: Any) -> None:
+    request_written()
 
 
 def _translate(
