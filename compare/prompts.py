@@ -6,7 +6,8 @@ message; `system` is prepended), an optional `reference` answer and `tags`, and 
 Fields (dict keys, JSONL keys, CSV/DataFrame columns):
 
 - ``id``         optional; default ``p-`` + 8 hex digits of a hash of the messages, so an id
-                 follows its text when rows are reordered or added (a checkpoint stays valid).
+                 follows its text when rows are reordered or added (a checkpoint stays valid);
+                 16 hex digits for the rare different prompts whose 8 digits collide.
 - ``prompt``     the user text, or
 - ``messages``   the full conversation: a list of ``{"role", "content"}`` (JSON text in CSV).
 - ``system``     optional system message.
@@ -25,6 +26,7 @@ the field.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import hashlib
 import io
@@ -355,9 +357,14 @@ def _json_problem(e: Exception) -> str:
     return str(e)
 
 
-def _auto_id(messages: list[dict[str, Any]]) -> str:
+def _auto_id(messages: list[dict[str, Any]], digits: int = 8) -> str:
     digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
-    return f"p-{digest[:8]}"
+    return f"p-{digest[:digits]}"
+
+
+# 8 hex digits are 32 bits: among 10,000 prompts two different ones share an id with ~1 %
+# probability, among 100,000 almost surely. Colliding prompts get this many digits instead.
+LONG_ID_DIGITS: Final = 16
 
 
 def _hint(word: Any, choices: Iterable[str]) -> str:
@@ -451,27 +458,54 @@ def _check_unicode(prompt: Prompt, where: _Where, from_prompt: bool) -> None:
 
 
 class _Builder:
-    """Collects prompts and rejects duplicate ids with the place of the first one."""
+    """Collects prompts and rejects duplicate ids with the place of the first one.
+
+    Two *different* prompts whose automatic ids collide (a 32-bit hash) are not duplicates: both
+    get a longer automatic id, decided from the whole set, so ids still do not depend on order.
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.prompts: list[Prompt] = []
         self.first: dict[str, str] = {}
+        self.holders: dict[str, list[Prompt]] = {}
+        self.collided: set[str] = set()
 
     def add(self, prompt: Prompt, where: _Where, place: str) -> None:
         if prompt.id in self.first:
+            holders = self.holders[prompt.id]
+            if self._hash_collision(prompt, holders):
+                self.collided.add(prompt.id)
+                holders.append(prompt)
+                self.prompts.append(prompt)
+                return
             auto = prompt.id.startswith("p-") and len(prompt.id) == 10
             why = " (the same messages; give each an explicit id)" if auto else ""
             raise where.error(
                 f"duplicate id {prompt.id!r}, first at {self.first[prompt.id]}{why}", "id"
             )
         self.first[prompt.id] = place
+        self.holders[prompt.id] = [prompt]
         self.prompts.append(prompt)
+
+    @staticmethod
+    def _hash_collision(prompt: Prompt, holders: list[Prompt]) -> bool:
+        if any(h.messages == prompt.messages for h in holders):
+            return False  # the same prompt twice: a real duplicate
+        return all(_auto_id(p.messages) == p.id for p in (prompt, *holders))
 
     def result(self) -> PromptSet:
         if not self.prompts:
             raise PromptSetError("no prompts", source=self.source)
-        return PromptSet(self.prompts, source=self.source)
+        prompts = self.prompts
+        if self.collided:
+            prompts = [
+                dataclasses.replace(p, id=_auto_id(p.messages, LONG_ID_DIGITS))
+                if p.id in self.collided
+                else p
+                for p in prompts
+            ]
+        return PromptSet(prompts, source=self.source)
 
 
 # -- sources -----------------------------------------------------------------------------------

@@ -458,3 +458,20 @@ def test_non_text_parts_pass_through() -> None:
     parts = [{"type": "text", "text": "What is this?"}, image]
     (p,) = load_prompts([{"messages": [{"role": "user", "content": parts}]}])
     assert p.messages[0]["content"] == parts and p.text == "What is this?"
+
+
+def test_automatic_id_hash_collisions_get_longer_ids(tmp_path: Path) -> None:
+    # Automatic ids are 32 bits of a hash: these two different prompts share "p-7605165b" (found
+    # among 100,000 generated ones). Loading used to fail with "duplicate id ... the same
+    # messages", which was untrue; now both get a 16-digit id, the same in either order.
+    texts = ["Question 8039: what is 8039?", "Question 77439: what is 77439?"]
+    first = load_prompts(texts)
+    assert [len(i) for i in first.ids] == [18, 18] and len(set(first.ids)) == 2
+    assert load_prompts(texts[::-1]).ids == first.ids[::-1]
+    assert all(i.startswith("p-7605165b") for i in first.ids)
+    # Others keep their short ids; the same text twice is still a duplicate.
+    assert len(load_prompts(["other", *texts])[0].id) == 10
+    path = jsonl(tmp_path, [{"prompt": t} for t in (texts[0], texts[1], texts[0])])
+    with pytest.raises(PromptSetError, match="same messages") as info:
+        load_prompts(path)
+    assert info.value.line == 3
