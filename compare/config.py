@@ -644,6 +644,8 @@ def local_deployments(
     """
     _check_choice(kind, "kind", KINDS)
     served = list(endpoint.deployment_names)
+    if isinstance(names, str):
+        names = [names]  # one name, not its characters
     chosen = list(served if names is None else names)
     unknown = [n for n in chosen if n not in served]
     if unknown:

@@ -448,6 +448,8 @@ def test_local_deployments_per_kind() -> None:
     assert labelled[0].labels == {"endpoint": "local", "model": "m"}
     aoai = local_deployments(local, kind="azure-openai")
     assert aoai[0].kind == "azure-openai" and aoai[0].endpoint == "http://127.0.0.1:5555"
+    # One name as a plain string is that name (it used to be split into characters).
+    assert [d.name for d in local_deployments(local, names="smollm2")] == ["smollm2"]
 
 
 def test_local_deployments_unknown_name_hint() -> None:
