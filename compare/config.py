@@ -56,6 +56,18 @@ DEFAULT_API_VERSION: Final[dict[str, str]] = {
     "azure-inference": "2024-05-01-preview",
     "azure-openai": "2024-10-21",
 }
+# Body keys `extra` may not carry (the runner and adapters own them).
+RESERVED_BODY_KEYS: Final = (
+    "model",
+    "messages",
+    "stream",
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "seed",
+    "stop",
+)
+FIELD_NAMES_WITH_OWN_SETTING: Final = ("temperature", "max_tokens", "top_p", "seed", "stop")
 DEFAULT_CONNECT_TIMEOUT_S: Final = 10.0
 DEFAULT_READ_TIMEOUT_S: Final = 120.0
 
@@ -174,6 +186,17 @@ class Deployment:
                 # `extra` goes into every request body and both into manifests: a value JSON
                 # cannot carry (a set, NaN for the service) would fail mid-run, per request.
                 raise ConfigError(f"{name} must hold JSON values: {problem}", field=name)
+        reserved = sorted(set(self.extra) & set(RESERVED_BODY_KEYS))
+        if reserved:
+            # Adapters merge `extra` into the body last: it would silently replace the prompt,
+            # the model or streaming, or fight the parameter of the same name.
+            own = [k for k in reserved if k in FIELD_NAMES_WITH_OWN_SETTING]
+            hint = f"; set {', '.join(own)} as {'a field' if len(own) == 1 else 'fields'}"
+            raise ConfigError(
+                f"extra must not set {', '.join(reserved)}: the comparison sets "
+                f"{'it' if len(reserved) == 1 else 'them'}" + (hint if own else ""),
+                field="extra",
+            )
         self._check_service_name()
         self._check_unicode()
         if self.auth == "entra" and self.api_key is not None:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from compare.config import Deployment
+from compare.config import RESERVED_BODY_KEYS, Deployment
 from compare.endpoints.base import ChatRequest, Completion
 from compare.errors import BadRequestError
 
@@ -61,6 +61,13 @@ def _check_sendable(request: ChatRequest) -> None:
     """A request whose parts JSON cannot carry (a set in `extra`, NaN, an object in a content
     part) fails here as a BadRequestError, the same for every adapter, instead of as the SDK's
     TypeError/ValueError from inside its serialiser (or, for one SDK, as invalid JSON sent)."""
+    reserved = sorted(set(request.extra) & set(RESERVED_BODY_KEYS))
+    if reserved:
+        # Merged into the body last, they would replace the prompt, model or streaming.
+        raise BadRequestError(
+            f"request for {request.deployment!r}: extra must not set {', '.join(reserved)}",
+            code="reserved_extra",
+        )
     try:
         json.dumps(
             [request.messages, request.extra, request.stop], allow_nan=False, ensure_ascii=False

@@ -650,3 +650,20 @@ def test_ordinary_aliases_still_work(tmp_path: Path) -> None:
     )
     a, b = load_deployments(path)
     assert a.labels == b.labels == {"model": "m", "capacity_type": "standard"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"messages": [{"role": "user", "content": "other"}]}, "must not set messages"),
+        ({"model": "other", "stream": False}, "must not set model, stream"),
+        ({"temperature": 1.5}, "set temperature as a field"),
+    ],
+)
+def test_extra_cannot_replace_what_the_comparison_sets(extra: dict, needle: str) -> None:
+    # Adapters merge `extra` into the body last: it silently replaced the prompt or streaming.
+    with pytest.raises(ConfigError, match=needle) as info:
+        Deployment(name="a", endpoint="https://x", extra=extra)
+    assert info.value.field == "extra"
+    # A service-specific key (documented in deployments.example.yaml) stays allowed.
+    assert Deployment(name="a", endpoint="https://x", extra={"stream_options": {}}).extra

@@ -163,6 +163,7 @@ async def test_same_deployment_other_key_gets_other_client() -> None:
         ({"x": float("nan")}, HELLO),
         ({}, [{"role": "user", "content": [{"type": "text", "text": "hi", "odd": {1}}]}]),
         ({}, [{"role": "user", "content": "hi \ud800"}]),  # a lone surrogate: not UTF-8
+        ({"messages": [{"role": "user", "content": "other"}]}, HELLO),  # would replace the prompt
     ],
 )
 async def test_unsendable_request_is_a_bad_request_before_sending(
@@ -178,7 +179,7 @@ async def test_unsendable_request_is_a_bad_request_before_sending(
     )
     before = fault_endpoint.stats()["ok"]["received"]
     async with EndpointPool() as pool:
-        with pytest.raises(BadRequestError, match="cannot be sent as JSON") as info:
+        with pytest.raises(BadRequestError, match=r"cannot be sent as JSON|must not set") as info:
             await pool.get(dep).chat(ChatRequest("ok", messages, extra=extra))
     assert not info.value.retryable
     assert fault_endpoint.stats()["ok"]["received"] == before
