@@ -550,13 +550,25 @@ def _from_jsonl(text: str, source: str) -> PromptSet:
 CSV_FIELD_LIMIT: Final = 2**31 - 1
 
 
+def _delimiter(text: str) -> str:
+    """',' unless the header is one field that splits on ';' or a tab into known columns: what
+    spreadsheets in many locales save as "CSV" (an unknown column 'id;prompt' otherwise)."""
+    first = text.split("\n", 1)[0].strip("\r")
+    if "," not in first:
+        for sep in (";", "\t"):
+            names = [n.strip().strip('"') for n in first.split(sep)]
+            if len(names) > 1 and all(n in FIELDS or n.startswith(VAR_PREFIX) for n in names):
+                return sep
+    return ","
+
+
 def _from_csv(text: str, source: str) -> PromptSet:
     # The csv module's default cap (128 KiB per field) would reject long-context prompts; the
     # file is already in memory, so the cap protects nothing here. (A process-wide setting, only
     # ever raised.)
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = next(reader)
     except StopIteration:

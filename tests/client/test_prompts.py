@@ -475,3 +475,15 @@ def test_automatic_id_hash_collisions_get_longer_ids(tmp_path: Path) -> None:
     with pytest.raises(PromptSetError, match="same messages") as info:
         load_prompts(path)
     assert info.value.line == 3
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_separated_csv(tmp_path: Path, sep: str) -> None:
+    # Spreadsheets in many locales save "CSV" with ';': it failed as unknown column 'id;prompt'.
+    rows = ["id", "prompt", "vars.x"], ["a", "Hi, {x}", "you"], ["b", 'say "ok"', ""]
+    text = "\n".join(sep.join(f'"{c}"' if '"' in c else c for c in r) for r in rows) + "\n"
+    path = write(tmp_path, "p.csv", text.replace('"ok"', '""ok""'))
+    ps = load_prompts(path)
+    assert [p.text for p in ps] == ["Hi, you", 'say "ok"']
+    # A comma-separated file with one column stays comma-separated.
+    assert load_prompts(write(tmp_path, "q.csv", "prompt\nHi; there\n"))[0].text == "Hi; there"
