@@ -310,7 +310,9 @@ class Deployment:
             "read_timeout_s",
         ):
             value = getattr(self, name)
-            if value is not None and (not _is_number(value) or value <= 0):
+            # Pacing may be off (None); a timeout may not: None would mean waiting forever.
+            optional = not name.endswith("_timeout_s")
+            if (value is not None or not optional) and (not _is_number(value) or value <= 0):
                 raise ConfigError(
                     f"{name} must be a positive number, got {_show(value)}", field=name
                 )

@@ -144,6 +144,8 @@ def test_api_version_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"concurrency": True}, "concurrency"),
         ({"requests_per_minute": 0}, "requests_per_minute"),
         ({"read_timeout_s": -1}, "read_timeout_s"),
+        ({"read_timeout_s": None}, "read_timeout_s"),  # no timeout: a hung server hangs the run
+        ({"connect_timeout_s": None}, "connect_timeout_s"),
         ({"stop": [1]}, "stop"),
         ({"labels": ["a"]}, "labels"),
         ({"name": ""}, "name"),
