@@ -438,6 +438,20 @@ TOP_LEVEL_KEYS: Final = ("defaults", "deployments")
 MAX_YAML_VALUES: Final = 100_000
 
 
+class _SafeLoader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as the text written: `api_version: 2024-10-21` and
+    `labels: {version: 2024-08-06}` mean strings (YAML 1.1 would make them `date` objects,
+    which no field accepts and JSON cannot carry). Invalid dates still fail to load."""
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    loader.construct_yaml_timestamp(node)  # raises ValueError for 2020-13-45
+    return str(loader.construct_scalar(node))
+
+
+_SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 class _Loader:
     """Walks a composed YAML node tree so every value keeps its line for error messages."""
 
@@ -445,7 +459,7 @@ class _Loader:
         self.source = source
         try:
             # For a str, PyYAML's reader checks every character here, before any parsing.
-            self.loader = yaml.SafeLoader(text)
+            self.loader = _SafeLoader(text)
         except yaml.reader.ReaderError as e:
             line = text.count("\n", 0, e.position) + 1
             raise ConfigError(

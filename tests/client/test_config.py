@@ -669,3 +669,22 @@ def test_extra_cannot_replace_what_the_comparison_sets(extra: dict, needle: str)
     assert info.value.field == "extra"
     # A service-specific key (documented in deployments.example.yaml) stays allowed.
     assert Deployment(name="a", endpoint="https://x", extra={"stream_options": {}}).extra
+
+
+def test_unquoted_dates_are_text(tmp_path: Path) -> None:
+    # YAML 1.1 reads 2024-10-21 as a date: `api_version` was rejected as "not a string" and a
+    # date label failed JSON. They are kept as written; invalid dates still fail (with a line).
+    path = write(
+        tmp_path,
+        """
+        deployments:
+          - name: a
+            endpoint: https://x
+            kind: azure-openai
+            api_version: 2024-10-21
+            labels: {version: 2024-08-06, at: 2024-08-06 10:00:00}
+        """,
+    )
+    (d,) = load_deployments(path)
+    assert d.api_version == "2024-10-21"
+    assert d.labels == {"version": "2024-08-06", "at": "2024-08-06 10:00:00"}
