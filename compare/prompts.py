@@ -212,6 +212,9 @@ def _fill(text: str, variables: Mapping[str, Any], where: _Where, field: str) ->
         if name not in variables:
             known = ", ".join(sorted(variables))
             raise where.error(f"template variable {{{name}}} is not in vars ({known})", field)
+        if _is_blank(variables[name]) and not isinstance(variables[name], str):
+            # null / NaN would be sent as the text "None" / "nan".
+            raise where.error(f"template variable {{{name}}} has no value (null)", field)
         out.append(_var_text(variables[name], name, where, field))
     return "".join(out)
 

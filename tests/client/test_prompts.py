@@ -487,3 +487,12 @@ def test_semicolon_and_tab_separated_csv(tmp_path: Path, sep: str) -> None:
     assert [p.text for p in ps] == ["Hi, you", 'say "ok"']
     # A comma-separated file with one column stays comma-separated.
     assert load_prompts(write(tmp_path, "q.csv", "prompt\nHi; there\n"))[0].text == "Hi; there"
+
+
+@pytest.mark.parametrize("value", [None, float("nan")])
+def test_template_variable_without_a_value(value: object) -> None:
+    # It was filled in as the text "None" / "nan" and sent.
+    with pytest.raises(PromptSetError, match=r"\{who\} has no value"):
+        load_prompts([{"prompt": "Hi {who}", "vars": {"who": value}}])
+    # An empty string is a value.
+    assert load_prompts([{"prompt": "Hi{who}", "vars": {"who": ""}}])[0].text == "Hi"
