@@ -35,7 +35,9 @@ async def test_sent_at_is_the_write_not_the_call(
     fault_endpoint: LocalEndpoint, kind: str, stream: bool
 ) -> None:
     dep = Deployment(
-        name="timed", endpoint=base_url(fault_endpoint, kind), kind=kind,
+        name="timed",
+        endpoint=base_url(fault_endpoint, kind),
+        kind=kind,
         api_key=fault_endpoint.api_key,
     )
     ttft_s = TIMED["ttft_ms"] / 1000
@@ -81,4 +83,3 @@ async def test_send_clock_sees_writes_from_tasks_the_call_started() -> None:
         await asyncio.sleep(0.005)
         await asyncio.create_task(_write_from_child_task())
     assert clock.written and clock.at > entered
-
