@@ -194,6 +194,32 @@ class AzureInferenceClient:
             return await self._stream(client, body, headers, options, model, captured)
         return await self._complete(client, body, headers, options, model, captured)
 
+    async def _send(
+        self,
+        client: ChatCompletionsClient,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        options: dict[str, Any],
+        model: str,
+        captured: dict[str, str],
+        *,
+        stream: bool,
+    ) -> tuple[Any, float]:
+        """POST /chat/completions; returns the response and when its request was written."""
+        http_request = HttpRequest(
+            "POST",
+            "/chat/completions",
+            params={"api-version": self.api_version},
+            headers={**headers, "Accept": "text/event-stream" if stream else "application/json"},
+            json=body,
+        )
+        with SendClock() as clock:
+            try:
+                response = await client.send_request(http_request, stream=stream, **options)
+            except Exception as e:
+                raise _translate(e, model, captured) from e
+        return response, clock.at
+
     async def _complete(
         self,
         client: ChatCompletionsClient,
@@ -204,21 +230,12 @@ class AzureInferenceClient:
         captured: dict[str, str],
     ) -> Completion:
         # What `complete(body=...)` sends, minus its model deserialisation on the way back.
-        http_request = HttpRequest(
-            "POST",
-            "/chat/completions",
-            params={"api-version": self.api_version},
-            headers={**headers, "Accept": "application/json"},
-            json=body,
+        response, sent_at = await self._send(
+            client, body, headers, options, model, captured, stream=False
         )
-        with SendClock() as clock:
-            try:
-                response = await client.send_request(http_request, **options)
-            except Exception as e:
-                raise _translate(e, model, captured) from e
         if not 200 <= response.status_code < 300:
             raise http_error(response.status_code, response.content, captured, deployment=model)
-        acc = Accumulator(clock.at, streamed=False)
+        acc = Accumulator(sent_at, streamed=False)
         try:
             # json.loads, not response.json(): no charset detection (the body is UTF-8 JSON).
             acc.add_chunk(json.loads(response.content), time.perf_counter())
@@ -236,19 +253,10 @@ class AzureInferenceClient:
         model: str,
         captured: dict[str, str],
     ) -> Completion:
-        http_request = HttpRequest(
-            "POST",
-            "/chat/completions",
-            params={"api-version": self.api_version},
-            headers={**headers, "Accept": "text/event-stream"},
-            json=body,
+        response, sent_at = await self._send(
+            client, body, headers, options, model, captured, stream=True
         )
-        with SendClock() as clock:
-            try:
-                response = await client.send_request(http_request, stream=True, **options)
-            except Exception as e:
-                raise _translate(e, model, captured) from e
-        acc = Accumulator(clock.at, streamed=True)
+        acc = Accumulator(sent_at, streamed=True)
         acc.completion.headers = captured
         try:
             if response.status_code != 200:
