@@ -40,7 +40,7 @@ from _common import (
 )
 
 from compare import arun
-from compare.config import DEFAULT_API_VERSION, Deployment
+from compare.deployments import DEFAULT_API_VERSION, Deployment
 
 DEPLOYMENT = "timed"
 TTFT_MS = 50.0

@@ -46,7 +46,7 @@ from _common import (
 )
 
 from compare import arun
-from compare.config import DEFAULT_API_VERSION, Deployment
+from compare.deployments import DEFAULT_API_VERSION, Deployment
 from compare.endpoints import ChatRequest, EndpointPool
 
 DEPLOYMENT = "zero"

@@ -44,7 +44,7 @@ from _common import (
 )
 
 from compare import arun
-from compare.config import Deployment
+from compare.deployments import Deployment
 
 TOKENS_OUT = 16
 PROMPT_TOKENS = 10  # 40 characters / 4 (server estimate) = 4 words + 6 framing (usage)

@@ -55,7 +55,7 @@ def _prompts(n: int) -> list[str]:
 def child_run(url: str, names: list[str], n: int, out: str, concurrency: int,
               stream: bool) -> dict[str, Any]:
     from compare import arun
-    from compare.config import Deployment
+    from compare.deployments import Deployment
 
     key = os.environ[KEY_ENV]
     deps = [Deployment(name=name, endpoint=url, api_key=key) for name in names]

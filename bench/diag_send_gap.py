@@ -26,7 +26,7 @@ import aiohttp
 from _common import endpoint_config, pct, pin_self, pinned_endpoint, sim_deployment, table
 
 import compare.endpoints.azure_inference as azure_inference
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints import ChatRequest, EndpointPool
 
 TTFT_MS = 50.0

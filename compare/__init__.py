@@ -23,8 +23,10 @@ __all__ = [
     "Results",
     "arun",
     "errors",
+    "demo_prompts",
     "load_deployments",
     "load_prompts",
+    "local_deployments",
     "local_endpoint",
     "run",
 ]
@@ -33,16 +35,19 @@ _LAZY: dict[str, str] = {
     "run": "compare.runner",
     "arun": "compare.runner",
     "Results": "compare.results",
-    "Deployment": "compare.config",
-    "load_deployments": "compare.config",
+    "Deployment": "compare.deployments",
+    "load_deployments": "compare.deployments_file",
     "PromptSet": "compare.prompts",
     "load_prompts": "compare.prompts",
+    "demo_prompts": "compare.prompts",
+    "local_deployments": "compare.deployments_file",
     "local_endpoint": "compare.server.local",
 }
 
 if TYPE_CHECKING:
-    from compare.config import Deployment, load_deployments
-    from compare.prompts import PromptSet, load_prompts
+    from compare.deployments import Deployment
+    from compare.deployments_file import load_deployments, local_deployments
+    from compare.prompts import PromptSet, demo_prompts, load_prompts
     from compare.results import Results
     from compare.runner import arun, run
     from compare.server.local import local_endpoint

@@ -116,7 +116,8 @@ def read_file(path: str | Path, loader: Any, what: str) -> Any:
 
 
 def _deployments_from_args(args: argparse.Namespace, endpoint: Any = None) -> list[Any]:
-    from compare.config import Deployment, load_deployments, local_deployments
+    from compare.deployments import Deployment
+    from compare.deployments_file import load_deployments, local_deployments
 
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     targets = getattr(args, "targets", None) or []
@@ -360,7 +361,7 @@ def demo_deployments(endpoint: Any, names: Sequence[str] | None = None) -> list[
     """
     from dataclasses import replace
 
-    from compare.config import local_deployments
+    from compare.deployments_file import local_deployments
     from compare.server.config import load_config
 
     backend = {d.name: d.backend for d in

@@ -45,7 +45,8 @@ from typing import Any, Final
 import numpy as np
 
 from compare.checkpoint import REQUEST_HASH_KEY, Checkpoint, latest_by_key
-from compare.config import Deployment, load_deployments, local_deployments
+from compare.deployments import Deployment
+from compare.deployments_file import load_deployments, local_deployments
 from compare.endpoints.base import ChatRequest, Completion, Endpoint
 from compare.errors import (
     AuthenticationError,

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from compare import charts
-from compare.config import Deployment, load_deployments, local_deployments
+from compare.deployments import Deployment
+from compare.deployments_file import load_deployments, local_deployments
 from compare.errors import CompareError, ConfigError
 from compare.prompts import PromptSet, demo_prompts, load_prompts
 from compare.records import METRICS, Record
@@ -171,7 +172,7 @@ def _resolve_deployments(deployments: Any, endpoint: Any) -> list[Deployment]:
         return load_deployments(deployments)
     found = list(deployments)
     if not all(isinstance(d, Deployment) for d in found):
-        raise ConfigError("deployments= must be a path or a list of compare.config.Deployment",
+        raise ConfigError("deployments= must be a path or a list of compare.Deployment",
                           field="deployments")
     return found
 

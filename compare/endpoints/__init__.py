@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints.base import ChatRequest, Completion, Endpoint
 from compare.endpoints.bound import DeploymentEndpoint, SharedClient, apply_defaults
 

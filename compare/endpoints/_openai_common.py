@@ -25,7 +25,7 @@ from typing import Any, Final
 import httpx2
 import openai
 
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints._common import (
     Accumulator,
     ResponseShapeError,

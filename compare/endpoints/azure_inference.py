@@ -43,7 +43,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
 
-from compare.config import DEFAULT_API_VERSION, Deployment
+from compare.deployments import DEFAULT_API_VERSION, Deployment
 from compare.endpoints._common import (
     Accumulator,
     SendClock,

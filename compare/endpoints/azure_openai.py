@@ -12,7 +12,7 @@ from typing import Any, Final
 import httpx2
 import openai
 
-from compare.config import DEFAULT_API_VERSION
+from compare.deployments import DEFAULT_API_VERSION
 from compare.endpoints._openai_common import OpenAISDKClient, translate
 
 KIND: Final = "azure-openai"

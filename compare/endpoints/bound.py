@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from compare.config import RESERVED_BODY_KEYS, Deployment
+from compare.deployments import RESERVED_BODY_KEYS, Deployment
 from compare.endpoints.base import ChatRequest, Completion
 from compare.errors import BadRequestError
 

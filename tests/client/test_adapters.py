@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints import EndpointPool, make_endpoint
 from compare.endpoints.base import ChatRequest, Completion, Endpoint
 from compare.errors import (

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints._common import (
     Accumulator,
     SSEDecoder,

@@ -10,12 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from compare.config import (
-    DEFAULT_API_VERSION,
-    Deployment,
-    load_deployments,
-    local_deployments,
-)
+from compare.deployments import DEFAULT_API_VERSION, Deployment
+from compare.deployments_file import load_deployments, local_deployments
 from compare.errors import ConfigError, CredentialError
 
 ENV_VARS = (

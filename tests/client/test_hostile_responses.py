@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints import EndpointPool
 from compare.endpoints.base import ChatRequest
 from compare.errors import EndpointError, IncompleteStreamError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compare.config import local_deployments
+from compare.deployments_file import local_deployments
 from compare.endpoints import EndpointPool
 from compare.endpoints.base import ChatRequest
 from compare.server.local import LocalEndpoint

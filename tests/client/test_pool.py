@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints import EndpointPool, make_endpoint
 from compare.endpoints.azure_inference import AzureInferenceClient, entra_scope
 from compare.endpoints.azure_openai import AzureOpenAIClient

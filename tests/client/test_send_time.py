@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints import EndpointPool
 from compare.endpoints._common import SendClock, request_written
 from compare.endpoints.base import ChatRequest

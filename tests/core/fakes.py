@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints.base import ChatRequest, Completion
 
 Outcome = Exception | Completion | None

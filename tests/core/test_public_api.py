@@ -12,7 +12,8 @@ def test_all_names_resolve() -> None:
     assert sorted(compare.__all__) == sorted([
         "run", "arun", "Results", "Deployment", "load_deployments", "PromptSet", "load_prompts",
         "local_endpoint", "errors"])
-    from compare.config import Deployment, load_deployments
+    from compare.deployments import Deployment
+    from compare.deployments_file import load_deployments
     from compare.prompts import PromptSet, load_prompts
     from compare.results import Results
     from compare.runner import arun, run

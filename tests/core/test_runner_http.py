@@ -15,7 +15,9 @@ from itertools import pairwise
 
 import pytest
 
-from compare.config import KINDS, Deployment, local_deployments
+from compare.deployments import KINDS, Deployment
+
+from compare.deployments_file import local_deployments
 from compare.records import RECORD_COLUMNS
 from compare.runner import Backoff, arun, run
 

@@ -15,7 +15,7 @@ import pytest
 
 from compare import errors
 from compare.checkpoint import RECORDS_FILE, read_checkpoint
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.endpoints.base import ChatRequest, Completion
 from compare.records import RECORD_COLUMNS, Record
 from compare.results import Results

@@ -29,7 +29,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from compare.config import FIELD_NAMES, load_deployments
+from compare.deployments import FIELD_NAMES
+
+from compare.deployments_file import load_deployments
 from compare.errors import ConfigError
 from compare.prompts import FIELDS as PROMPT_FIELDS
 from compare.prompts import load_prompts

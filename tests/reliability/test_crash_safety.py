@@ -47,7 +47,7 @@ CONFIG = {"deployments": {DEPLOYMENT: {
 
 SCRIPT = f"""
 import asyncio, sys
-from compare.config import Deployment
+from compare.deployments import Deployment
 from compare.runner import run
 url, prompts, out, how = sys.argv[1:5]
 dep = Deployment(name="crash", endpoint=url, kind="azure-inference", api_key_env="REL_KEY")
@@ -240,7 +240,7 @@ async def test_explorer_stop_keeps_every_finished_record(server, tmp_path) -> No
     pytest.importorskip("ipywidgets")
     import asyncio
 
-    from compare.config import local_deployments
+    from compare.deployments_file import local_deployments
     from compare.widgets import Explorer
 
     before = dict(server.stats()[DEPLOYMENT]["prompts"])
@@ -277,7 +277,7 @@ async def test_the_endpoint_dying_mid_run_loses_nothing(tmp_path) -> None:
     rerun against a new endpoint sends exactly the unfinished ones."""
     import asyncio
 
-    from compare.config import local_deployments
+    from compare.deployments_file import local_deployments
     from compare.runner import Backoff, arun
 
     prompts = [f"server death {i}" for i in range(120)]

@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
-from compare.config import Deployment, local_deployments
+from compare.deployments import Deployment
+
+from compare.deployments_file import local_deployments
 from compare.runner import Backoff, run
 from compare.server.local import local_endpoint
 

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from compare.checkpoint import read_checkpoint
-from compare.config import local_deployments
+from compare.deployments_file import local_deployments
 from compare.runner import Backoff, arun
 from compare.server.local import local_endpoint
 

@@ -27,7 +27,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from compare.config import Deployment, local_deployments
+from compare.deployments import Deployment
+
+from compare.deployments_file import local_deployments
 from compare.endpoints import ChatRequest, EndpointPool
 from compare.errors import CompareError
 from compare.results import Results
