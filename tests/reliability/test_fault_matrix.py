@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from compare.deployments import Deployment
-
 from compare.deployments_file import local_deployments
 from compare.runner import Backoff, run
 from compare.server.local import local_endpoint
