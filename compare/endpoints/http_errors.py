@@ -323,21 +323,30 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         todo += [e.__cause__, e.__context__, inner if isinstance(inner, BaseException) else None]
 
 
+# (what happened, what to check, exception types, words in the messages), most specific first.
+_CAUSES: Final = (
+    ("connection refused", "is the server running, and is the port right?",
+     (ConnectionRefusedError,), ("connection refused", "connect call failed")),
+    ("host name not found (DNS)", "check the endpoint URL for a typo",
+     (socket.gaierror,), ("name or service not known", "nodename nor servname",
+                          "name resolution", "getaddrinfo failed", "dns")),
+    ("connection reset by the server", "the server or a proxy dropped it",
+     (ConnectionResetError,), ("reset by peer", "connection reset")),
+    ("network unreachable", "check the network, proxy and firewall",
+     (), ("network is unreachable", "no route to host")),
+    ("TLS handshake failed", "check https:// vs http:// and the certificate",
+     (ssl.SSLError,), ("certificate verify", "sslerror", "ssl handshake", "wrong version number")),
+)
+
+
 def _cause(error: BaseException) -> tuple[str, str]:
     """(what happened, what to check) from the exception chain."""
-    for e in _chain(error):
-        text = f"{type(e).__name__} {e}".lower()
-        if isinstance(e, socket.gaierror) or "name or service not known" in text \
-                or "dnserror" in text or "nodename nor servname" in text:
-            return "host name not found (DNS)", "check the endpoint URL for a typo"
-        if isinstance(e, ConnectionRefusedError) or "connection refused" in text:
-            return "connection refused", "is the server running, and is the port right?"
-        if isinstance(e, ssl.SSLError) or "certificate" in text or "ssl" in text:
-            return "TLS handshake failed", "check https:// vs http:// and the certificate"
-        if isinstance(e, ConnectionResetError) or "reset by peer" in text:
-            return "connection reset by the server", "the server or a proxy dropped it"
-        if "network is unreachable" in text or "no route to host" in text:
-            return "network unreachable", "check the network, proxy and firewall"
+    chain = list(_chain(error))
+    texts = [f"{type(e).__name__} {e}".lower() for e in chain]
+    for what, fix, types, words in _CAUSES:
+        if any(isinstance(e, types) for e in chain if types) or any(
+                w in t for t in texts for w in words):
+            return what, fix
     return (f"no answer ({type(error).__name__})",
             "check the endpoint URL and that the server is running")
 

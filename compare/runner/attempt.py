@@ -77,12 +77,16 @@ class DeploymentRun:
         request, digest = self.plan.requests.get(pidx)
         ticket = Ticket(request, estimate_tokens(request) if self._counts_tokens else 0)
         tries = Tries()
+        last: tuple[BaseException, float, float] | None = None
         while True:
             if self.abort is not None:
+                if last is not None:  # sent before the deployment was stopped: its own error
+                    return self.records.error(self, pidx, repeat, digest, *last[:1], tries,
+                                              *last[1:])
                 return self.records.not_sent(self, pidx, repeat, digest, tries)
             outcome, sent, ended = await self.send_paced(ticket)
             if outcome is None:  # stopped while waiting for a send time
-                return self.records.not_sent(self, pidx, repeat, digest, tries)
+                continue
             tries.attempts += 1
             if tries.first_sent is None:
                 tries.first_sent = sent
@@ -94,6 +98,7 @@ class DeploymentRun:
                 return self.records.error(self, pidx, repeat, digest, outcome, tries, sent,
                                           ended)
             assert isinstance(outcome, EndpointError)
+            last = (outcome, sent, ended)
             delay = self.backoff.delay(tries.attempts, outcome.retry_after_s, self.rng)
             tries.backoff_s += delay
             await asyncio.sleep(delay)

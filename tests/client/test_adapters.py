@@ -277,6 +277,26 @@ async def test_connection_refused(unused_tcp_port: int, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_no_answer_names_host_port_cause_and_fix(unused_tcp_port: int, kind: str) -> None:
+    suffix = "/openai/v1" if kind == "openai" else ""
+    refused = Deployment(name="x", endpoint=f"http://127.0.0.1:{unused_tcp_port}{suffix}",
+                         kind=kind, api_key="k")
+    async with open_endpoint(refused) as endpoint:
+        with pytest.raises(TransportError) as info:
+            await endpoint.chat(ChatRequest("x", HELLO))
+    assert info.value.message.startswith(
+        f"no HTTP answer from 'x' at 127.0.0.1:{unused_tcp_port}: connection refused — "
+        "is the server running, and is the port right?")
+    typo = Deployment(name="x", endpoint=f"http://no-such-host.invalid:8000{suffix}", kind=kind,
+                      api_key="k", connect_timeout_s=5)
+    async with open_endpoint(typo) as endpoint:
+        with pytest.raises(TransportError) as info:
+            await endpoint.chat(ChatRequest("x", HELLO))
+    assert ("at no-such-host.invalid:8000: host name not found (DNS) — check the endpoint URL "
+            "for a typo") in info.value.message
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_stream_truncations_keep_partial(fault_endpoint: LocalEndpoint, kind: str) -> None:
     clean = await chat(fault_endpoint, kind, "ok")
     for name in ("reset-mid", "error-event", "no-finish"):
