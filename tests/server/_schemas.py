@@ -1,4 +1,4 @@
-"""Validate response bodies against the official specs in ../shared/specs.
+"""Validate response bodies against the official specs kept in tests/specs/ (see its README).
 
 The specs are Swagger 2.0 (Azure AI model inference) and OpenAPI 3.0 (Azure OpenAI). Both are
 turned into JSON Schema documents once: `x-nullable` / `nullable` become `anyOf [..., null]`
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,7 @@ INFERENCE_SPEC_2025 = "azure-ai-model-inference-2025-04-01.openapi.json"
 OPENAI_SPEC = "azure-openai-inference-2024-10-21.json"
 
 
-def specs_dir() -> Path:
-    candidates = [os.environ.get("COMPARE_SPECS_DIR"),
-                  Path(__file__).resolve().parents[3] / "shared" / "specs",
-                  "/work/shared/specs"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / OPENAI_SPEC).is_file():
-            return Path(candidate)
-    raise FileNotFoundError("shared/specs not found; set COMPARE_SPECS_DIR")
+SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 
 
 def _nullable(node: Any) -> Any:
@@ -49,7 +41,7 @@ def _nullable(node: Any) -> Any:
 def _registry() -> Registry:
     registry = Registry()
     for name in (INFERENCE_SPEC, INFERENCE_SPEC_2025, OPENAI_SPEC):
-        doc = _nullable(json.loads((specs_dir() / name).read_text(encoding="utf-8")))
+        doc = _nullable(json.loads((SPECS_DIR / name).read_text(encoding="utf-8")))
         registry = registry.with_resource(f"urn:{name}", Resource.from_contents(doc, DRAFT7))
     return registry
 

@@ -12,8 +12,8 @@ from azure.ai.inference import ChatCompletionsClient
 from azure.ai.inference.models import UserMessage
 from azure.core.credentials import AzureKeyCredential
 
+from compare.server.backends.llama import resolve_weights
 from compare.server.config import load_config
-from compare.server.llama_backend import resolve_weights
 from compare.server.local import wait_until
 
 from . import _schemas as schemas
@@ -134,7 +134,7 @@ async def test_prompt_longer_than_the_context_is_400(llama_endpoint) -> None:
 
 
 def test_deployments_on_one_weights_file_share_one_model() -> None:
-    from compare.server.llama_backend import ModelPool
+    from compare.server.backends.llama import ModelPool
 
     specs = [d for d in load_config().deployments if d.name in ("smollm2", "smollm2-precise")]
     pool = ModelPool()
@@ -153,23 +153,32 @@ def test_stopping_mid_generation_exits_cleanly() -> None:
     from compare.server.local import local_endpoint
 
     ep = local_endpoint(only=["smollm2"], startup_timeout=300)
-    proc = ep._proc
-    assert proc is not None
-    host, port = ep.url.removeprefix("http://").split(":")
-    payload = json.dumps(body("smollm2", "Write a long essay.", stream=True,
-                              max_tokens=1500)).encode()
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(f"POST {route('inference', 'smollm2')} HTTP/1.1\r\nHost: x\r\n"
-                     f"api-key: {ep.api_key}\r\nContent-Length: {len(payload)}\r\n\r\n"
-                     .encode() + payload)
-        received = b""
-        while received.count(b"data: {") < 3:
-            received += sock.recv(65536)
-        # The generation is running and its client still connected: stop the server now.
-        started = time.monotonic()
+    try:
+        proc = ep._proc
+        assert proc is not None
+        host, port = ep.url.removeprefix("http://").split(":")
+        payload = json.dumps(body("smollm2", "Write a long essay.", stream=True,
+                                  max_tokens=1500)).encode()
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(f"POST {route('inference', 'smollm2')} HTTP/1.1\r\nHost: x\r\n"
+                         f"api-key: {ep.api_key}\r\nContent-Length: {len(payload)}\r\n\r\n"
+                         .encode() + payload)
+            received = b""
+            deadline = time.monotonic() + 60
+            # Bounded: a closed connection (recv returns b"") or a silent one ends the wait.
+            while received.count(b"data: {") < 3 and time.monotonic() < deadline:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            assert received.count(b"data: {") >= 3, received[-500:]
+            # The generation is running and its client still connected: stop the server now.
+            started = time.monotonic()
+            ep.stop()
+        assert proc.returncode == 0  # SIGTERM handled: no crash freeing a model mid-generation
+        assert time.monotonic() - started < 8
+    finally:
         ep.stop()
-    assert proc.returncode == 0  # SIGTERM handled: no crash freeing a model mid-generation
-    assert time.monotonic() - started < 8
 
 
 async def test_stop_sequence_on_a_real_model(llama_endpoint) -> None:
