@@ -44,6 +44,17 @@ class ChatJob:
     prompt_text: str
 
 
+def check_online(spec: DeploymentSpec) -> None:
+    """A global-batch deployment answers batch jobs only: Azure's 400 for an online call."""
+    if spec.is_batch:
+        operation = "chatCompletion" if spec.model_type == "chat-completion" else "embeddings"
+        raise WireError(400, "OperationNotSupported",
+                        f"The {operation} operation does not work with the specified model, "
+                        f"{spec.model}: deployment '{spec.name}' is a global-batch deployment. "
+                        "Send its requests in a batch (POST /openai/files, then "
+                        "/openai/batches), or call a standard deployment.")
+
+
 def check_operation(spec: DeploymentSpec, wanted: str) -> None:
     """400 OperationNotSupported when the deployment serves another model type."""
     if spec.model_type != wanted:
@@ -147,6 +158,7 @@ async def handle_chat(request: web.Request, dialect: str) -> web.StreamResponse:
     dep = endpoint.pick(request, body.get("model") if dialect != AZURE_OPENAI else None)
     ctx.deployment = dep
     _count_received(dep, body)
+    check_online(dep.spec)
     job = prepare(dep, body, dialect, request.headers.get("extra-parameters"))
     ctx.stream = job.call.stream
     if job.call.extra:

@@ -7,10 +7,14 @@ Schema (all keys optional unless marked required)::
 
     region: local                    # x-ms-region header
     max_body_bytes: 1048576          # larger request bodies get 413
+    max_file_bytes: 209715200        # larger batch input files are refused (Azure: 200 MB)
+    batch_completion_window_s: 86400 # what a batch's "24h" lasts here; unfinished jobs expire
     deployments:                     # required; name -> deployment (names case-insensitive)
       NAME:
         backend: llama | simulated   # required
         model_type: chat-completion | embeddings   # embeddings: simulated only
+        deployment_type: standard | global-batch   # global-batch: batch API only (Azure's
+                                     # GlobalBatch SKU); standard: online requests only
         model: str                   # reported model name (required for llama; a simulated
                                      # one always contains "simulated")
         version: "1"
@@ -45,6 +49,9 @@ Schema (all keys optional unless marked required)::
             after_tokens: 3          # mid-stream faults strike after this many chunks
             hang_s: 600              # hang faults: how long before the connection is reset
             size_chars: 2000000      # oversized_output: characters sent (max_tokens ignored)
+        batch:                       # global-batch only
+          concurrency: 8             # requests of its batch jobs in flight at once
+          enqueued_tokens: 5000000   # quota of input tokens in unfinished batches
 
 Distributions: fixed {value}, uniform {min, max}, normal {mean, sd} (clipped at 0), lognormal
 {median, sigma}, exponential {mean}; a bare number means fixed.
@@ -52,6 +59,7 @@ Distributions: fixed {value}, uniform {min, max}, normal {mean, sd} (clipped at 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -64,11 +72,13 @@ from compare.server.deployment_spec import (
     BACKENDS,
     CATEGORIES,
     DEFAULT_PARAMS,
+    DEPLOYMENT_TYPES,
     FAULTS,
     MODEL_TYPES,
     SEVERITIES,
     STATUS_FAULTS,
     WIRE_FAULTS,
+    BatchSpec,
     Capacity,
     DeploymentSpec,
     Dist,
@@ -81,21 +91,35 @@ from compare.server.deployment_spec import (
 )
 
 __all__ = [
-    "BACKENDS", "CATEGORIES", "DEFAULT_DEPLOYMENTS_FILE", "DEFAULT_PARAMS", "FAULTS",
-    "MODEL_TYPES", "SEVERITIES", "STATUS_FAULTS", "WIRE_FAULTS", "Capacity", "DeploymentSpec",
-    "Dist", "FaultRule", "FilterRule", "LlamaSpec", "ServerConfig", "SimulatedSpec", "WeightsRef",
-    "load_config", "parse_config", "select",
+    "BACKENDS",
+    "CATEGORIES",
+    "DEFAULT_DEPLOYMENTS_FILE",
+    "DEFAULT_PARAMS",
+    "DEPLOYMENT_TYPES",
+    "FAULTS",
+    "MODEL_TYPES",
+    "SEVERITIES",
+    "STATUS_FAULTS",
+    "WIRE_FAULTS",
+    "BatchSpec",
+    "Capacity",
+    "DeploymentSpec",
+    "Dist",
+    "FaultRule",
+    "FilterRule",
+    "LlamaSpec",
+    "ServerConfig",
+    "SimulatedSpec",
+    "WeightsRef",
+    "load_config",
+    "parse_config",
+    "select",
 ]
 
 DEFAULT_DEPLOYMENTS_FILE = Path(__file__).with_name("default_deployments.yaml")
 
 
-def _deployment(name: str, sec: Section) -> DeploymentSpec:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
-        sec.fail("deployment names use letters, digits, '.', '_' and '-' (max 64)")
-    backend = sec.str_("backend", choices=BACKENDS)
-    if backend is None:
-        sec.fail(f"needs a backend, one of {', '.join(BACKENDS)}")
+def _model_name(name: str, sec: Section, backend: str) -> str:
     model = sec.str_("model")
     if backend == "simulated":
         # Its reported model name always says it is simulated, so no record can pass for real.
@@ -104,39 +128,67 @@ def _deployment(name: str, sec: Section) -> DeploymentSpec:
             model = f"{model}-simulated"
     elif model is None:
         sec.fail("a llama deployment needs a model name", "model")
-    model_type = sec.str_("model_type", "chat-completion", choices=MODEL_TYPES)
-    if model_type == "embeddings" and backend != "simulated":
-        sec.fail("only simulated deployments serve embeddings", "model_type")
-    simulated = llama = None
+    return str(model)
+
+
+def _backend_sections(sec: Section, backend: str) -> tuple[SimulatedSpec | None,
+                                                            LlamaSpec | None]:
     if backend == "simulated":
         if sec.has("llama"):
             sec.fail("only llama deployments take a llama section", "llama")
-        simulated = fields.simulated(sec.section("simulated")) if sec.has("simulated") else \
-            SimulatedSpec()
-    else:
-        for key in ("simulated", "faults"):
-            if sec.has(key):
-                sec.fail("only simulated deployments take this section", key)
-        if not sec.has("llama"):
-            sec.fail("a llama deployment needs a llama section with weights")
-        llama = fields.llama(sec.section("llama"))
+        return (fields.simulated(sec.section("simulated")) if sec.has("simulated")
+                else SimulatedSpec()), None
+    for key in ("simulated", "faults"):
+        if sec.has(key):
+            sec.fail("only simulated deployments take this section", key)
+    if not sec.has("llama"):
+        sec.fail("a llama deployment needs a llama section with weights")
+    return None, fields.llama(sec.section("llama"))
+
+
+def _batch_section(sec: Section, deployment_type: str, model_type: str) -> BatchSpec | None:
+    if deployment_type != "global-batch":
+        if sec.has("batch"):
+            sec.fail("only global-batch deployments take a batch section", "batch")
+        return None
+    if model_type != "chat-completion":
+        sec.fail("global-batch deployments serve chat completions only (Azure batches do not "
+                 "run embeddings)", "deployment_type")
+    return fields.batch(sec.section("batch")) if sec.has("batch") else BatchSpec()
+
+
+def _deployment(name: str, sec: Section) -> DeploymentSpec:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        sec.fail("deployment names use letters, digits, '.', '_' and '-' (max 64)")
+    backend = sec.str_("backend", choices=BACKENDS)
+    if backend is None:
+        sec.fail(f"needs a backend, one of {', '.join(BACKENDS)}")
+    model = _model_name(name, sec, backend)
+    model_type = sec.str_("model_type", "chat-completion", choices=MODEL_TYPES)
+    if model_type == "embeddings" and backend != "simulated":
+        sec.fail("only simulated deployments serve embeddings", "model_type")
+    deployment_type = sec.str_("deployment_type", "standard", choices=DEPLOYMENT_TYPES)
+    simulated, llama = _backend_sections(sec, backend)
+    path, source = sec.path, sec.source
     spec = DeploymentSpec(
         name=name,
         backend=backend,
         model=model,
         model_type=model_type,
+        deployment_type=deployment_type,
         version=sec.str_("version", "1"),
         provider=sec.str_("provider", "compare (local)"),
         defaults=fields.defaults(sec.section("defaults")) if sec.has("defaults") else {},
         max_output_tokens=sec.num("max_output_tokens", 4096, lo=1, integer=True),
         capacity=fields.capacity(sec.section("capacity")) if sec.has("capacity") else None,
-        content_filter=fields.filter_rules(sec.raw("content_filter"), f"{sec.path}.content_filter",
-                                     sec.source, sec.key_line("content_filter"))
+        content_filter=fields.filter_rules(sec.raw("content_filter"), f"{path}.content_filter",
+                                           source, sec.key_line("content_filter"))
         if sec.has("content_filter") else (),
-        faults=fields.fault_rules(sec.raw("faults"), f"{sec.path}.faults", sec.source,
-                            sec.key_line("faults")) if sec.has("faults") else (),
+        faults=fields.fault_rules(sec.raw("faults"), f"{path}.faults", source,
+                                  sec.key_line("faults")) if sec.has("faults") else (),
         simulated=simulated,
         llama=llama,
+        batch=_batch_section(sec, deployment_type, model_type),
         line=sec.line,
     )
     sec.finish()
@@ -149,6 +201,9 @@ def parse_config(data: Any, source: str = "<config>") -> ServerConfig:
     top.path = "(top level)"
     region = top.str_("region", "local")
     max_body = top.num("max_body_bytes", 1_048_576, lo=1024, integer=True)
+    max_file = top.num("max_file_bytes", ServerConfig.max_file_bytes, lo=1024, integer=True)
+    window = top.num("batch_completion_window_s", ServerConfig.batch_completion_window_s,
+                     lo=0.05, hi=30 * 86_400)
     top.used.add("deployments")
     top.finish()
     if not top.has("deployments"):
@@ -169,7 +224,8 @@ def parse_config(data: Any, source: str = "<config>") -> ServerConfig:
     top.finish()
     if not specs:
         deps.fail("no deployments")
-    return ServerConfig(tuple(specs), source=source, region=region, max_body_bytes=max_body)
+    return ServerConfig(tuple(specs), source=source, region=region, max_body_bytes=max_body,
+                        max_file_bytes=max_file, batch_completion_window_s=float(window))
 
 
 def load_config(path: str | Path | None = None, *, only: list[str] | None = None) -> ServerConfig:
@@ -193,4 +249,4 @@ def select(config: ServerConfig, only: list[str] | None) -> ServerConfig:
         )
     wanted = {n.lower() for n in only}
     kept = tuple(d for d in config.deployments if d.name.lower() in wanted)
-    return ServerConfig(kept, config.source, config.region, config.max_body_bytes)
+    return dataclasses.replace(config, deployments=kept)

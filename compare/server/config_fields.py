@@ -12,6 +12,7 @@ from compare.server.deployment_spec import (
     CATEGORIES,
     FAULTS,
     SEVERITIES,
+    BatchSpec,
     Capacity,
     Dist,
     FaultRule,
@@ -258,6 +259,17 @@ def llama(sec: Section) -> LlamaSpec:
         n_batch=sec.num("n_batch", 256, lo=1, hi=8192, integer=True),
         deterministic=sec.bool_("deterministic", False),
         chat_template=sec.str_("chat_template", "model", choices=("model", "plain")),
+    )
+    sec.finish()
+    return spec
+
+
+def batch(sec: Section) -> BatchSpec:
+    """The `batch:` section of a global-batch deployment."""
+    spec = BatchSpec(
+        concurrency=sec.num("concurrency", BatchSpec.concurrency, lo=1, hi=4096, integer=True),
+        enqueued_tokens=sec.num("enqueued_tokens", BatchSpec.enqueued_tokens, lo=1,
+                                integer=True),
     )
     sec.finish()
     return spec

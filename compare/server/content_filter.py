@@ -66,6 +66,8 @@ class OutputGate:
 
     def feed(self, piece: str) -> tuple[str, str | None]:
         """Add a piece; return (text to send now, finish reason if generation must stop)."""
+        if not self.stops and not self.rules:
+            return piece, None  # nothing to hold back or check
         self.pending += piece
         cut = min((i for i in (self.pending.find(s) for s in self.stops) if i >= 0),
                   default=-1)

@@ -15,6 +15,9 @@ from typing import Any
 
 BACKENDS = ("llama", "simulated")
 MODEL_TYPES = ("chat-completion", "embeddings")
+# Azure's deployment SKUs this endpoint models: Standard answers online requests; GlobalBatch
+# answers only requests sent through the batch API (files + /openai/batches).
+DEPLOYMENT_TYPES = ("standard", "global-batch")
 CATEGORIES = ("hate", "sexual", "violence", "self_harm", "profanity", "jailbreak")
 SEVERITIES = ("safe", "low", "medium", "high")
 # Injected HTTP status faults: name -> (status, which retry hints the 429 carries).
@@ -154,11 +157,21 @@ class LlamaSpec:
 
 
 @dataclass(frozen=True)
+class BatchSpec:
+    """How a global-batch deployment runs batch jobs."""
+
+    concurrency: int = 8  # requests of this deployment's batches in flight at once
+    # Azure's enqueued-token quota: input tokens of all unfinished batches of the deployment.
+    enqueued_tokens: int = 5_000_000
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     name: str
     backend: str
     model: str
     model_type: str = "chat-completion"  # chat-completion | embeddings
+    deployment_type: str = "standard"  # standard | global-batch
     version: str = "1"
     provider: str = "compare (local)"
     defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -168,7 +181,13 @@ class DeploymentSpec:
     faults: tuple[FaultRule, ...] = ()
     simulated: SimulatedSpec | None = None
     llama: LlamaSpec | None = None
+    batch: BatchSpec | None = None  # global-batch deployments only
     line: int | None = None
+
+    @property
+    def is_batch(self) -> bool:
+        """True for a global-batch deployment (answers batch jobs only)."""
+        return self.deployment_type == "global-batch"
 
 
 @dataclass(frozen=True)
@@ -177,6 +196,10 @@ class ServerConfig:
     source: str = "<config>"
     region: str = "local"
     max_body_bytes: int = 1_048_576
+    max_file_bytes: int = 200 * 1024 * 1024  # Azure's limit for a batch input file
+    # What the only completion window Azure takes, "24h", lasts here: shorter in tests, so an
+    # unfinished job expires.
+    batch_completion_window_s: float = 86_400.0
 
     def names(self) -> list[str]:
         """Deployment names in file order."""

@@ -13,7 +13,7 @@ from typing import Any, cast
 from aiohttp import web
 
 from compare.server.backends.base import EmbeddingBackend, prompt_key
-from compare.server.chat import check_operation, header_list
+from compare.server.chat import check_online, check_operation, header_list
 from compare.server.faults import strike_early
 from compare.server.limits import admit
 from compare.server.request_body import read_object
@@ -46,6 +46,7 @@ async def handle_embeddings(request: web.Request, dialect: str) -> web.StreamRes
     dep.stats.received += 1
     dep.stats.in_flight += 1
     spec = dep.spec
+    check_online(spec)
     check_operation(spec, "embeddings")
     backend = cast(EmbeddingBackend, dep.backend)
     native = backend.embedding_dimensions()

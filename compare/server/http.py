@@ -21,6 +21,8 @@ from aiohttp import web
 
 from compare.server.azure_errors import WireError
 from compare.server.backends.base import Backend
+from compare.server.batch.execute import stop_all
+from compare.server.batch.routes import routes as batch_routes
 from compare.server.chat import handle_chat
 from compare.server.deployment_spec import ServerConfig
 from compare.server.embeddings import handle_embeddings
@@ -68,7 +70,16 @@ def build_app(config: ServerConfig, backends: dict[str, Backend], api_key: str) 
     r.add_get("/_compare/stats", _stats)
     r.add_post("/_compare/reset", _reset_stats)
     r.add_get(HEALTH_PATH, _health)
+    app.add_routes(batch_routes("/openai", versioned=True))
+    app.add_routes(batch_routes("/openai/v1", versioned=False))
+    app.on_cleanup.append(_stop_batches)
     return app
+
+
+async def _stop_batches(app: web.Application) -> None:
+    endpoint = app[STATE]
+    await stop_all(endpoint.batches)
+    endpoint.files.close()
 
 
 def _authorized(request: web.Request) -> bool:
@@ -166,14 +177,15 @@ async def _info(request: web.Request) -> web.Response:
     dep = endpoint.pick(request)
     spec = dep.spec
     body = {"model_name": spec.model, "model_type": spec.model_type,
-            "model_provider_name": spec.provider}
+            "model_provider_name": spec.provider, "deployment_type": spec.deployment_type}
     return endpoint.json(request, body)
 
 
 async def _models(request: web.Request) -> web.Response:
     endpoint = state(request)
     data = [{"id": d.spec.name, "object": "model", "created": endpoint.started,
-             "owned_by": d.spec.provider} for d in endpoint.deployments.values()]
+             "owned_by": d.spec.provider, "deployment_type": d.spec.deployment_type}
+            for d in endpoint.deployments.values()]
     return endpoint.json(request, {"object": "list", "data": data})
 
 

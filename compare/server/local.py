@@ -39,15 +39,19 @@ class LocalEndpoint:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         # Validate here first: a typo reports file and line without waiting for a subprocess.
         if config is not None:
-            names = select(parse_config(config, "<config>"), only).names()
+            parsed = select(parse_config(config, "<config>"), only)
             self._tmp = tempfile.TemporaryDirectory(prefix="compare-endpoint-")
             path = Path(self._tmp.name) / "deployments.yaml"
             path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
             self.deployments_file = path
         else:
-            names = load_config(deployments, only=only).names()
+            parsed = load_config(deployments, only=only)
             self.deployments_file = Path(deployments) if deployments else None
-        self.deployment_names: list[str] = names
+        self.config = parsed
+        # What a client can call online; global-batch deployments answer batch jobs only.
+        self.deployment_names: list[str] = [d.name for d in parsed.deployments if not d.is_batch]
+        self.batch_deployment_names: list[str] = [d.name for d in parsed.deployments
+                                                  if d.is_batch]
         self.api_key: str = api_key or secrets.token_urlsafe(24)
         self.host = host
         if log_path is None:

@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from compare.server.azure_errors import WireError
 from compare.server.backends.base import Backend
+from compare.server.batch.files import FileStore
+from compare.server.batch.jobs import BatchBook
 from compare.server.deployment_spec import DeploymentSpec, ServerConfig
 from compare.server.faults import FaultInjector
 from compare.server.limits import RateLimiter
@@ -48,6 +52,7 @@ class ServedDeployment:
     limiter: RateLimiter | None
     faults: FaultInjector | None
     stats: DeploymentStats = field(default_factory=DeploymentStats)
+    batch_slots: asyncio.Semaphore | None = None  # global-batch: requests of its jobs in flight
 
     @classmethod
     def build(cls, spec: DeploymentSpec, backend: Backend) -> ServedDeployment:
@@ -59,6 +64,7 @@ class ServedDeployment:
             limiter=RateLimiter(cap.rpm, cap.tpm, cap.window_s) if cap else None,
             faults=FaultInjector(spec.faults, spec.simulated.seed if spec.simulated else 0)
             if spec.faults else None,
+            batch_slots=asyncio.Semaphore(spec.batch.concurrency) if spec.batch else None,
         )
 
 
@@ -95,6 +101,10 @@ class EndpointState:
     def __init__(self, config: ServerConfig, backends: dict[str, Backend]) -> None:
         self.config = config
         self.started = int(time.time())
+        # Batch input and output files live here until the server stops.
+        self.files = FileStore(Path(tempfile.mkdtemp(prefix="compare-files-")),
+                               config.max_file_bytes)
+        self.batches = BatchBook()
         self.deployments: dict[str, ServedDeployment] = {
             spec.name.lower(): ServedDeployment.build(spec, backends[spec.name])
             for spec in config.deployments

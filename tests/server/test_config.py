@@ -17,7 +17,8 @@ from compare.server.config import (
     parse_config,
 )
 
-BINDING_NAMES = ["smollm2", "smollm2-precise", "gemma3-base", "sim-fast", "sim-slow"]
+BINDING_NAMES = ["smollm2", "smollm2-precise", "gemma3-base", "sim-fast", "sim-slow",
+                 "smollm2-batch", "sim-batch"]
 
 
 def test_shipped_file_has_the_binding_deployments() -> None:
@@ -30,8 +31,10 @@ def test_shipped_file_has_the_binding_deployments() -> None:
     assert by_name["gemma3-base"].llama.chat_template == "plain"
     slow = by_name["sim-slow"]
     assert slow.content_filter and slow.capacity and slow.capacity.rpm <= 60
-    for name in ("sim-fast", "sim-slow"):
+    for name in ("sim-fast", "sim-slow", "sim-batch"):
         assert "simulated" in by_name[name].model
+    assert {d.name for d in config.deployments if d.is_batch} == {"smollm2-batch", "sim-batch"}
+    assert by_name["smollm2-batch"].llama.weights == by_name["smollm2"].llama.weights
 
 
 def test_only_selects_case_insensitively_and_rejects_unknown() -> None:

@@ -193,3 +193,35 @@ async def test_stop_sequence_on_a_real_model(llama_endpoint) -> None:
     assert choice["message"]["content"] == text[: text.index(stop)]
     assert choice["finish_reason"] == "stop"
     assert cut.json["usage"]["completion_tokens"] < full.json["usage"]["completion_tokens"]
+
+
+def test_a_batch_runs_on_the_real_model(llama_endpoint) -> None:
+    import io
+    import json
+
+    client = openai.AzureOpenAI(azure_endpoint=llama_endpoint.url,
+                                api_key=llama_endpoint.api_key, api_version="2024-10-21",
+                                max_retries=0)
+    lines = [{"custom_id": f"q{i}", "method": "POST", "url": "/chat/completions",
+              "body": {"model": "smollm2-batch", "max_tokens": 8,
+                       "messages": [{"role": "user", "content": question}]}}
+             for i, question in enumerate([QUESTION, "Name a colour."])]
+    data = "".join(json.dumps(x) + "\n" for x in lines).encode()
+    uploaded = client.files.create(file=("q.jsonl", io.BytesIO(data)), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/chat/completions",
+                                  completion_window="24h")
+    deadline = time.monotonic() + 120
+    while batch.status not in ("completed", "failed") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        batch = client.batches.retrieve(batch.id)
+    assert batch.status == "completed", batch.errors
+    outputs = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
+    assert sorted(o["custom_id"] for o in outputs) == ["q0", "q1"]
+    for out in outputs:
+        body = out["response"]["body"]
+        schemas.check(body, schemas.OPENAI, "completion")
+        assert body["model"] == "SmolLM2-135M-Instruct"
+        assert 0 < body["usage"]["completion_tokens"] <= 8
+    with pytest.raises(openai.BadRequestError, match="global-batch"):
+        client.chat.completions.create(model="smollm2-batch", max_tokens=4,
+                                       messages=[{"role": "user", "content": "Hi"}])
