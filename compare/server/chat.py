@@ -174,7 +174,16 @@ async def handle_chat(request: web.Request, dialect: str) -> web.StreamResponse:
         ctx.fault = fault.fault
         dep.stats.faults[fault.fault] += 1
         await strike_early(request, dep.spec.name, fault)
-    gen: Any = start(job, ctx.t0)
+    async with dep.turn():
+        return await _answer(request, ctx, job, dialect, fault)
+
+
+async def _answer(request: web.Request, ctx: RequestContext, job: ChatJob, dialect: str,
+                  fault: FaultRule | None) -> web.StreamResponse:
+    dep = job.dep
+    # A request that waited for its turn starts its simulated schedule when the turn came.
+    t0 = ctx.t0 if dep.online_slots is None else asyncio.get_running_loop().time()
+    gen: Any = start(job, t0)
     ctx.headers.update(gen.headers)
     ctx.prompt_tokens = gen.prompt_tokens
     shape = ResponseShape(dialect=dialect, id=f"chatcmpl-{uuid.uuid4().hex[:24]}",

@@ -9,8 +9,8 @@ Schema (all keys optional unless marked required)::
     max_body_bytes: 1048576          # larger request bodies get 413
     max_file_bytes: 209715200        # larger batch input files are refused (Azure: 200 MB)
     batch_completion_window_s: 86400 # what a batch's "24h" lasts here; unfinished jobs expire
-    deployments:                     # required; name -> deployment (names case-insensitive)
-      NAME:
+    deployments:                     # required; name -> deployment (names case-insensitive),
+      NAME:                          # or a list of deployments each with `name: NAME`
         backend: llama | simulated   # required
         model_type: chat-completion | embeddings   # embeddings: simulated only
         deployment_type: standard | global-batch   # global-batch: batch API only (Azure's
@@ -22,6 +22,9 @@ Schema (all keys optional unless marked required)::
         defaults: {temperature, top_p, max_tokens, seed, stop, presence_penalty,
                    frequency_penalty}  # used when the request omits them
         max_output_tokens: 4096      # hard cap on max_tokens
+        max_concurrent_requests: 4   # generations at once, others wait (simulated; default
+                                     # unlimited). llama: always 1 per loaded model, shared by
+                                     # the deployments on the same weights
         capacity: {rpm: int, tpm: int, window_s: 10}   # 429 + Retry-After beyond it
         content_filter:              # list of rules
           - {category: hate|sexual|violence|self_harm|profanity|jailbreak,
@@ -117,6 +120,8 @@ __all__ = [
 ]
 
 DEFAULT_DEPLOYMENTS_FILE = Path(__file__).with_name("default_deployments.yaml")
+# Keys of the client's deployments file (compare.deployments): they mean a file for `compare run`.
+CLIENT_KEYS = frozenset({"endpoint", "kind", "api_key", "api_key_env", "api_version", "auth"})
 
 
 def _model_name(name: str, sec: Section, backend: str) -> str:
@@ -162,6 +167,12 @@ def _deployment(name: str, sec: Section) -> DeploymentSpec:
         sec.fail("deployment names use letters, digits, '.', '_' and '-' (max 64)")
     backend = sec.str_("backend", choices=BACKENDS)
     if backend is None:
+        client_keys = sorted(CLIENT_KEYS & set(sec.data))
+        if client_keys:
+            sec.fail(f"has {', '.join(client_keys)}: that is a client deployments file (the "
+                     "services `compare run --deployments` calls). `compare serve "
+                     "--deployments` takes the deployments it serves, e.g.\n"
+                     + _snippet([name]))
         sec.fail(f"needs a backend, one of {', '.join(BACKENDS)}")
     model = _model_name(name, sec, backend)
     model_type = sec.str_("model_type", "chat-completion", choices=MODEL_TYPES)
@@ -169,6 +180,13 @@ def _deployment(name: str, sec: Section) -> DeploymentSpec:
         sec.fail("only simulated deployments serve embeddings", "model_type")
     deployment_type = sec.str_("deployment_type", "standard", choices=DEPLOYMENT_TYPES)
     simulated, llama = _backend_sections(sec, backend)
+    limit = sec.num("max_concurrent_requests", lo=1, hi=100_000, integer=True)
+    if backend == "llama":
+        if limit not in (None, 1):
+            sec.fail("llama.cpp generates one answer at a time per loaded model (shared by the "
+                     "deployments on the same weights): leave it out or set 1",
+                     "max_concurrent_requests")
+        limit = 1
     path, source = sec.path, sec.source
     spec = DeploymentSpec(
         name=name,
@@ -189,14 +207,64 @@ def _deployment(name: str, sec: Section) -> DeploymentSpec:
         simulated=simulated,
         llama=llama,
         batch=_batch_section(sec, deployment_type, model_type),
+        max_concurrent_requests=limit,
         line=sec.line,
     )
     sec.finish()
     return spec
 
 
+def _snippet(names: list[str]) -> str:
+    """A deployments section that would load, for error messages."""
+    lines = ["deployments:"]
+    for name in names or ["my-deployment"]:
+        lines += [f"  {name}:", "    backend: simulated   # or llama, with llama: {weights: ...}"]
+    return "\n".join(lines)
+
+
+def _shape_error(top: Section, names: list[str]) -> None:
+    raise ConfigError(
+        "deployments: expected a mapping of name -> settings, or a list of settings each with "
+        "a name:, for example\n" + _snippet(names),
+        source=top.source, line=top.key_line("deployments"), field="deployments")
+
+
+def _names_in(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [str(k) for k in value]
+    if isinstance(value, list):
+        return [str(v.get("name")) if isinstance(v, dict) and v.get("name") else str(v)
+                for v in value if isinstance(v, str | dict)][:3]
+    return [str(value)] if isinstance(value, str) else []
+
+
+def _deployment_sections(top: Section) -> list[tuple[str, Section]]:
+    """(name, section) of each deployment: from `deployments: {name: {...}}` or, as in the
+    client's deployments file, `deployments: [{name: ..., ...}]`."""
+    raw = top.raw("deployments")
+    if isinstance(raw, dict):
+        if not all(isinstance(v, dict) for v in raw.values()):
+            _shape_error(top, _names_in(raw))
+        deps = top.section("deployments")
+        deps.path = "deployments"
+        return [(str(name), deps.section(name)) for name in list(deps.data)]
+    if not isinstance(raw, list) or not all(
+            isinstance(v, dict) and isinstance(v.get("name"), str) for v in raw):
+        _shape_error(top, _names_in(raw))
+    lines = getattr(raw, "item_lines", [top.key_line("deployments")] * len(raw))
+    out = []
+    for item, line in zip(raw, lines, strict=True):
+        sec = Section(item, f"deployments.{item['name']}", top.source, line)
+        sec.used.add("name")
+        out.append((item["name"], sec))
+    return out
+
+
 def parse_config(data: Any, source: str = "<config>") -> ServerConfig:
-    """Validate a loaded deployments document (a dict from YAML or from Python)."""
+    """Validate a loaded deployments document (a dict from YAML or from Python; a list is read
+    as its `deployments`)."""
+    if isinstance(data, list):
+        data = {"deployments": data}
     top = Section(data, "", source, None)
     top.path = "(top level)"
     region = top.str_("region", "local")
@@ -207,23 +275,20 @@ def parse_config(data: Any, source: str = "<config>") -> ServerConfig:
     top.used.add("deployments")
     top.finish()
     if not top.has("deployments"):
-        top.fail("needs a 'deployments' mapping of name -> deployment")
-    deps = top.section("deployments")
-    deps.path = "deployments"
+        top.fail("needs deployments, for example\n" + _snippet([]))
     specs = []
     seen: dict[str, str] = {}
-    for name in list(deps.data):
-        sec = deps.section(name)
-        spec = _deployment(str(name), sec)
+    for name, sec in _deployment_sections(top):
+        spec = _deployment(name, sec)
         folded = spec.name.lower()
         if folded in seen:
-            deps.fail(f"{name!r} clashes with {seen[folded]!r} (names are case-insensitive)",
-                      name)
+            raise ConfigError(f"deployments: {name!r} clashes with {seen[folded]!r} (names are "
+                              "case-insensitive)", source=source, line=sec.line,
+                              field=f"deployments.{name}")
         seen[folded] = spec.name
         specs.append(spec)
-    top.finish()
     if not specs:
-        deps.fail("no deployments")
+        top.fail("no deployments, for example\n" + _snippet([]))
     return ServerConfig(tuple(specs), source=source, region=region, max_body_bytes=max_body,
                         max_file_bytes=max_file, batch_completion_window_s=float(window))
 

@@ -182,6 +182,9 @@ class DeploymentSpec:
     simulated: SimulatedSpec | None = None
     llama: LlamaSpec | None = None
     batch: BatchSpec | None = None  # global-batch deployments only
+    # Generations it runs at once (others wait their turn on the server): 1 for llama, whose
+    # loaded model is shared by every deployment on the same weights; None = unlimited.
+    max_concurrent_requests: int | None = None
     line: int | None = None
 
     @property
@@ -204,3 +207,22 @@ class ServerConfig:
     def names(self) -> list[str]:
         """Deployment names in file order."""
         return [d.name for d in self.deployments]
+
+    def capacity_groups(self) -> list[tuple[list[str], int]]:
+        """Deployments that draw on one generation capacity, and its size: the llama ones on
+        the same weights share one loaded model (1 at a time across them); a simulated one
+        with max_concurrent_requests is a group of its own. Unlimited ones are in none."""
+        groups: dict[str, tuple[list[str], int]] = {}
+        for d in self.deployments:
+            if d.max_concurrent_requests is None:
+                continue
+            key = f"llama:{d.llama.weights.key}" if d.llama is not None else f"own:{d.name}"
+            groups.setdefault(key, ([], d.max_concurrent_requests))[0].append(d.name)
+        return list(groups.values())
+
+    def sharing(self, name: str) -> list[str]:
+        """The other deployments that draw on `name`'s capacity."""
+        for group, _ in self.capacity_groups():
+            if name in group:
+                return [n for n in group if n != name]
+        return []

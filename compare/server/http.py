@@ -60,12 +60,15 @@ def build_app(config: ServerConfig, backends: dict[str, Backend], api_key: str) 
     app[STATE] = EndpointState(config, backends)
     app[API_KEY] = api_key.encode()
     r = app.router
-    for dialect, prefix in ((INFERENCE, ""), (AZURE_OPENAI, "/openai/deployments/{name}"),
+    # "" and /models: Azure AI model inference (a Foundry resource serves it under
+    # https://RES.services.ai.azure.com/models), then Azure OpenAI and the v1 surface.
+    for dialect, prefix in ((INFERENCE, ""), (INFERENCE, "/models"),
+                            (AZURE_OPENAI, "/openai/deployments/{name}"),
                             (OPENAI_V1, "/openai/v1")):
         r.add_post(f"{prefix}/chat/completions", _versioned(handle_chat, dialect))
         r.add_post(f"{prefix}/embeddings", _versioned(handle_embeddings, dialect))
-    r.add_get("/info", _info)
-    r.add_get("/openai/deployments/{name}/info", _info)
+    for path in ("/info", "/models/info", "/openai/deployments/{name}/info"):
+        r.add_get(path, _info)
     r.add_get("/openai/v1/models", _models)
     r.add_get("/_compare/stats", _stats)
     r.add_post("/_compare/reset", _reset_stats)
@@ -101,8 +104,34 @@ def _route_error(request: web.Request, exc: web.HTTPException) -> WireError:
         cap = state(request).config.max_body_bytes
         return WireError(413, "RequestEntityTooLarge",
                          f"The request body is larger than {cap} bytes.")
-    code = "NotFound" if exc.status == 404 else "MethodNotAllowed"
-    return WireError(exc.status, code, f"No route for {request.method} {request.path}")
+    if exc.status != 404:
+        return WireError(exc.status, "MethodNotAllowed",
+                         f"{request.path} does not take {request.method}.")
+    return WireError(404, "NotFound", f"No route for {request.method} {request.path}: the path "
+                     f"is wrong.{_deployment_in_path(request)} Routes here: "
+                     f"{_route_list(request.app)}.")
+
+
+def _route_list(app: web.Application) -> str:
+    seen: dict[str, list[str]] = {}
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource is not None else "?"
+        if route.method != "HEAD" and not path.startswith("/_compare"):
+            seen.setdefault(path, []).append(route.method)
+    return ", ".join(f"{'|'.join(methods)} {path}" for path, methods in seen.items())
+
+
+def _deployment_in_path(request: web.Request) -> str:
+    """A hint when a segment of the wrong path is a deployment name."""
+    endpoint = state(request)
+    for segment in request.path.split("/"):
+        dep = endpoint.deployments.get(segment.lower())
+        if dep is not None:
+            name = dep.spec.name
+            return (f" {name!r} is a deployment: name it in the body's \"model\" (POST "
+                    f"/chat/completions or /models/chat/completions) or in the path of "
+                    f"/openai/deployments/{name}/chat/completions.")
+    return ""
 
 
 @web.middleware
@@ -177,14 +206,18 @@ async def _info(request: web.Request) -> web.Response:
     dep = endpoint.pick(request)
     spec = dep.spec
     body = {"model_name": spec.model, "model_type": spec.model_type,
-            "model_provider_name": spec.provider, "deployment_type": spec.deployment_type}
+            "model_provider_name": spec.provider, "deployment_type": spec.deployment_type,
+            "max_concurrent_requests": spec.max_concurrent_requests,
+            "shares_capacity_with": endpoint.config.sharing(spec.name)}
     return endpoint.json(request, body)
 
 
 async def _models(request: web.Request) -> web.Response:
     endpoint = state(request)
     data = [{"id": d.spec.name, "object": "model", "created": endpoint.started,
-             "owned_by": d.spec.provider, "deployment_type": d.spec.deployment_type}
+             "owned_by": d.spec.provider, "deployment_type": d.spec.deployment_type,
+             "max_concurrent_requests": d.spec.max_concurrent_requests,
+             "shares_capacity_with": endpoint.config.sharing(d.spec.name)}
             for d in endpoint.deployments.values()]
     return endpoint.json(request, {"object": "list", "data": data})
 

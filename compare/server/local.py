@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -113,6 +114,28 @@ class LocalEndpoint:
                 + self._log_tail()
             )
         self.url = found[0].rstrip("/")
+
+    def concurrency_of(self, name: str) -> int | None:
+        """Generations deployment `name` runs at once (more in flight only wait on the server,
+        and their TTFT then measures that wait): 1 for a llama deployment, the configured
+        max_concurrent_requests for a simulated one, None when unlimited."""
+        for spec in self.config.deployments:
+            if spec.name.lower() == name.lower():
+                return spec.max_concurrent_requests
+        raise ConfigError(f"the local endpoint serves no deployment {name!r}; it serves: "
+                          f"{', '.join(self.config.names())}", field="name")
+
+    def shared_groups(self, names: Iterable[str] | None = None) -> list[tuple[list[str], int]]:
+        """Deployments among `names` (default: `deployment_names`) that share one capacity,
+        with its size: `[(["smollm2", "smollm2-precise"], 1)]` for two deployments on one
+        loaded model. Only groups of two or more; the runner's `shared_limits` takes them."""
+        wanted = {n.lower() for n in (self.deployment_names if names is None else names)}
+        groups = []
+        for group, limit in self.config.capacity_groups():
+            kept = [n for n in group if n.lower() in wanted]
+            if len(kept) > 1:
+                groups.append((kept, limit))
+        return groups
 
     def _log_tail(self, lines: int = 15) -> str:
         try:

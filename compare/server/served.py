@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import re
 import tempfile
 import time
@@ -53,6 +54,14 @@ class ServedDeployment:
     faults: FaultInjector | None
     stats: DeploymentStats = field(default_factory=DeploymentStats)
     batch_slots: asyncio.Semaphore | None = None  # global-batch: requests of its jobs in flight
+    # Simulated with max_concurrent_requests: online generations at once (llama's one worker
+    # thread per model already runs them one by one).
+    online_slots: asyncio.Semaphore | None = None
+
+    def turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Wait for a generation slot (held until the answer is sent), if the deployment has a
+        limit of its own."""
+        return self.online_slots if self.online_slots is not None else contextlib.nullcontext()
 
     @classmethod
     def build(cls, spec: DeploymentSpec, backend: Backend) -> ServedDeployment:
@@ -65,6 +74,8 @@ class ServedDeployment:
             faults=FaultInjector(spec.faults, spec.simulated.seed if spec.simulated else 0)
             if spec.faults else None,
             batch_slots=asyncio.Semaphore(spec.batch.concurrency) if spec.batch else None,
+            online_slots=asyncio.Semaphore(spec.max_concurrent_requests)
+            if spec.max_concurrent_requests and spec.backend == "simulated" else None,
         )
 
 

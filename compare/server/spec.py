@@ -45,9 +45,13 @@ def check_api_version(request: Any, required: bool) -> None:
     version = request.query.get("api-version")
     if version is None:
         if required:
+            base = f"{request.url.origin()}/openai/v1"
             raise WireError(400, "MissingApiVersionParameter",
                             "The api-version query parameter (?api-version=) is required "
-                            "for all requests.", param="api-version")
+                            f"for all requests to {request.path}. An OpenAI v1 client (one "
+                            f"that sends no api-version) belongs under /openai/v1: use "
+                            f"base_url={base} (compare: --kind openai --endpoint {base}).",
+                            param="api-version")
         return
     if not API_VERSION_RE.match(version):
         raise WireError(400, "UnsupportedApiVersion",

@@ -17,7 +17,7 @@ from compare.server.config import load_config
 from compare.server.local import wait_until
 
 from . import _schemas as schemas
-from ._http import body, chat, route
+from ._http import body, call, chat, route
 
 pytestmark = pytest.mark.llama
 
@@ -225,3 +225,13 @@ def test_a_batch_runs_on_the_real_model(llama_endpoint) -> None:
     with pytest.raises(openai.BadRequestError, match="global-batch"):
         client.chat.completions.create(model="smollm2-batch", max_tokens=4,
                                        messages=[{"role": "user", "content": "Hi"}])
+
+
+async def test_llama_deployments_declare_one_at_a_time(llama_endpoint) -> None:
+    assert llama_endpoint.shared_groups() == [(["smollm2", "smollm2-precise"], 1)]
+    assert llama_endpoint.concurrency_of("gemma3-base") == 1
+    assert llama_endpoint.concurrency_of("sim-fast") is None
+    info = await call(llama_endpoint, "GET", "/openai/deployments/smollm2/info"
+                      "?api-version=2024-10-21")
+    assert info.json["max_concurrent_requests"] == 1
+    assert sorted(info.json["shares_capacity_with"]) == ["smollm2-batch", "smollm2-precise"]
