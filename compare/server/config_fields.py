@@ -74,7 +74,8 @@ class Section:
             hi: float | None = None, integer: bool = False) -> Any:
         value = self.raw(key, default)
         if value is None:
-            return None
+            # `key: null` means "not set": the default (which may itself be None).
+            return default
         kinds = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):
             self.fail(f"expected {'an integer' if integer else 'a number'}, got {value!r}", key)
