@@ -116,10 +116,7 @@ def _omnibus(table: PromptTable, deployments: Sequence[str], group: Hashable) ->
                 "note": why}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if binary:
-            res = cochrans_q(values.astype(int))
-        else:
-            res = stats.friedmanchisquare(*values.T)
+        res = cochrans_q(values.astype(int)) if binary else stats.friedmanchisquare(*values.T)
     return {**out, "statistic": float(res.statistic), "p_value": float(res.pvalue), "note": ""}
 
 

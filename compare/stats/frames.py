@@ -104,16 +104,31 @@ class PromptTable:
 
 def prompt_table(frame: pd.DataFrame, info: MetricInfo) -> PromptTable:
     """Aggregate usable rows to one value per prompt and deployment."""
-    rows = frame[usable_mask(frame, info)]
-    value = rows[info.name].astype("float64")
-    keys = [rows["prompt_id"], rows["deployment"]]
-    grouped = value.groupby(keys, sort=False)
+    # Integer codes instead of string keys: this runs once per metric and group per call.
+    prompt_code, prompt_names = pd.factorize(frame["prompt_id"])
+    dep_code, dep_names = pd.factorize(frame["deployment"])
+    width = len(dep_names)
+    mask = usable_mask(frame, info).to_numpy(dtype=bool)
+    cell = prompt_code[mask] * width + dep_code[mask]
+    grouped = pd.Series(frame[info.name].to_numpy(dtype="float64")[mask]).groupby(cell)
     agg = grouped.median() if info.latency_like else grouped.mean()
-    values = agg.unstack("deployment") if len(agg) else pd.DataFrame(dtype=float)
-    counts = grouped.size().unstack("deployment") if len(agg) else pd.DataFrame(dtype=float)
-    prompts = list(dict.fromkeys(frame["prompt_id"].tolist()))
-    present = {str(d): set(p) for d, p in frame.groupby("deployment", sort=False)["prompt_id"]}
-    return PromptTable(info, values, counts, prompts, present, frame)
+    shape = (len(prompt_names), width)
+    values, counts = np.full(shape, np.nan), np.full(shape, np.nan)
+    cells = agg.index.to_numpy(dtype=int)
+    values.flat[cells] = agg.to_numpy()
+    counts.flat[cells] = grouped.size().to_numpy()
+    index, columns = pd.Index(prompt_names, name="prompt_id"), pd.Index(dep_names)
+    with_data = ~np.isnan(values).all(axis=0)
+    prompts = [str(p) for p in prompt_names]
+    seen = np.unique(prompt_code * width + dep_code)
+    present: dict[str, set[str]] = {str(d): set() for d in dep_names}
+    for code in seen:
+        present[str(dep_names[code % width])].add(prompts[code // width])
+    return PromptTable(
+        info,
+        pd.DataFrame(values, index=index, columns=columns).loc[:, with_data],
+        pd.DataFrame(counts, index=index, columns=columns).loc[:, with_data],
+        prompts, present, frame)
 
 
 @dataclass
@@ -147,19 +162,20 @@ def _drop_text(table: PromptTable, a: str, b: str, dropped: list[str]) -> str:
 
 def pair(table: PromptTable, a: str, b: str) -> Paired:
     """Align a and b by prompt; the rest are dropped with the reason counted."""
-    va, vb = _column(table.values, a), _column(table.values, b)
-    both = va.notna() & vb.notna()
-    prompts = [p for p in table.prompts if p in both.index and both[p]]
+    # The table's rows are table.prompts in order, so positions align without reindexing.
+    va = _column(table.values, a).to_numpy(dtype=float)
+    vb = _column(table.values, b).to_numpy(dtype=float)
+    both = ~np.isnan(va) & ~np.isnan(vb)
+    prompts = [p for p, keep in zip(table.prompts, both, strict=True) if keep]
     involved = table.present.get(a, set()) | table.present.get(b, set())
-    paired = set(prompts)
-    dropped = [p for p in table.prompts if p in involved and p not in paired]
-    ca = _column(table.counts, a).reindex(prompts)
-    cb = _column(table.counts, b).reindex(prompts)
-    counts = pd.concat([ca, cb]).to_numpy(dtype=float)
+    dropped = [p for p, keep in zip(table.prompts, both, strict=True)
+               if not keep and p in involved]
+    counts = np.concatenate([_column(table.counts, a).to_numpy(dtype=float)[both],
+                             _column(table.counts, b).to_numpy(dtype=float)[both]])
     return Paired(
         prompts=prompts,
-        x_a=va.reindex(prompts).to_numpy(dtype=float),
-        x_b=vb.reindex(prompts).to_numpy(dtype=float),
+        x_a=va[both],
+        x_b=vb[both],
         n_dropped=len(dropped),
         dropped=_drop_text(table, a, b, dropped) if dropped else "",
         max_repeats=int(counts.max()) if len(counts) else 0,
