@@ -60,8 +60,9 @@ class MetricInfo:
 
 def suggest(name: str, choices: Sequence[str]) -> str:
     """' Did you mean X?' for the closest choice, or '' when nothing is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    by_lower = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" Did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 def numeric_columns(frame: pd.DataFrame) -> list[str]:

@@ -168,21 +168,23 @@ def compare_paired(
     """Descriptive numbers, interval and p-value of b − a; degenerate input gives a `note`."""
     row = _descriptive(paired, info)
     chosen = choose_test(info, paired.max_repeats, test)
+    latency = info.latency_like and chosen != "mcnemar"
+    label = _name(chosen, "log-ratio t") if latency else _label(chosen)
     n = row["n_pairs"]
     if n == 0:
-        return {**row, "test": chosen, "p_value": NAN, "note": "no prompt answered ok by both"}
+        return {**row, "test": label, "p_value": NAN, "note": "no prompt answered ok by both"}
+    if n < 2 and chosen != "mcnemar":
+        return {**row, "test": label, "p_value": NAN,
+                "note": "1 paired prompt: need at least 2 for an interval"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if info.latency_like and chosen != "mcnemar":
-            if n < 2:
-                return {**row, "test": _name(chosen, "log-ratio t"), "p_value": NAN,
-                        "note": "1 paired prompt: need at least 2 for an interval"}
+        if latency:
             return {**row, **_latency(paired, chosen, level)}
         if chosen == "mcnemar":
-            return {**row, "test": "McNemar exact", **_mcnemar(paired, level)}
-        if n < 2:
-            return {**row, "test": chosen, "p_value": NAN,
-                    "note": "1 paired prompt: need at least 2 for an interval"}
+            out = {**row, "test": label, **_mcnemar(paired, level)}
+            if n < 2:
+                out["note"] = "1 paired prompt: a test cannot find anything with so little data"
+            return out
         d = paired.x_b - paired.x_a
         result = {
             "t": lambda: _t_interval(paired.x_b, paired.x_a, level),
@@ -190,5 +192,9 @@ def compare_paired(
             "bootstrap": lambda: _bootstrap(d, level),
             "permutation": lambda: _permutation(paired.x_b, paired.x_a, level),
         }[chosen]()
-    label = {"t": "paired t", "wilcoxon": "Wilcoxon signed-rank"}.get(chosen, _name(chosen, chosen))
     return {**row, "test": label, **result}
+
+
+def _label(test: str) -> str:
+    names = {"t": "paired t", "wilcoxon": "Wilcoxon signed-rank", "mcnemar": "McNemar exact"}
+    return names.get(test, _name(test, test))
