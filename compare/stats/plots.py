@@ -7,12 +7,14 @@ draws `compare()` / `diff()` rows, the scatter draws `leaderboard()` means and i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from compare.charts import ChartFigure, deployment_colors
 from compare.errors import ConfigError
@@ -22,7 +24,10 @@ from compare.stats.metrics import metric_info
 ROW_INCHES: Final = 0.42
 SIGNIFICANT_COLOR: Final = "#1f77b4"
 PLAIN_COLOR: Final = "#7f7f7f"
-FRONT_COLOR: Final = "#d62728"
+FRONT_COLOR: Final = "black"  # not a deployment colour, so the front reads on any point
+# Ratio ticks people read at a glance ("0.5×", "2×") instead of powers of ten, most wanted first.
+RATIO_TICKS: Final = (1.0, 0.5, 2.0, 0.1, 10.0, 0.25, 4.0, 0.2, 5.0, 0.8, 1.25, 0.67, 1.5, 0.01,
+                      100.0, 0.02, 50.0, 0.05, 20.0, 0.9, 1.1)
 
 
 def _row_label(row: pd.Series, group_col: str | None, same_a: bool) -> str:
@@ -59,13 +64,30 @@ def _forest_panel(ax: Axes, rows: pd.DataFrame, metric: str, group_col: str | No
     ax.set_yticks(y, [_row_label(r, group_col, same_a) for _, r in rows.iterrows()])
     ax.set_ylim(-0.7, len(rows) - 0.3)
     if ratio:
-        ax.set_xscale("log")
+        _ratio_axis(ax)
     higher = bool(rows["higher_is_better"].iloc[0])
-    scale = "ratio b / a (log scale)" if ratio else "difference b − a"
-    base = f" vs {rows['a'].iloc[0]}" if same_a and rows["a"].iloc[0] != "old" else ""
+    run_diff = same_a and rows["a"].iloc[0] == "old"
+    a_name, b_name = ("old", "new") if run_diff else ("a", "b")
+    scale = (f"ratio {b_name} / {a_name} (log scale)" if ratio
+             else f"difference {b_name} − {a_name}")
+    base = ": new run vs old run" if run_diff else (
+        f" vs {rows['a'].iloc[0]}" if same_a else "")
     ax.set_title(f"{metric}{base}", loc="left", fontsize=11)
     ax.set_xlabel(f"{scale}; {'higher' if higher else 'lower'} is better", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
+
+
+def _ratio_axis(ax: Axes) -> None:
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    gap = math.log10(high / low) / 7  # at most ~7 labels, never crowded
+    ticks: list[float] = []
+    for tick in RATIO_TICKS:
+        if low <= tick <= high and all(abs(math.log10(tick / t)) >= gap for t in ticks):
+            ticks.append(tick)
+    ax.xaxis.set_major_locator(FixedLocator(sorted(ticks) or [1.0]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def forest_plot(table: pd.DataFrame, metric: str | None = None) -> ChartFigure:
@@ -89,8 +111,9 @@ def forest_plot(table: pd.DataFrame, metric: str | None = None) -> ChartFigure:
                         gridspec_kw={"height_ratios": [max(n, 2) for n in sizes]})[:, 0]
     for ax, m in zip(axes, metrics, strict=True):
         _forest_panel(ax, table[table["metric"] == m], m, group_col)
-    fig.suptitle("Paired differences with intervals (filled: significant after Holm)",
-                 fontsize=10)
+    level = 1 - float(table.attrs.get("alpha", 0.05))
+    fig.suptitle(f"Paired differences with {level:.0%} intervals (unadjusted); "
+                 "filled = significant after Holm", fontsize=10)
     return fig
 
 
@@ -107,8 +130,8 @@ def pareto_front(x: np.ndarray, y: np.ndarray, x_lower: bool, y_higher: bool) ->
 
 def _points(frame: pd.DataFrame, quality: str, x: str, level: float,
             scorers: Mapping[str, Any] | None, order: Sequence[str] | None) -> pd.DataFrame:
-    q = leaderboard(frame, quality, level, scorers=scorers, order=order)
-    c = leaderboard(frame, x, level, scorers=scorers, order=order)
+    q = leaderboard(frame, quality, level, scorers=scorers, order=order, extras=False)
+    c = leaderboard(frame, x, level, scorers=scorers, order=order, extras=False)
     factor = 1000.0 if x == "cost" else 1.0
     points = pd.DataFrame({
         "y": q["mean"], "y_low": q["ci_low"], "y_high": q["ci_high"],
@@ -117,9 +140,11 @@ def _points(frame: pd.DataFrame, quality: str, x: str, level: float,
     return points.dropna(subset=["x", "y"])
 
 
-def _error(centre: pd.Series, low: pd.Series, high: pd.Series) -> np.ndarray:
-    return np.vstack([(centre - low).fillna(0).clip(lower=0),
-                      (high - centre).fillna(0).clip(lower=0)])
+def _error(point: pd.Series, axis: str) -> np.ndarray:
+    """[[below], [above]] for errorbar; no interval (one prompt) draws no bar."""
+    below = point[axis] - point[f"{axis}_low"]
+    above = point[f"{axis}_high"] - point[axis]
+    return np.nan_to_num(np.array([[below], [above]], dtype=float)).clip(min=0)
 
 
 def quality_scatter(results: Any, quality: str, x: str = "cost", *, level: float = 0.95,
@@ -145,16 +170,19 @@ def quality_scatter(results: Any, quality: str, x: str = "cost", *, level: float
                          not x_info.higher_is_better, q_info.higher_is_better)
     colors = deployment_colors(list(points.index))
     for (name, p), on_front in zip(points.iterrows(), front, strict=True):
-        ax.errorbar(p["x"], p["y"], xerr=_error(p[["x"]], p[["x_low"]], p[["x_high"]]),
-                    yerr=_error(p[["y"]], p[["y_low"]], p[["y_high"]]), fmt="o",
+        ax.errorbar(p["x"], p["y"], xerr=_error(p, "x"), yerr=_error(p, "y"), fmt="o",
                     color=colors[name], ecolor=colors[name], elinewidth=1.2, capsize=3,
-                    markersize=8, markeredgecolor=FRONT_COLOR if on_front else "white",
+                    markersize=9 if on_front else 7,
+                    markeredgecolor=FRONT_COLOR if on_front else "white",
                     markeredgewidth=2, zorder=3)
-        ax.annotate(str(name), (p["x"], p["y"]), xytext=(7, 7), textcoords="offset points",
-                    fontsize=9, color="black")
+        ax.annotate(str(name), (p["x"], p["y"]), xytext=(8, 6), textcoords="offset points",
+                    fontsize=9, color="black", zorder=4,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75,
+                          "edgecolor": "none"})
     line = points[front].sort_values("x")
-    ax.plot(line["x"], line["y"], color=FRONT_COLOR, linewidth=1, linestyle="--",
-            label="Pareto front", zorder=2)
+    ax.plot(line["x"], line["y"], color=FRONT_COLOR, linewidth=1, linestyle="--", marker="o",
+            markerfacecolor="none", markersize=9, markeredgewidth=2,
+            label="Pareto front (black ring)", zorder=2)
     ax.set_xlabel(_x_label(x), fontsize=10)
     direction = "higher" if q_info.higher_is_better else "lower"
     ax.set_ylabel(f"{quality} (mean over prompts; {direction} is better)", fontsize=10)
