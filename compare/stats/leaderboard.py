@@ -22,7 +22,7 @@ from compare.errors import ConfigError
 from compare.stats.frames import check_frame, deployments_of, prompt_table, usable_mask
 from compare.stats.metrics import MetricInfo, metric_info
 
-P50_RESAMPLES: Final = 2000
+P50_RESAMPLES: Final = 1000
 SEED: Final = 20241104
 COLUMNS: Final = (
     "n_prompts", "n_obs", "mean", "se", "ci_low", "ci_high", "interval", "rank",
