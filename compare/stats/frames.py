@@ -121,9 +121,8 @@ def prompt_table(frame: pd.DataFrame, info: MetricInfo) -> PromptTable:
     with_data = ~np.isnan(values).all(axis=0)
     prompts = [str(p) for p in prompt_names]
     seen = np.unique(prompt_code * width + dep_code)
-    present: dict[str, set[str]] = {str(d): set() for d in dep_names}
-    for code in seen:
-        present[str(dep_names[code % width])].add(prompts[code // width])
+    present = {str(d): {prompts[c] for c in seen[seen % width == i] // width}
+               for i, d in enumerate(dep_names.tolist())}
     return PromptTable(
         info,
         pd.DataFrame(values, index=index, columns=columns).loc[:, with_data],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,11 @@ class Sim:
     shift: float = 0.0  # added to score_quality
     latency_ratio: float = 1.0  # multiplies latency (and ttft)
     price: float = 0.001  # cost per answer
+
+
+@cache
+def _prompt_ids(n: int) -> tuple[str, ...]:
+    return tuple(f"p{i:03d}" for i in range(n))
 
 
 def tidy_frame(
@@ -43,7 +49,7 @@ def tidy_frame(
             latency = np.exp(np.log(0.8) + speed + np.log(sim.latency_ratio)
                              + rng.normal(0.0, noise, n_prompts))
             part = pd.DataFrame({
-                "prompt_id": [f"p{i:03d}" for i in range(n_prompts)],
+                "prompt_id": _prompt_ids(n_prompts),
                 "deployment": name,
                 "repeat": rep,
                 "status": "ok",
