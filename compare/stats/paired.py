@@ -150,6 +150,12 @@ def choose_test(info: MetricInfo, max_repeats: int, test: str) -> str:
     if test not in TESTS:
         raise ConfigError(f"test={test!r}; choose one of {', '.join(TESTS)}", field="test")
     if test != "auto":
+        if info.latency_like and test in ("mcnemar", "wilcoxon"):
+            raise ConfigError(
+                f"test={test!r} does not apply to {info.name}: latency-like metrics are compared "
+                "as ratios with test='auto' (log-ratio t), 'bootstrap' or 'permutation'",
+                field="test",
+            )
         if test == "mcnemar" and (info.kind != "binary" or max_repeats > 1):
             raise ConfigError(
                 f"test='mcnemar' needs a binary metric with one repeat per prompt; {info.name} is "

@@ -97,6 +97,8 @@ def test_bad_arguments_name_themselves() -> None:
             compare(frame, **kwargs)
     with pytest.raises(ConfigError, match="test='mcnemar' needs a binary metric"):
         compare(frame, metrics="score_quality", test="mcnemar")
+    with pytest.raises(ConfigError, match="test='wilcoxon' does not apply to latency_s"):
+        compare(frame, metrics="latency_s", test="wilcoxon")
 
 
 def test_frames_that_cannot_be_compared() -> None:
