@@ -35,11 +35,11 @@ _LAZY: dict[str, str] = {
     "MetricInfo": "compare.stats.metrics",
     "metric_info": "compare.stats.metrics",
     "compare": "compare.stats.comparison",
-    "leaderboard": "compare.stats.leaderboard",
-    "power": "compare.stats.power",
-    "PowerResult": "compare.stats.power",
-    "bradley_terry": "compare.stats.bradley_terry",
-    "position_bias": "compare.stats.bradley_terry",
+    "leaderboard": "compare.stats.ranking",
+    "power": "compare.stats.sample_size",
+    "PowerResult": "compare.stats.sample_size",
+    "bradley_terry": "compare.stats.preferences",
+    "position_bias": "compare.stats.preferences",
     "diff": "compare.stats.rundiff",
     "significantly_worse": "compare.stats.rundiff",
     "worse_rows": "compare.stats.rundiff",
@@ -47,13 +47,13 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from compare.stats.bradley_terry import bradley_terry, position_bias
     from compare.stats.comparison import compare
     from compare.stats.formatting import format_table
-    from compare.stats.leaderboard import leaderboard
     from compare.stats.metrics import MetricInfo, metric_info
-    from compare.stats.power import PowerResult, power
+    from compare.stats.preferences import bradley_terry, position_bias
+    from compare.stats.ranking import leaderboard
     from compare.stats.rundiff import diff, significantly_worse, worse_rows
+    from compare.stats.sample_size import PowerResult, power
 
 
 def __getattr__(name: str) -> Any:

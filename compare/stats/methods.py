@@ -16,7 +16,7 @@ from compare.errors import ConfigError
 from compare.records import METRICS, RECORD_COLUMNS, STATUSES
 
 if TYPE_CHECKING:
-    from compare.stats.power import PowerResult
+    from compare.stats.sample_size import PowerResult
 
 REQUIRED: Final = ("prompt_id", "deployment", "repeat", "status")
 
@@ -105,8 +105,8 @@ class StatsMethods:
     def leaderboard(self, metric: str, level: float = 0.95) -> pd.DataFrame:
         """Per deployment: mean of `metric` over prompts, se, interval, rank, p50, cost.
 
-        See `compare.stats.leaderboard.leaderboard`."""
-        from compare.stats.leaderboard import leaderboard
+        See `compare.stats.ranking.leaderboard`."""
+        from compare.stats.ranking import leaderboard
 
         return leaderboard(self.frame, metric, level, scorers=self._scorers,
                            order=self.deployments)
@@ -135,8 +135,8 @@ class StatsMethods:
     ) -> PowerResult:
         """Prompts needed to detect `delta`, and the effect detectable with the prompts at hand.
 
-        See `compare.stats.power.power`."""
-        from compare.stats.power import power as power_analysis
+        See `compare.stats.sample_size.power`."""
+        from compare.stats.sample_size import power as power_analysis
 
         return power_analysis(self.frame, a, b, metric, delta, power, alpha,
                               scorers=self._scorers, order=self.deployments)
@@ -149,7 +149,7 @@ class StatsMethods:
     ) -> pd.DataFrame:
         """Deployment strengths and Elo-scale ratings from judge and/or human preferences.
 
-        See `compare.stats.bradley_terry.bradley_terry`."""
-        from compare.stats.bradley_terry import bradley_terry
+        See `compare.stats.preferences.bradley_terry`."""
+        from compare.stats.preferences import bradley_terry
 
         return bradley_terry(source, judge, ratings, order=self.deployments)

@@ -18,8 +18,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from compare.charts import ChartFigure, deployment_colors
 from compare.errors import ConfigError
-from compare.stats.leaderboard import leaderboard
 from compare.stats.metrics import metric_info
+from compare.stats.ranking import leaderboard
 
 ROW_INCHES: Final = 0.42
 SIGNIFICANT_COLOR: Final = "#1f77b4"

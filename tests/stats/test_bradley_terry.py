@@ -11,7 +11,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from compare.errors import ConfigError
-from compare.stats.bradley_terry import bradley_terry, position_bias
+from compare.stats.preferences import bradley_terry, position_bias
 
 N_BOOT = 200  # enough for the interval checks here; the default is 1000
 

@@ -15,7 +15,7 @@ import pytest
 from statsmodels.stats.power import TTestPower
 
 from compare.stats.comparison import compare
-from compare.stats.power import power
+from compare.stats.sample_size import power
 from tests.stats._synth import Sim, tidy_frame
 
 REPETITIONS = 1000

@@ -8,8 +8,8 @@ import pytest
 
 from compare.errors import ConfigError
 from compare.stats.comparison import compare
-from compare.stats.leaderboard import leaderboard
-from compare.stats.power import power
+from compare.stats.ranking import leaderboard
+from compare.stats.sample_size import power
 from tests.stats._synth import Sim, tidy_frame
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from compare.errors import ConfigError
 from compare.stats.formatting import format_table
-from compare.stats.leaderboard import leaderboard
+from compare.stats.ranking import leaderboard
 from tests.stats._synth import Sim, tidy_frame
 
 

@@ -9,7 +9,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from compare.stats.leaderboard import P50_RESAMPLES, SEED, leaderboard
+from compare.stats.ranking import P50_RESAMPLES, SEED, leaderboard
 from tests.stats._synth import Sim, per_prompt, tidy_frame
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.power import TTestPower
 
-from compare.stats.power import PowerResult, power
+from compare.stats.sample_size import PowerResult, power
 from tests.stats._synth import Sim, per_prompt, tidy_frame
 
 
