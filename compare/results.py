@@ -29,6 +29,7 @@ import pandas as pd
 from compare.checkpoint import RECORDS_FILE, latest_by_key, read_checkpoint
 from compare.errors import ConfigError
 from compare.records import METRICS, RECORD_COLUMNS, STATUSES, Record
+from compare.stats.methods import StatsMethods
 
 RESULTS_FILE: Final = "results.parquet"
 MANIFEST_FILE: Final = "manifest.json"
@@ -170,8 +171,12 @@ def _clean_nan(value: Any) -> Any:
     return value
 
 
-class Results:
-    """The records of a run as a tidy pandas frame, with summaries and persistence."""
+class Results(StatsMethods):
+    """The records of a run as a tidy pandas frame, with summaries and persistence.
+
+    Statistics (`from_frame`, `leaderboard`, `compare`, `power`, `bradley_terry`) come from
+    `compare.stats.methods.StatsMethods`.
+    """
 
     def __init__(
         self,
