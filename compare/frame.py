@@ -66,8 +66,20 @@ def coerce(frame: pd.DataFrame) -> pd.DataFrame:
         out[name] = _typed(col, kind)
     for name in frame.columns:
         if name not in out:
-            out[name] = frame[name]
+            out[name] = _extra(frame[name], str(name))
     return pd.DataFrame(out, index=frame.index)
+
+
+def _extra(col: pd.Series, name: str) -> pd.Series:
+    """Score columns as float64, pass columns as bool (nullable when some are unknown), label
+    columns as strings; anything else as it is."""
+    if name.startswith("score_"):
+        return pd.to_numeric(col, errors="coerce").astype("float64")
+    if name.startswith("pass_"):
+        return col.astype("boolean" if col.isna().any() else "bool")
+    if name.startswith(LABEL_PREFIX):
+        return col.astype("string")
+    return col
 
 
 def add_group_columns(

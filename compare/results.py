@@ -32,6 +32,7 @@ from compare.run_dir import (
     write_frame,
     write_manifest,
 )
+from compare.stats.methods import StatsMethods
 from compare.summary import SUMMARY_COLUMNS, summarize, timing_rows
 
 __all__ = [
@@ -46,8 +47,9 @@ __all__ = [
 ]
 
 
-class Results:
-    """The records of a run as a tidy pandas frame, with summaries and persistence.
+class Results(StatsMethods):
+    """The records of a run as a tidy pandas frame, with summaries, statistics (leaderboard,
+    compare, power, bradley_terry: `compare.stats`) and persistence.
 
     `frame`: one row per prompt × deployment × repeat (see `compare.frame`); `manifest`: how the
     run was made (config, deployments without secrets, versions); `prompt_table`: id, prompt
