@@ -1,0 +1,145 @@
+"""Reference-overlap scorers: rouge (ROUGE-L F), chrf, bleu (sentence level), edit_similarity.
+
+Each is defined by the library named in its docstring and checked against it in the tests; the
+batch paths only change how the work is done:
+
+- rouge: rouge-score's own tokenizer, the longest common subsequence from rapidfuzz's
+  `LCSseq` over token lists (C++) instead of rouge-score's Python table; F = 2PR/(P+R).
+- chrf: fastchrf (Rust), which gives sacrebleu's sentence chrF (char order 6, beta 2,
+  whitespace removed) exactly.
+- bleu: sacrebleu's sentence BLEU (effective order, exp smoothing), computed for all rows at
+  once with numpy (`compare.scorers.bleu_batch`).
+- edit_similarity: rapidfuzz `process.cpdist` with normalized Levenshtein similarity.
+
+Identical (output, reference) pairs — repeats at temperature 0, answers replayed from a
+checkpoint, one-word answers — are scored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from compare.prompts import Prompt
+from compare.scorers.base import BatchScores, Score, Scorer
+
+
+def unique_pairs(
+    outputs: Sequence[str], references: Sequence[str | None]
+) -> tuple[list[str], list[str], np.ndarray]:
+    """The distinct (output, reference) pairs and, per row, the index of its pair."""
+    index: dict[tuple[str, str], int] = {}
+    inverse = np.empty(len(outputs), dtype="int64")
+    for i, pair in enumerate(zip(outputs, references, strict=True)):
+        key = (pair[0], pair[1] or "")
+        inverse[i] = index.setdefault(key, len(index))
+    uniq_out = [k[0] for k in index]
+    uniq_ref = [k[1] for k in index]
+    return uniq_out, uniq_ref, inverse
+
+
+class _PairScorer(Scorer):
+    """A reference-based scorer whose batch path scores distinct pairs with `_pairs`."""
+
+    kind = "continuous"
+    needs_reference = True
+
+    def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def score_text(self, output: str, reference: str | None, prompt: Prompt | None) -> Score:
+        return Score(float(self._pairs([output], [reference or ""])[0]))
+
+    def score_batch(
+        self, outputs: Sequence[str], references: Sequence[str | None],
+        prompts: Sequence[Prompt | None],
+    ) -> BatchScores:
+        if not len(outputs):
+            return BatchScores(np.empty(0, dtype="float64"))
+        uniq_out, uniq_ref, inverse = unique_pairs(outputs, references)
+        values = np.asarray(self._pairs(uniq_out, uniq_ref), dtype="float64")
+        return BatchScores(values[inverse])
+
+
+class Rouge(_PairScorer):
+    """ROUGE-L F-measure (rouge-score's `rougeL`, in [0, 1]). `stemmer=True` applies the Porter
+    stemmer to words over 3 letters, as rouge-score's `use_stemmer`.
+
+    rouge-score's tokenizer keeps only [a-z0-9] runs: text in other scripts has no tokens and
+    scores 0. Neither the tokenizer nor the stemmer downloads anything.
+    """
+
+    name = "rouge"
+
+    def __init__(self, *, stemmer: bool = False, **kwargs: Any) -> None:
+        self.stemmer = stemmer
+        super().__init__(**kwargs)
+
+    def _tokenizer(self) -> Callable[[str], list[str]]:
+        if self.stemmer:
+            # rouge_score.tokenizers imports nltk (about a second): only when stemming.
+            from rouge_score.tokenizers import DefaultTokenizer
+
+            return DefaultTokenizer(use_stemmer=True).tokenize
+        from rouge_score.tokenize import tokenize
+
+        return lambda text: tokenize(text, None)
+
+    def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
+        from rapidfuzz.distance import LCSseq
+        from rapidfuzz.process import cpdist
+
+        tokenize = self._tokenizer()
+        ref_tokens: dict[str, list[str]] = {}
+        refs = [ref_tokens.get(r) or ref_tokens.setdefault(r, tokenize(r)) for r in references]
+        hyps = [tokenize(o) for o in outputs]
+        lcs = cpdist(hyps, refs, scorer=LCSseq.similarity, dtype=np.int64)
+        hyp_len = np.fromiter(map(len, hyps), dtype="float64", count=len(hyps))
+        ref_len = np.fromiter(map(len, refs), dtype="float64", count=len(refs))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = lcs / hyp_len
+            recall = lcs / ref_len
+            f = 2 * precision * recall / (precision + recall)
+        # rouge-score: 0 when either side has no tokens or nothing is shared.
+        return np.where((hyp_len > 0) & (ref_len > 0) & (lcs > 0), f, 0.0)
+
+
+class Chrf(_PairScorer):
+    """Sentence chrF on a 0–100 scale (sacrebleu `CHRF().sentence_score`: character n-grams up
+    to 6, beta 2, whitespace ignored), computed by fastchrf."""
+
+    name = "chrf"
+
+    def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
+        from fastchrf import pairwise_chrf
+
+        scores = pairwise_chrf([[o] for o in outputs], [[r] for r in references])
+        return np.fromiter((s[0][0] for s in scores), dtype="float64", count=len(outputs))
+
+
+class Bleu(_PairScorer):
+    """Sentence BLEU on a 0–100 scale (sacrebleu `sentence_bleu`: 13a tokenizer, exp smoothing,
+    effective order)."""
+
+    name = "bleu"
+
+    def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
+        from compare.scorers.bleu_batch import sentence_bleu_many
+
+        return sentence_bleu_many(outputs, references)
+
+
+class EditSimilarity(_PairScorer):
+    """1 − normalized Levenshtein distance between output and reference (rapidfuzz
+    `Levenshtein.normalized_similarity`), in [0, 1]; case and spacing count."""
+
+    name = "edit_similarity"
+
+    def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
+        from rapidfuzz.distance import Levenshtein
+        from rapidfuzz.process import cpdist
+
+        return cpdist(outputs, references, scorer=Levenshtein.normalized_similarity,
+                      dtype=np.float64)
