@@ -99,5 +99,6 @@ def _pairs_frame(
                         rows.deployments[j], v.winner, v.verdict_ab, v.verdict_ba,
                         scorer.judge, v.explanation))
     frame = pd.DataFrame.from_records(records, columns=list(PAIRS_COLUMNS))
-    frame["repeat"] = frame["repeat"].astype("int64")
-    return frame
+    # Text columns as Results uses them: pandas strings, <NA> for "no winner" / "unreadable".
+    return frame.astype({c: "string" for c in PAIRS_COLUMNS if c != "repeat"}
+                        ).astype({"repeat": "int64"})
