@@ -44,7 +44,7 @@ class ScorerResult:
     """One scorer's values over all rows of the frame."""
 
     values: np.ndarray
-    passed: list[bool | None]
+    passed: pd.arrays.BooleanArray | list[bool | None]
     answers: list[str | None]
     explanations: list[str | None]
 
@@ -71,17 +71,21 @@ async def run_bounded(jobs: Iterable[Callable[[], Awaitable[None]]], limit: int)
     await asyncio.gather(*(worker() for _ in range(max(1, limit))))
 
 
-def _passed_from_values(scorer: Scorer, values: np.ndarray) -> list[bool | None]:
-    scored = ~np.isnan(values)
+def _passed_from_values(scorer: Scorer, values: np.ndarray) -> pd.arrays.BooleanArray:
+    """Pass/fail per row from the threshold (binary: value 1); NA where there is no value or
+    no notion of passing."""
+    unknown = np.isnan(values)
     if scorer.threshold is None and scorer.kind != "binary":
-        return [None] * len(values)
-    if scorer.threshold is None:
-        hits = values == 1.0
-    elif scorer.higher_is_better:
-        hits = values >= scorer.threshold
-    else:
-        hits = values <= scorer.threshold
-    return [bool(h) if s else None for h, s in zip(hits.tolist(), scored.tolist(), strict=True)]
+        return pd.arrays.BooleanArray(np.zeros(len(values), dtype=bool),
+                                      np.ones(len(values), dtype=bool))
+    with np.errstate(invalid="ignore"):
+        if scorer.threshold is None:
+            hits = values == 1.0
+        elif scorer.higher_is_better:
+            hits = values >= scorer.threshold
+        else:
+            hits = values <= scorer.threshold
+    return pd.arrays.BooleanArray(hits & ~unknown, unknown)
 
 
 def _score_batch(scorer: Scorer, rows: FrameRows, reasons: list[str | None]) -> ScorerResult:
@@ -238,12 +242,22 @@ def _long_frame(rows: FrameRows, results: dict[str, ScorerResult]) -> pd.DataFra
                                             pd.Index(names, dtype="object")),
         "value": np.concatenate([r.values for r in results.values()]) if k
         else np.empty(0),
-        "passed": pd.array([p for r in results.values() for p in r.passed], dtype="boolean"),
+        "passed": _concat_passed([r.passed for r in results.values()]),
         "answer": pd.Series([a for r in results.values() for a in r.answers], dtype="object"),
         "explanation": pd.Series([e for r in results.values() for e in r.explanations],
                                  dtype="object"),
     }
     return pd.DataFrame(data, columns=list(SCORES_COLUMNS))
+
+
+def _concat_passed(parts: list[pd.arrays.BooleanArray | list[bool | None]]
+                   ) -> pd.arrays.BooleanArray:
+    arrays = [p if isinstance(p, pd.arrays.BooleanArray) else pd.array(p, dtype="boolean")
+              for p in parts]
+    if not arrays:
+        return pd.array([], dtype="boolean")
+    values = np.concatenate([a.to_numpy(dtype=bool, na_value=False) for a in arrays])
+    return pd.arrays.BooleanArray(values, np.concatenate([np.asarray(a.isna()) for a in arrays]))
 
 
 def _wide_columns(

@@ -128,7 +128,11 @@ class Bleu(_PairScorer):
     def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
         from compare.scorers.bleu_batch import sentence_bleu_many
 
-        return sentence_bleu_many(outputs, references)
+        # In chunks: the n-gram arrays of 100k pairs at once would take ~400 MB.
+        step = 16_384
+        parts = [sentence_bleu_many(outputs[i:i + step], references[i:i + step])
+                 for i in range(0, len(outputs), step)]
+        return np.concatenate(parts) if parts else np.empty(0)
 
 
 class EditSimilarity(_PairScorer):
