@@ -220,17 +220,10 @@ class Scorer:
         prompts: Sequence[Prompt | None],
     ) -> BatchScores:
         """Score many scorable rows at once (the engine prefers this to `score`)."""
-        values = np.empty(len(outputs), dtype="float64")
-        answers: list[str | None] = []
-        explanations: list[str | None] = []
-        for i, (output, reference, prompt) in enumerate(
-            zip(outputs, references, prompts, strict=True)
-        ):
-            score = self._guarded(output, reference, prompt)
-            values[i] = score.value
-            answers.append(score.answer)
-            explanations.append(score.explanation)
-        return BatchScores(values, answers, explanations)
+        guarded = self._guarded
+        scores = [guarded(o, r, p) for o, r, p in zip(outputs, references, prompts, strict=True)]
+        values = np.fromiter((s.value for s in scores), dtype="float64", count=len(scores))
+        return BatchScores(values, [s.answer for s in scores], [s.explanation for s in scores])
 
     def _guarded(self, output: str, reference: str | None, prompt: Prompt | None) -> Score:
         return self.score_text(output, reference, prompt)

@@ -17,8 +17,9 @@ checkpoint, one-word answers — are scored once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+import re
+from collections.abc import Sequence
+from typing import Any, Final
 
 import numpy as np
 
@@ -30,14 +31,17 @@ def unique_pairs(
     outputs: Sequence[str], references: Sequence[str | None]
 ) -> tuple[list[str], list[str], np.ndarray]:
     """The distinct (output, reference) pairs and, per row, the index of its pair."""
-    index: dict[tuple[str, str], int] = {}
-    inverse = np.empty(len(outputs), dtype="int64")
-    for i, pair in enumerate(zip(outputs, references, strict=True)):
-        key = (pair[0], pair[1] or "")
-        inverse[i] = index.setdefault(key, len(index))
-    uniq_out = [k[0] for k in index]
-    uniq_ref = [k[1] for k in index]
-    return uniq_out, uniq_ref, inverse
+    import pandas as pd
+
+    if not len(outputs):
+        return [], [], np.empty(0, dtype="int64")
+    out_codes, out_values = pd.factorize(pd.Series(list(outputs), dtype="object"))
+    ref_codes, ref_values = pd.factorize(
+        pd.Series([r if r is not None else "" for r in references], dtype="object"))
+    pair_codes, firsts = pd.factorize(out_codes.astype("int64") * len(ref_values) + ref_codes)
+    first_out, first_ref = np.divmod(np.asarray(firsts, dtype="int64"), len(ref_values))
+    return (out_values.take(first_out).tolist(), ref_values.take(first_ref).tolist(),
+            pair_codes.astype("int64"))
 
 
 class _PairScorer(Scorer):
@@ -77,24 +81,22 @@ class Rouge(_PairScorer):
         self.stemmer = stemmer
         super().__init__(**kwargs)
 
-    def _tokenizer(self) -> Callable[[str], list[str]]:
+    def _tokenize(self, texts: Sequence[str]) -> list[list[str]]:
         if self.stemmer:
             # rouge_score.tokenizers imports nltk (about a second): only when stemming.
             from rouge_score.tokenizers import DefaultTokenizer
 
-            return DefaultTokenizer(use_stemmer=True).tokenize
-        from rouge_score.tokenize import tokenize
-
-        return lambda text: tokenize(text, None)
+            return [DefaultTokenizer(use_stemmer=True).tokenize(t) for t in texts]
+        return tokenize_many(texts)
 
     def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
         from rapidfuzz.distance import LCSseq
         from rapidfuzz.process import cpdist
 
-        tokenize = self._tokenizer()
-        ref_tokens: dict[str, list[str]] = {}
-        refs = [ref_tokens.get(r) or ref_tokens.setdefault(r, tokenize(r)) for r in references]
-        hyps = [tokenize(o) for o in outputs]
+        distinct = list(dict.fromkeys(references))
+        ref_tokens = dict(zip(distinct, self._tokenize(distinct), strict=True))
+        refs = [ref_tokens[r] for r in references]
+        hyps = self._tokenize(outputs)
         lcs = cpdist(hyps, refs, scorer=LCSseq.similarity, dtype=np.int64)
         hyp_len = np.fromiter(map(len, hyps), dtype="float64", count=len(hyps))
         ref_len = np.fromiter(map(len, refs), dtype="float64", count=len(refs))
@@ -104,6 +106,21 @@ class Rouge(_PairScorer):
             f = 2 * precision * recall / (precision + recall)
         # rouge-score: 0 when either side has no tokens or nothing is shared.
         return np.where((hyp_len > 0) & (ref_len > 0) & (lcs > 0), f, 0.0)
+
+
+_NOT_ALNUM_OR_NEWLINE: Final = re.compile(r"[^a-z0-9\n]+")
+
+
+def tokenize_many(texts: Sequence[str]) -> list[list[str]]:
+    """rouge-score's tokenizer without stemming (`rouge_score.tokenize.tokenize(t, None)`) for
+    many texts in one pass: lower case, runs of characters other than a-z 0-9 become spaces,
+    split on whitespace. Its final filter (tokens matching ^[a-z0-9]+$) keeps every token
+    such a split can give. The texts are joined by newlines (each text's own newlines become
+    spaces first, as the tokenizer would make them) and split back after."""
+    if not texts:
+        return []
+    joined = "\n".join(t.replace("\n", " ") for t in texts).lower()
+    return [segment.split() for segment in _NOT_ALNUM_OR_NEWLINE.sub(" ", joined).split("\n")]
 
 
 class Chrf(_PairScorer):

@@ -21,6 +21,9 @@ from compare.scorers.base import Score, Scorer
 
 _FENCE: Final = re.compile(r"```[ \t]*(?:json|JSON|jsonc|javascript)?[ \t]*\r?\n(.*?)```", re.S)
 _NOT_JSON: Final = object()
+_JSON_SPACE: Final = " \t\n\r"  # the whitespace json.loads skips
+# What a JSON value (as Python's json reads it, NaN and Infinity included) can start with.
+_JSON_STARTS: Final = frozenset('{["-0123456789tfnNI')
 
 
 def extract_json(text: str) -> tuple[Any, str | None]:
@@ -28,6 +31,10 @@ def extract_json(text: str) -> tuple[Any, str | None]:
 
     Tries the whole text, then the first fenced code block.
     """
+    start = text.lstrip(_JSON_SPACE)[:1]
+    if start and start not in _JSON_STARTS and "```" not in text:
+        # No JSON value starts this way (the common case of prose): skip the parser's exception.
+        return _NOT_JSON, f"not JSON: the text starts with {start!r}"
     try:
         return json.loads(text), None
     except (ValueError, RecursionError) as e:

@@ -108,3 +108,13 @@ def test_rouge_scorer_works_offline_without_nltk_data(tmp_path, monkeypatch) -> 
     # An empty NLTK data path: any lookup of downloaded data would raise LookupError.
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
     assert rouge(stemmer=True).score_text("running cats", "the cat runs", None).value > 0
+
+
+@given(st.lists(st.text(max_size=40), max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_rouge_tokenizer_for_many_equals_rouge_scores(texts: list[str]) -> None:
+    from rouge_score.tokenize import tokenize
+
+    from compare.scorers.overlap import tokenize_many
+
+    assert tokenize_many(texts) == [tokenize(t, None) for t in texts]

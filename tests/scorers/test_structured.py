@@ -7,6 +7,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compare.errors import ConfigError
 from compare.scorers import extract_json, json_schema, json_valid
@@ -51,3 +53,15 @@ def test_json_schema_from_file_and_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not JSON"):
         json_schema(tmp_path / "bad.json")
+
+
+@given(st.text(alphabet=st.sampled_from(list(' \t\n\r\xa0{}[]":,0123456789-.eEtruefalsnNIa')),
+               max_size=20))
+@settings(max_examples=400, deadline=None)
+def test_json_detection_agrees_with_json_loads(text: str) -> None:
+    try:
+        json.loads(text)
+        parses = True
+    except ValueError:
+        parses = False
+    assert (extract_json(text)[1] is None) == parses
