@@ -8,8 +8,7 @@ sacrebleu does the work per sentence in Python (about 100 µs a pair). Here:
   expressions, see RULE_1_NO_SPACE) run once over all texts joined by "\\n". 13a pads each
   line with a space and turns its newlines into spaces first, so no rule can match across a
   joint: the result, split back at "\\n", is each line's own tokenization.
-- n-gram counts: tokens become integer ids, n-grams ids built order by order with pandas'
-  hash factorization; clipped matches per pair come from sorted unique keys (numpy).
+- n-gram matches: tokens become integer ids; `compare.scorers.ngrams.clipped_matches`.
 - the score: sacrebleu's `compute_bleu` arithmetic with exp smoothing and effective order,
   on arrays.
 """
@@ -22,6 +21,8 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+
+from compare.scorers.ngrams import clipped_matches
 
 MAX_ORDER: Final = 4
 
@@ -64,46 +65,6 @@ def _flat(token_lists: list[list[str]]) -> tuple[list[str], np.ndarray]:
     lengths = np.fromiter(map(len, token_lists), dtype="int64", count=len(token_lists))
     flat = [t for tokens in token_lists for t in tokens]
     return flat, lengths
-
-
-def _ngram_ids(tok: np.ndarray, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For each order n: (id of the n-gram starting at each valid position, its row)."""
-    rows = np.repeat(np.arange(len(lengths)), lengths)
-    ends = np.repeat(np.cumsum(lengths), lengths)  # one past each position's row end
-    position = np.arange(len(tok))
-    out = []
-    current = tok.copy()  # id of the n-gram starting at each position (valid where it fits)
-    width = int(tok.max(initial=0)) + 1
-    for n in range(1, MAX_ORDER + 1):
-        if n > 1:
-            fits = position + n - 1 < len(tok)
-            combined = np.full(len(tok), -1, dtype="int64")
-            combined[fits] = current[fits] * width + tok[position[fits] + n - 1]
-            codes, _ = pd.factorize(combined)
-            current = codes.astype("int64")
-        valid = position + n - 1 < ends
-        out.append((current[valid], rows[valid]))
-    return out
-
-
-def _clipped_matches(
-    hyp: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray],
-    ref_of_row: np.ndarray, n_rows: int,
-) -> np.ndarray:
-    """Per hypothesis row: Σ over its n-grams of min(count in hyp, count in its reference)."""
-    hyp_ids, hyp_rows = hyp
-    ref_ids, ref_rows = ref
-    if not len(hyp_ids) or not len(ref_ids):
-        return np.zeros(n_rows, dtype="int64")
-    span = int(max(hyp_ids.max(), ref_ids.max())) + 1
-    hyp_keys, hyp_counts = np.unique(hyp_rows * span + hyp_ids, return_counts=True)
-    ref_keys, ref_counts = np.unique(ref_rows * span + ref_ids, return_counts=True)
-    rows_of_key = hyp_keys // span
-    lookup = ref_of_row[rows_of_key] * span + hyp_keys % span
-    at = np.minimum(np.searchsorted(ref_keys, lookup), len(ref_keys) - 1)
-    found = np.where(ref_keys[at] == lookup, ref_counts[at], 0)
-    return np.bincount(rows_of_key, weights=np.minimum(hyp_counts, found),
-                       minlength=n_rows).astype("int64")
 
 
 def _score(correct: np.ndarray, total: np.ndarray, sys_len: np.ndarray,
@@ -150,15 +111,8 @@ def sentence_bleu_many(hypotheses: Sequence[str], references: Sequence[str]) -> 
     codes = codes.astype("int64")
     # Hypotheses and references share one layout, so equal n-grams get equal ids.
     lengths = np.concatenate([hyp_len, ref_len_each])
-    grams = _ngram_ids(codes, lengths)
-    correct = np.zeros((n_rows, MAX_ORDER), dtype="int64")
-    total = np.zeros((n_rows, MAX_ORDER), dtype="int64")
     ref_of_row = np.asarray(ref_codes, dtype="int64")
-    for n, (ids, rows) in enumerate(grams):
-        is_hyp = rows < n_rows
-        hyp = (ids[is_hyp], rows[is_hyp])
-        ref = (ids[~is_hyp], rows[~is_hyp] - n_rows)
-        correct[:, n] = _clipped_matches(hyp, ref, ref_of_row, n_rows)
-        total[:, n] = np.maximum(hyp_len - n, 0)
+    correct = clipped_matches(codes, lengths, n_rows, ref_of_row, MAX_ORDER)
+    total = np.maximum(hyp_len[:, None] - np.arange(MAX_ORDER)[None, :], 0)
     ref_len = ref_len_each[ref_of_row]
     return _score(correct, total, hyp_len.astype("float64"), ref_len.astype("float64"))

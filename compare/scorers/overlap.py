@@ -5,8 +5,8 @@ batch paths only change how the work is done:
 
 - rouge: rouge-score's own tokenizer, the longest common subsequence from rapidfuzz's
   `LCSseq` over token lists (C++) instead of rouge-score's Python table; F = 2PR/(P+R).
-- chrf: fastchrf (Rust), which gives sacrebleu's sentence chrF (char order 6, beta 2,
-  whitespace removed) exactly.
+- chrf: sacrebleu's sentence chrF (char order 6, beta 2, whitespace removed), computed for all
+  rows at once with numpy (`compare.scorers.chrf_batch`).
 - bleu: sacrebleu's sentence BLEU (effective order, exp smoothing), computed for all rows at
   once with numpy (`compare.scorers.bleu_batch`).
 - edit_similarity: rapidfuzz `process.cpdist` with normalized Levenshtein similarity.
@@ -18,7 +18,7 @@ checkpoint, one-word answers — are scored once.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -42,6 +42,18 @@ def unique_pairs(
     first_out, first_ref = np.divmod(np.asarray(firsts, dtype="int64"), len(ref_values))
     return (out_values.take(first_out).tolist(), ref_values.take(first_ref).tolist(),
             pair_codes.astype("int64"))
+
+
+CHUNK: Final = 16_384  # pairs per vectorised step: the n-gram arrays of 100k at once take ~400 MB
+
+
+def _in_chunks(
+    function: Callable[[Sequence[str], Sequence[str]], np.ndarray], outputs: list[str],
+    references: list[str],
+) -> np.ndarray:
+    parts = [function(outputs[i:i + CHUNK], references[i:i + CHUNK])
+             for i in range(0, len(outputs), CHUNK)]
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 class _PairScorer(Scorer):
@@ -90,6 +102,9 @@ class Rouge(_PairScorer):
         return tokenize_many(texts)
 
     def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
+        return _in_chunks(self._rouge_l, outputs, references)
+
+    def _rouge_l(self, outputs: Sequence[str], references: Sequence[str]) -> np.ndarray:
         from rapidfuzz.distance import LCSseq
         from rapidfuzz.process import cpdist
 
@@ -125,15 +140,15 @@ def tokenize_many(texts: Sequence[str]) -> list[list[str]]:
 
 class Chrf(_PairScorer):
     """Sentence chrF on a 0–100 scale (sacrebleu `CHRF().sentence_score`: character n-grams up
-    to 6, beta 2, whitespace ignored), computed by fastchrf."""
+    to 6, beta 2, whitespace ignored), computed for all rows at once with numpy
+    (`compare.scorers.chrf_batch`)."""
 
     name = "chrf"
 
     def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
-        from fastchrf import pairwise_chrf
+        from compare.scorers.chrf_batch import sentence_chrf_many
 
-        scores = pairwise_chrf([[o] for o in outputs], [[r] for r in references])
-        return np.fromiter((s[0][0] for s in scores), dtype="float64", count=len(outputs))
+        return _in_chunks(sentence_chrf_many, outputs, references)
 
 
 class Bleu(_PairScorer):
@@ -145,11 +160,7 @@ class Bleu(_PairScorer):
     def _pairs(self, outputs: list[str], references: list[str]) -> np.ndarray:
         from compare.scorers.bleu_batch import sentence_bleu_many
 
-        # In chunks: the n-gram arrays of 100k pairs at once would take ~400 MB.
-        step = 16_384
-        parts = [sentence_bleu_many(outputs[i:i + step], references[i:i + step])
-                 for i in range(0, len(outputs), step)]
-        return np.concatenate(parts) if parts else np.empty(0)
+        return _in_chunks(sentence_bleu_many, outputs, references)
 
 
 class EditSimilarity(_PairScorer):

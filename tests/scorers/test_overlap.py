@@ -118,3 +118,22 @@ def test_rouge_tokenizer_for_many_equals_rouge_scores(texts: list[str]) -> None:
     from compare.scorers.overlap import tokenize_many
 
     assert tokenize_many(texts) == [tokenize(t, None) for t in texts]
+
+
+@given(st.lists(st.tuples(WORDS, WORDS), min_size=1, max_size=8))
+@settings(max_examples=200, deadline=None)
+def test_chrf_batch_equals_sacrebleu_on_generated_text(pairs: list[tuple[str, str]]) -> None:
+    from compare.scorers.chrf_batch import sentence_chrf_many
+
+    metric = CHRF()
+    want = [metric.sentence_score(h, [r]).score for h, r in pairs]
+    got = sentence_chrf_many([h for h, _ in pairs], [r for _, r in pairs])
+    np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_chrf_hand_worked() -> None:
+    # "ab" vs "ab": every order with n-grams on both sides (1, 2) has P = R = 1 → 100
+    assert chrf().score_text("a b", "ab", None).value == pytest.approx(100.0)
+    # "ab" vs "ac": order 1: 1 match of 2 → P = R = 1/2; order 2: 0 of 1 → P = R = 0.
+    # averages P = R = 1/4 → F2 = 5·P·R / (4P + R) = 1/4 → 25
+    assert chrf().score_text("ab", "ac", None).value == pytest.approx(25.0)
