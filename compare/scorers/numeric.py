@@ -54,12 +54,11 @@ def _value(match: re.Match[str]) -> float | None:
 
 def last_number(text: str) -> float | None:
     """The last number in `text` (see the module doc for what counts), or None."""
-    found = None
-    for match in NUMBER.finditer(text):
+    for match in reversed(list(NUMBER.finditer(text))):
         value = _value(match)
         if value is not None and math.isfinite(value):
-            found = value
-    return found
+            return value
+    return None
 
 
 class Numeric(Scorer):

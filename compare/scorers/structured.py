@@ -87,6 +87,8 @@ class JsonSchema(Scorer):
         value, error = extract_json(output)
         if error is not None:
             return Score(0.0, explanation=error)
+        if self.validator.is_valid(value):
+            return Score(1.0)
         best = exceptions.best_match(self.validator.iter_errors(value))
         if best is None:
             return Score(1.0)

@@ -210,7 +210,10 @@ def extract_choice(text: str) -> str | None:
     match = _ALONE.fullmatch(text)
     if match:
         return match.group(1).upper()
-    labelled = list(_LABELLED.finditer(text))
+    low = text.lower()
+    # The labelled pattern is slow to scan; most texts lack all three words.
+    labelled = list(_LABELLED.finditer(text)) if any(
+        word in low for word in ("answer", "option", "choice")) else []
     if labelled:
         last = labelled[-1]
         return (last.group(1) or last.group(2)).upper()

@@ -207,3 +207,17 @@ def test_empty_frame_and_no_scorers() -> None:
     scored = score_frame_sync(empty, PROMPTS, ["exact", "f1"])
     assert len(scored.scores) == 0 and list(scored.columns.columns) == ["score_exact", "score_f1"]
     assert score_frame_sync(frame(ROWS), PROMPTS, []).columns.shape == (5, 0)
+
+
+async def test_scorers_read_a_real_record_and_the_double_is_a_scoring_context() -> None:
+    from compare.records import Record
+    from compare.scorers import ScoringContext
+
+    record = Record(run_id="r", prompt_id="p2", deployment="a", repeat=0, endpoint_kind="x",
+                    output="Paris.")
+    assert (await exact().score(PROMPTS["p2"], record, None)).value == 1.0
+    record.status = "content_filtered"
+    skipped = await exact().score(PROMPTS["p2"], record, None)
+    assert math.isnan(skipped.value) and skipped.explanation == \
+        "not scored: status content_filtered"
+    assert isinstance(FakeContext(), ScoringContext)
