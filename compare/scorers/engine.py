@@ -30,7 +30,7 @@ from compare.errors import ConfigError
 from compare.prompts import PromptSet, load_prompts
 from compare.scorers.base import Score, Scorer
 from compare.scorers.pairwise import PairwiseScorer
-from compare.scorers.rows import FrameRows, take
+from compare.scorers.rows import FrameRows
 from compare.scorers.spec import as_scorers
 
 SCORES_COLUMNS: Final = (
@@ -45,8 +45,8 @@ class ScorerResult:
 
     values: np.ndarray
     passed: pd.arrays.BooleanArray | list[bool | None]
-    answers: list[str | None]
-    explanations: list[str | None]
+    answers: np.ndarray | list[str | None]  # object arrays (batch) or lists (row by row)
+    explanations: np.ndarray | list[str | None]
 
 
 @dataclass
@@ -88,23 +88,21 @@ def _passed_from_values(scorer: Scorer, values: np.ndarray) -> pd.arrays.Boolean
     return pd.arrays.BooleanArray(hits & ~unknown, unknown)
 
 
-def _score_batch(scorer: Scorer, rows: FrameRows, reasons: list[str | None]) -> ScorerResult:
-    index = [i for i, why in enumerate(reasons) if why is None]
+def _score_batch(scorer: Scorer, rows: FrameRows) -> ScorerResult:
+    subset = rows.subset(scorer)
+    index = subset.index
     values = np.full(rows.n, np.nan)
-    answers: list[str | None] = [None] * rows.n
-    explanations: list[str | None] = list(reasons)
-    if index:
-        result = scorer.score_batch(
-            take(rows.outputs, index), take(rows.references, index), take(rows.prompts, index)
-        )
+    answers = np.full(rows.n, None, dtype=object)
+    explanations = np.array(subset.reasons, dtype=object)
+    if len(index):
+        result = scorer.score_batch(subset.outputs, subset.references, subset.prompts)
         if len(result.values) != len(index):
             raise RuntimeError(f"scorer {scorer.name!r} returned {len(result.values)} values "
                                f"for {len(index)} rows")
         values[index] = result.values
         for extra, target in ((result.answers, answers), (result.explanations, explanations)):
             if extra is not None:
-                for i, value in zip(index, extra, strict=True):
-                    target[i] = value
+                target[index] = np.array(extra, dtype=object)
     return ScorerResult(values, _passed_from_values(scorer, values), answers, explanations)
 
 
@@ -180,12 +178,11 @@ async def score_frame(
     for s in chosen:
         if isinstance(s, PairwiseScorer):
             continue
-        reasons = rows.reasons(s)
         if s.model_based:
-            results[s.name], scorer_jobs = _model_jobs(s, rows, reasons, ctx)
+            results[s.name], scorer_jobs = _model_jobs(s, rows, rows.subset(s).reasons, ctx)
             jobs.extend(scorer_jobs)
         else:
-            results[s.name] = _score_batch(s, rows, reasons)
+            results[s.name] = _score_batch(s, rows)
     await run_bounded(jobs, concurrency)
     pair_frames = []
     for s in chosen:
@@ -243,11 +240,16 @@ def _long_frame(rows: FrameRows, results: dict[str, ScorerResult]) -> pd.DataFra
         "value": np.concatenate([r.values for r in results.values()]) if k
         else np.empty(0),
         "passed": _concat_passed([r.passed for r in results.values()]),
-        "answer": pd.Series([a for r in results.values() for a in r.answers], dtype="object"),
-        "explanation": pd.Series([e for r in results.values() for e in r.explanations],
-                                 dtype="object"),
+        "answer": _concat_objects([r.answers for r in results.values()]),
+        "explanation": _concat_objects([r.explanations for r in results.values()]),
     }
     return pd.DataFrame(data, columns=list(SCORES_COLUMNS))
+
+
+def _concat_objects(parts: list[np.ndarray | list[str | None]]) -> pd.Series:
+    arrays = [np.asarray(p, dtype=object) for p in parts]
+    return pd.Series(np.concatenate(arrays) if arrays else np.empty(0, dtype=object),
+                     dtype="object")
 
 
 def _concat_passed(parts: list[pd.arrays.BooleanArray | list[bool | None]]

@@ -4,8 +4,10 @@ a scorer can score (and why not, for the others)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from compare.errors import ConfigError
@@ -42,6 +44,7 @@ class FrameRows:
         self.references: list[str | None] = [
             p.reference if p is not None else None for p in self.prompts
         ]
+        self._subsets: dict[tuple[Any, ...], Subset] = {}
 
     def _prompt_map(self, prompts: PromptSet | None) -> dict[str, Prompt]:
         if prompts is None:
@@ -61,14 +64,37 @@ class FrameRows:
         return RowView(self.prompt_ids[i], self.deployments[i], self.repeats[i],
                        self.statuses[i], self.outputs[i])
 
-    def reasons(self, scorer: Scorer) -> list[str | None]:
-        """Per row: why `scorer` cannot score it, or None when it can."""
+    def subset(self, scorer: Scorer) -> Subset:
+        """The rows `scorer` can score (and why not, for the others). Scorers that decide the
+        same way (most need a reference, or not) share one computation."""
+        key = (type(scorer).applies, scorer.needs_reference, scorer.tags)
+        found = self._subsets.get(key)
+        if found is None:
+            found = self._subsets[key] = self._subset(scorer)
+        return found
+
+    def _subset(self, scorer: Scorer) -> Subset:
         by_status = {s: scorer.applies(None, s) if s != "ok" else None for s in set(self.statuses)}
         by_prompt: dict[str, str | None] = {
             pid: scorer.applies(self.prompt_by_id.get(pid), "ok") for pid in set(self.prompt_ids)
         }
-        return [by_status[s] or by_prompt[p] for s, p in zip(self.statuses, self.prompt_ids,
-                                                              strict=True)]
+        reasons = [by_status[s] or by_prompt[p]
+                   for s, p in zip(self.statuses, self.prompt_ids, strict=True)]
+        index = [i for i, why in enumerate(reasons) if why is None]
+        return Subset(reasons, np.asarray(index, dtype="int64"), take(self.outputs, index),
+                      take(self.references, index), take(self.prompts, index))
+
+
+@dataclass(frozen=True)
+class Subset:
+    """Per row the reason it is not scored (None when it is); the scored rows' index, outputs,
+    references and prompts."""
+
+    reasons: list[str | None]
+    index: np.ndarray
+    outputs: list[str]
+    references: list[str | None]
+    prompts: list[Prompt | None]
 
 
 def take(values: Sequence[Any], index: Sequence[int]) -> list[Any]:
