@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -176,14 +177,21 @@ async def score_frame(
     jobs: list[Callable[[], Awaitable[None]]] = []
     pairs: pd.DataFrame | None = None
     for s in chosen:
-        if isinstance(s, PairwiseScorer):
-            continue
-        if s.model_based:
+        if s.model_based and not isinstance(s, PairwiseScorer):
             results[s.name], scorer_jobs = _model_jobs(s, rows, rows.subset(s).reasons, ctx)
             jobs.extend(scorer_jobs)
-        else:
-            results[s.name] = _score_batch(s, rows)
-    await run_bounded(jobs, concurrency)
+    # Model calls wait on the network while the batch scorers use the CPU (on a thread).
+    calls = asyncio.ensure_future(run_bounded(jobs, concurrency))
+    try:
+        for s in chosen:
+            if not s.model_based:
+                results[s.name] = await asyncio.to_thread(_score_batch, s, rows)
+    except BaseException:
+        calls.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await calls
+        raise
+    await calls
     pair_frames = []
     for s in chosen:
         if isinstance(s, PairwiseScorer):

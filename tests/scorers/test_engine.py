@@ -142,8 +142,9 @@ def test_model_scorers_run_concurrently_within_the_bound() -> None:
     ctx = SlowJudge(reply=lambda dep, msgs: "Grade: 4" if "paris" in str(msgs) else "hmm")
     rows = [("p2", f"d{i}", r, "ok", "paris") for i in range(5) for r in range(4)]
     rows.append(("p2", "x", 0, "ok", "Lyon"))
-    scored = score_frame_sync(frame(rows), PROMPTS, [judge("j")], ctx, concurrency=3)
+    scored = score_frame_sync(frame(rows), PROMPTS, [judge("j"), exact()], ctx, concurrency=3)
     assert peak == 3 and len(ctx.chats) == len(rows)
+    assert scored.columns["score_exact"].tolist() == [1.0] * 20 + [0.0]
     assert scored.columns["score_judge"].iloc[:-1].eq(4.0).all()
     meta = scored.metadata["judge"]
     assert (meta["kind"], meta["judge"], meta["unparsed"], meta["scored"]) == \
