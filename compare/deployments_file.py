@@ -153,9 +153,10 @@ def _deployment_fields(
     nodes: dict[str, yaml.Node] = {}
     for key, key_node, value_node in ld.mapping(node, what):
         if key not in allowed:
-            hint = hint(key, allowed)
             raise ld.error(
-                f"{what}: unknown key {key!r}{hint}; allowed: {', '.join(allowed)}", key_node, key
+                f"{what}: unknown key {key!r}{hint(key, allowed)}; allowed: {', '.join(allowed)}",
+                key_node,
+                key,
             )
         values[key] = ld.value(value_node)
         nodes[key] = value_node
@@ -276,9 +277,8 @@ def local_deployments(
     chosen = list(served if names is None else names)
     unknown = [n for n in chosen if n not in served]
     if unknown:
-        hint = hint(unknown[0], served)
         raise ConfigError(
-            f"the local endpoint serves no deployment {unknown[0]!r}{hint}; "
+            f"the local endpoint serves no deployment {unknown[0]!r}{hint(unknown[0], served)}; "
             f"it serves: {', '.join(served)}",
             field="names",
         )

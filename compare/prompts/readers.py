@@ -22,6 +22,7 @@ from compare.prompts.rows import (
     prompt_from_row,
 )
 
+
 class _Builder:
     """Collects prompts and rejects duplicate ids with the place of the first one.
 
@@ -245,5 +246,5 @@ def _from_path(path: Path, source: str) -> PromptSet:
 
 def demo_prompts() -> PromptSet:
     """The bundled demo set (short, varied prompts a 135M model can answer)."""
-    path = Path(__file__).parent / "data" / "demo_prompts.jsonl"
+    path = Path(__file__).parent.parent / "data" / "demo_prompts.jsonl"
     return _from_jsonl(path.read_text(encoding="utf-8"), "demo_prompts.jsonl")
