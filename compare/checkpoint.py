@@ -15,7 +15,6 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -168,6 +167,3 @@ class Checkpoint:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def iter_rows(self) -> Iterator[dict[str, Any]]:
-        yield from read_checkpoint(self.path)

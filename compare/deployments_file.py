@@ -154,7 +154,8 @@ def _deployment_fields(
     for key, key_node, value_node in ld.mapping(node, what):
         if key not in allowed:
             raise ld.error(
-                f"{what}: unknown key {key!r}{hint(key, allowed)}; allowed: {', '.join(allowed)}",
+                f"{what}: unknown key {key!r}{hint(key, allowed)}; "
+                f"allowed: {', '.join(allowed)}",
                 key_node,
                 key,
             )

@@ -1,7 +1,8 @@
 """Azure AI model inference (the unified endpoint) through `azure.ai.inference.aio`.
 
 One `ChatCompletionsClient` per endpoint URL + auth + api-version; deployments are routed by the
-`model` field of the body. Choices that differ from the SDK's defaults, and why (../FACTS.md):
+`model` field of the body. Choices that differ from the SDK's defaults, and why (each measured
+with azure-ai-inference 1.0.0b9 / azure-core 1.41):
 
 - `retry_total=0`: the runner owns retries and times every attempt.
 - `connection_timeout` / `read_timeout` on every call: the per-call `timeout=` does not stop a hung
@@ -9,14 +10,14 @@ One `ChatCompletionsClient` per endpoint URL + auth + api-version; deployments a
 - Every call goes through the client's pipeline (`send_request`: the same policies, auth and
   transport as `complete()`) and json.loads: non-streamed answers skip the SDK's model
   deserialisation and `as_dict()` (a quarter of the client's CPU per request). Streams use our
-  own SSE decoder (`_common.consume_sse`, shared with the openai adapters), because the SDK's
+  own SSE decoder (`sse.consume_sse`, shared with the openai adapters), because the SDK's
   parser raises ValueError on comment lines and CRLF, silently returns truncated text after a
   mid-stream error event, and closing its finished stream force-closes the keep-alive
   connection. We read every stream to the end of its body, so aiohttp returns the
   connection to the pool.
 - The aiohttp session is ours (via `AioHttpTransport(session=..., session_owner=False)`) so
   trace hooks can count the TCP connections actually opened and take `sent_at` when the request
-  is written (`_common.SendClock`), not before the SDK's own pre-send work.
+  is written (`send_clock.SendClock`), not before the SDK's own pre-send work.
 """
 
 from __future__ import annotations
@@ -30,39 +31,17 @@ from urllib.parse import urlsplit
 import aiohttp
 from azure.ai.inference.aio import ChatCompletionsClient
 from azure.core.credentials import AzureKeyCredential
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    IncompleteReadError,
-    ServiceRequestError,
-    ServiceRequestTimeoutError,
-    ServiceResponseError,
-    ServiceResponseTimeoutError,
-)
+from azure.core.exceptions import IncompleteReadError, ServiceRequestError, ServiceResponseError
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
 
 from compare.deployments import DEFAULT_API_VERSION, Deployment
-from compare.endpoints._common import (
-    Accumulator,
-    SendClock,
-    chat_body,
-    consume_sse,
-    entra_error,
-    http_error,
-    lower_headers,
-    request_written,
-    require_finish,
-    unexpected_response,
-)
 from compare.endpoints.base import ChatRequest, Completion
-from compare.errors import (
-    EndpointError,
-    EndpointTimeout,
-    IncompleteStreamError,
-    TransportError,
-)
+from compare.endpoints.completion import Accumulator, require_finish, unexpected_response
+from compare.endpoints.http_errors import Call, http_error, lower_headers, translate
+from compare.endpoints.send_clock import SendClock, on_request_written
+from compare.endpoints.sse import consume_sse
+from compare.errors import EndpointError
 
 KIND: Final = "azure-inference"
 
@@ -90,7 +69,7 @@ def entra_scope(endpoint: str) -> str:
 
 
 class AzureInferenceClient:
-    """The shared client for one unified endpoint (implements `bound.SharedClient`).
+    """The shared client for one unified endpoint (implements `base.SharedClient`).
 
     Pass `api_key` (key auth) or `credential` (an azure-core AsyncTokenCredential, e.g.
     `azure.identity.aio.DefaultAzureCredential()`; the caller closes it).
@@ -136,7 +115,7 @@ class AzureInferenceClient:
             # Not on_request_headers_sent: aiohttp only buffers the headers then, and writes
             # them with the first body chunk (on Python < 3.12 from a task of its own, which can
             # run much later with many requests in flight).
-            trace.on_request_chunk_sent.append(_on_written)
+            trace.on_request_chunk_sent.append(on_request_written)
             self._session = aiohttp.ClientSession(
                 # No pool cap: the runner's concurrency limit is the only one, so no request
                 # waits for a connection after its send time was taken.
@@ -217,7 +196,7 @@ class AzureInferenceClient:
             try:
                 response = await client.send_request(http_request, stream=stream, **options)
             except Exception as e:
-                raise _translate(e, model, captured) from e
+                raise translate(e, Call(model, self.endpoint, captured)) from e
         return response, clock.at
 
     async def _complete(
@@ -267,7 +246,7 @@ class AzureInferenceClient:
         except EndpointError:
             raise
         except Exception as e:
-            raise _translate(e, model, captured, partial=acc.partial()) from e
+            raise translate(e, Call(model, self.endpoint, captured), partial=acc.finish()) from e
         finally:
             # After a full read the connection is already back in the pool and this is a no-op;
             # after an error or cancellation it closes the half-read connection.
@@ -290,7 +269,7 @@ class AzureInferenceClient:
         try:
             response = await client.send_request(request, **options)
         except Exception as e:
-            raise _translate(e, deployment, {}) from e
+            raise translate(e, Call(deployment, self.endpoint)) from e
         headers = lower_headers(response.headers)
         if response.status_code in (404, 405):
             return None
@@ -322,52 +301,15 @@ async def _read_error_body(response: Any) -> bytes:
 _LOST: Final = (ServiceResponseError, ServiceRequestError, IncompleteReadError)
 
 
-async def _on_written(*_: Any) -> None:
-    request_written()
-
-
-def _translate(
-    error: Exception, model: str, headers: dict[str, str], *, partial: Completion | None = None
-) -> EndpointError:
-    """azure-core / aiohttp exception → compare.errors. Cancellation is never caught."""
-    if isinstance(error, EndpointError):
-        return error
-    if isinstance(error, HttpResponseError) and error.status_code not in (None, *range(200, 300)):
-        # (The SDK's DecodeError is an HttpResponseError too, with the 200 it could not read.)
-        response = error.response
-        hdrs = lower_headers(response.headers) if response is not None else dict(headers)
-        try:
-            body = response.text() if response is not None else None
-        except Exception:
-            body = None
-        return http_error(error.status_code, body, hdrs, deployment=model, partial=partial)
-    if isinstance(error, ClientAuthenticationError):
-        # Raised before any request when the token credential cannot get a token.
-        return entra_error(error, model, headers)
-    if isinstance(error, ServiceRequestTimeoutError | ServiceResponseTimeoutError | TimeoutError):
-        what = "connect" if isinstance(error, ServiceRequestTimeoutError) else "read"
-        return EndpointTimeout(
-            f"{what} timeout calling {model!r}", headers=headers, partial=partial
-        )
-    if isinstance(error, ServiceRequestError | ServiceResponseError | IncompleteReadError):
-        if partial is not None:
-            return IncompleteStreamError(
-                f"connection lost mid-stream from {model!r} after {len(partial.text)} characters",
-                headers=headers,
-                partial=partial,
-            )
-        return TransportError(
-            f"no HTTP answer from {model!r}: {type(error).__name__}", headers=headers
-        )
-    if isinstance(error, aiohttp.ClientError | OSError):
-        if partial is not None:
-            return IncompleteStreamError(
-                f"connection lost mid-stream from {model!r}", headers=headers, partial=partial
-            )
-        return TransportError(
-            f"no HTTP answer from {model!r}: {type(error).__name__}", headers=headers
-        )
-    if isinstance(error, AzureError | ValueError):
-        # e.g. a 200 whose body is not the JSON the SDK expects.
-        return unexpected_response(error, model, headers, partial=partial)
-    raise error
+def chat_body(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
+    """The OpenAI-shaped JSON body (common parameters only; None omitted)."""
+    body: dict[str, Any] = {"model": model, "messages": list(request.messages)}
+    if stream:
+        body["stream"] = True
+    for name in ("temperature", "max_tokens", "top_p", "seed"):
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    if request.stop:
+        body["stop"] = list(request.stop)
+    return body

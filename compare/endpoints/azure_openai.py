@@ -13,14 +13,15 @@ import httpx2
 import openai
 
 from compare.deployments import DEFAULT_API_VERSION
-from compare.endpoints._openai_common import OpenAISDKClient, translate
+from compare.endpoints.http_errors import Call, translate
+from compare.endpoints.openai_sdk import OpenAISDKClient
 
 KIND: Final = "azure-openai"
 ENTRA_SCOPE: Final = "https://cognitiveservices.azure.com/.default"
 
 
 class AzureOpenAIClient(OpenAISDKClient):
-    """The shared client for one Azure OpenAI resource (implements `bound.SharedClient`).
+    """The shared client for one Azure OpenAI resource (implements `base.SharedClient`).
 
     Pass `api_key`, or `token_provider` (an async callable returning a bearer token, e.g.
     `azure.identity.aio.get_bearer_token_provider(credential, ENTRA_SCOPE)`).
@@ -70,7 +71,7 @@ class AzureOpenAIClient(OpenAISDKClient):
         except openai.APIStatusError as e:
             if e.status_code in (404, 405):
                 return None
-            raise translate(e, deployment, {}) from e
+            raise translate(e, Call(deployment, self.endpoint)) from e
         except Exception as e:
-            raise translate(e, deployment, {}) from e
+            raise translate(e, Call(deployment, self.endpoint)) from e
         return dict(info) if isinstance(info, dict) else None

@@ -1,18 +1,27 @@
-"""The one small async protocol every endpoint adapter implements.
+"""The adapter contract: a request in, a `Completion` (or one of our errors) out.
 
-An adapter turns a `ChatRequest` into a `Completion` with raw perf_counter timestamps, or raises
-one of `compare.errors.EndpointError`'s subclasses. It does not retry (SDK retries are off) and
-does not compute metrics: the runner owns retries, records and statistics.
+Two protocols. `Endpoint` is what the runner calls: one deployment, `chat(request)`.
+`SharedClient` is what an adapter implements (azure_inference.py, azure_openai.py, openai_v1.py):
+one SDK client per endpoint URL, shared by every deployment on it, `chat(request, deployment)`.
+An adapter sends exactly the request it is given (built once, with the deployment's defaults, by
+`compare.runner.plan.build_request`), stamps raw perf_counter times, and raises only
+`compare.errors.EndpointError` subclasses. It does not retry (SDK retries are off) and computes
+no metrics: the runner owns retries, records and statistics.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from compare.deployments import Deployment
 
 
 @dataclass(frozen=True)
 class ChatRequest:
+    """One chat request, complete: `deployment` is the service's deployment name."""
+
     deployment: str
     messages: list[dict[str, Any]]
     stream: bool = True
@@ -56,3 +65,20 @@ class Endpoint(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class SharedClient(Protocol):
+    """What each adapter implements: one per endpoint URL + kind + auth (+ api-version, key)."""
+
+    kind: str
+
+    async def chat(self, request: ChatRequest, deployment: Deployment) -> Completion:
+        """One attempt; `deployment` gives the per-deployment timeouts and extra-parameters."""
+        ...
+
+    async def model_info(self, deployment: str) -> dict[str, Any] | None: ...
+
+    async def aclose(self) -> None: ...
+
+    @property
+    def connections_opened(self) -> int: ...

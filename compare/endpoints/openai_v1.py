@@ -11,13 +11,14 @@ from typing import Any, Final
 import httpx2
 import openai
 
-from compare.endpoints._openai_common import OpenAISDKClient, translate
+from compare.endpoints.http_errors import Call, translate
+from compare.endpoints.openai_sdk import OpenAISDKClient
 
 KIND: Final = "openai"
 
 
 class OpenAIV1Client(OpenAISDKClient):
-    """The shared client for one OpenAI-compatible base URL (implements `bound.SharedClient`).
+    """The shared client for one OpenAI-compatible base URL (implements `base.SharedClient`).
 
     `api_key` is a key, or an async callable returning a bearer token (Entra ID).
     """
@@ -49,9 +50,9 @@ class OpenAIV1Client(OpenAISDKClient):
         except openai.APIStatusError as e:
             if e.status_code in (404, 405):
                 return None
-            raise translate(e, deployment, {}) from e
+            raise translate(e, Call(deployment, self.endpoint)) from e
         except Exception as e:
-            raise translate(e, deployment, {}) from e
+            raise translate(e, Call(deployment, self.endpoint)) from e
         for model in page.data:
             if model.id == deployment or model.id.lower() == deployment.lower():
                 return model.model_dump()

@@ -246,5 +246,5 @@ def _from_path(path: Path, source: str) -> PromptSet:
 
 def demo_prompts() -> PromptSet:
     """The bundled demo set (short, varied prompts a 135M model can answer)."""
-    path = Path(__file__).parent.parent / "data" / "demo_prompts.jsonl"
+    path = Path(__file__).parents[1] / "data" / "demo_prompts.jsonl"
     return _from_jsonl(path.read_text(encoding="utf-8"), "demo_prompts.jsonl")

@@ -39,7 +39,8 @@ def _messages(row: Mapping[str, Any], variables: Mapping[str, Any], where: Where
             raise where.error(f"must be text, got {type(system).__name__}", "system")
         if any(m["role"] in ("system", "developer") for m in messages):
             raise where.error("given both 'system' and a system message in 'messages'", "system")
-        messages.insert(0, {"role": "system", "content": fill_template(system, variables, where, "system")})
+        content = fill_template(system, variables, where, "system")
+        messages.insert(0, {"role": "system", "content": content})
     return messages
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from compare.prompts.model import Where, is_blank
 
+
 def fill_template(text: str, variables: Mapping[str, Any], where: Where, field: str) -> str:
     """`{name}` → str(vars[name]); `{{`/`}}` → literal braces. Nothing else.
 

@@ -6,11 +6,17 @@ every fault as its own deployment, so each test picks a behaviour by deployment 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from compare.deployments import Deployment
+from compare.endpoints import ChatRequest, EndpointPool
+from compare.endpoints.deployment_endpoint import DeploymentEndpoint
+from compare.prompts import Prompt
+from compare.runner.plan import build_request
 from compare.server.local import LocalEndpoint, local_endpoint
 
 KINDS = ("azure-inference", "azure-openai", "openai")
@@ -76,3 +82,16 @@ def fault_endpoint() -> Iterator[LocalEndpoint]:
 
 def base_url(endpoint: LocalEndpoint, kind: str) -> str:
     return endpoint.url + "/openai/v1" if kind == "openai" else endpoint.url
+
+
+@contextlib.asynccontextmanager
+async def open_endpoint(d: Deployment) -> AsyncIterator[DeploymentEndpoint]:
+    """One deployment's endpoint from a pool of its own, closed on exit."""
+    async with EndpointPool() as pool:
+        yield pool.get(d)
+
+
+def request_for(d: Deployment, messages: list[dict[str, Any]], *, stream: bool = True,
+                **overrides: Any) -> ChatRequest:
+    """The request the runner would send: the deployment's defaults merged once."""
+    return build_request(Prompt("test", messages), d, overrides, stream)

@@ -8,15 +8,9 @@ import time
 import pytest
 
 from compare.deployments import Deployment
-from compare.endpoints._common import (
-    Accumulator,
-    SSEDecoder,
-    error_fields,
-    http_error,
-    retry_after_s,
-)
-from compare.endpoints.base import ChatRequest
-from compare.endpoints.bound import apply_defaults
+from compare.endpoints.completion import Accumulator
+from compare.endpoints.http_errors import error_fields, http_error, retry_after_s
+from compare.endpoints.sse import SSEDecoder
 from compare.errors import (
     AuthenticationError,
     BadRequestError,
@@ -25,6 +19,8 @@ from compare.errors import (
     RateLimitError,
     ServerError,
 )
+from compare.prompts import Prompt
+from compare.runner.plan import build_request
 
 # -- SSE -------------------------------------------------------------------------------------
 
@@ -194,7 +190,7 @@ def test_accumulator_times_only_content_chunks() -> None:
 # -- deployment defaults ---------------------------------------------------------------------
 
 
-def test_apply_defaults_fills_unset_and_is_idempotent() -> None:
+def test_build_request_fills_unset_defaults_once() -> None:
     d = Deployment(
         name="shown",
         deployment="svc",
@@ -206,15 +202,13 @@ def test_apply_defaults_fills_unset_and_is_idempotent() -> None:
         system="Be brief.",
         extra={"a": 1, "b": 2},
     )
-    req = ChatRequest("shown", [{"role": "user", "content": "hi"}], temperature=0.9, extra={"b": 3})
-    out = apply_defaults(req, d)
+    hi = Prompt("p", [{"role": "user", "content": "hi"}])
+    out = build_request(hi, d, {"temperature": 0.9, "extra": {"b": 3}}, stream=True)
     assert out.deployment == "svc"
     assert (out.temperature, out.max_tokens, out.stop) == (0.9, 50, ["END"])
     assert out.extra == {"a": 1, "b": 3}
     assert out.messages[0] == {"role": "system", "content": "Be brief."}
-    assert apply_defaults(out, d) == out
+    assert build_request(hi, d, {"temperature": 0.9, "extra": {"b": 3}}, stream=True) == out
     # A system message already present is kept as the only one.
-    own = ChatRequest(
-        "svc", [{"role": "system", "content": "mine"}, {"role": "user", "content": "hi"}]
-    )
-    assert [m["content"] for m in apply_defaults(own, d).messages] == ["mine", "hi"]
+    own = Prompt("q", [{"role": "system", "content": "mine"}, {"role": "user", "content": "hi"}])
+    assert [m["content"] for m in build_request(own, d, {}, True).messages] == ["mine", "hi"]

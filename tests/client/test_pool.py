@@ -9,7 +9,7 @@ import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from compare.deployments import Deployment
-from compare.endpoints import EndpointPool, make_endpoint
+from compare.endpoints import EndpointPool
 from compare.endpoints.azure_inference import AzureInferenceClient, entra_scope
 from compare.endpoints.azure_openai import AzureOpenAIClient
 from compare.endpoints.base import ChatRequest
@@ -79,14 +79,15 @@ async def test_pool_reuses_connections_across_deployments(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_make_endpoint_closes_its_client(fault_endpoint: LocalEndpoint, kind: str) -> None:
+async def test_pool_closes_its_client(fault_endpoint: LocalEndpoint, kind: str) -> None:
     dep = Deployment(
         name="ok",
         endpoint=base_url(fault_endpoint, kind),
         kind=kind,
         api_key=fault_endpoint.api_key,
     )
-    async with make_endpoint(dep) as endpoint:
+    async with EndpointPool() as pool:
+        endpoint = pool.get(dep)
         assert (await endpoint.chat(ChatRequest("ok", HELLO))).finish_reason == "stop"
         client = endpoint.client
     assert client._sdk is None  # closed: a new call would build a fresh SDK client

@@ -17,8 +17,8 @@ import pytest
 
 from compare.deployments import Deployment
 from compare.endpoints import EndpointPool
-from compare.endpoints._common import SendClock, request_written
 from compare.endpoints.base import ChatRequest
+from compare.endpoints.send_clock import SendClock, request_written
 from compare.server.local import LocalEndpoint
 
 from .conftest import KINDS, TIMED, base_url

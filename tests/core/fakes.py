@@ -92,8 +92,12 @@ class FakePool:
     def __init__(self, endpoints: dict[str, FakeEndpoint]) -> None:
         self.endpoints = endpoints
         self.closed = False
+        self.secrets: list[str] = []
 
     def get(self, deployment: Deployment) -> FakeEndpoint:
+        # As EndpointPool does: the key is read when the deployment's client is found.
+        if deployment.auth == "key":
+            self.secrets.append(deployment.resolve_api_key())
         return self.endpoints[deployment.name]
 
     async def aclose(self) -> None:

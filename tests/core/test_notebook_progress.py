@@ -10,7 +10,7 @@ CONFIG = {"deployments": {"q": {"backend": "simulated", "simulated": {
     "seed": 1, "output_tokens": 4, "ttft_ms": 20, "itl_ms": 5}}}}
 N = 6
 CELLS = [
-    "from compare.deployments_file import local_deployments
+    "from compare.deployments_file import local_deployments\n"
     "from compare.runner import run\n"
     "from compare.server.local import local_endpoint\n"
     f"ep = local_endpoint(config={CONFIG!r}).__enter__()",

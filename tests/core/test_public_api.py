@@ -11,10 +11,10 @@ import compare
 def test_all_names_resolve() -> None:
     assert sorted(compare.__all__) == sorted([
         "run", "arun", "Results", "Deployment", "load_deployments", "PromptSet", "load_prompts",
-        "local_endpoint", "errors"])
+        "local_endpoint", "errors", "local_deployments", "demo_prompts"])
     from compare.deployments import Deployment
-    from compare.deployments_file import load_deployments
-    from compare.prompts import PromptSet, load_prompts
+    from compare.deployments_file import load_deployments, local_deployments
+    from compare.prompts import PromptSet, demo_prompts, load_prompts
     from compare.results import Results
     from compare.runner import arun, run
     from compare.server.local import local_endpoint
@@ -23,6 +23,8 @@ def test_all_names_resolve() -> None:
     assert compare.Deployment is Deployment and compare.load_deployments is load_deployments
     assert compare.PromptSet is PromptSet and compare.load_prompts is load_prompts
     assert compare.local_endpoint is local_endpoint
+    assert compare.local_deployments is local_deployments
+    assert compare.demo_prompts is demo_prompts
     assert issubclass(compare.errors.AuthenticationError, compare.errors.EndpointError)
     assert set(compare.__all__) <= set(dir(compare))
 

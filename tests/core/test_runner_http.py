@@ -16,7 +16,6 @@ from itertools import pairwise
 import pytest
 
 from compare.deployments import KINDS, Deployment
-
 from compare.deployments_file import local_deployments
 from compare.records import RECORD_COLUMNS
 from compare.runner import Backoff, arun, run
@@ -297,7 +296,7 @@ async def test_each_fault_is_retried_to_success(server, kind: str) -> None:
 
 @pytest.mark.parametrize("limit", ["requests", "tokens"])
 async def test_client_pacing_meets_the_service_limits(server, monkeypatch, limit: str) -> None:
-    import compare.runner as runner_module
+    import compare.runner.limits as runner_module
 
     # The local endpoint's quota here: 20 requests or 1000 tokens per 1 s sliding window.
     monkeypatch.setattr(runner_module, "RATE_WINDOW_S", 1.0)

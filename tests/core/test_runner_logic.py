@@ -19,17 +19,10 @@ from compare.deployments import Deployment
 from compare.endpoints.base import ChatRequest, Completion
 from compare.records import RECORD_COLUMNS, Record
 from compare.results import Results
-from compare.runner import (
-    Backoff,
-    RateWindow,
-    TokenBucket,
-    arun,
-    build_request,
-    estimate_tokens,
-    fill_timing,
-    percentile,
-    run,
-)
+from compare.runner import Backoff, arun, run
+from compare.runner.limits import RateWindow, TokenBucket
+from compare.runner.measure import fill_timing, percentile
+from compare.runner.plan import build_request, estimate_tokens
 
 from .fakes import FakeEndpoint, FakePool, deployments
 
@@ -469,7 +462,7 @@ async def test_on_record_errors_do_not_stop_the_run() -> None:
 
 
 async def test_tokens_per_minute_pacing_is_corrected_by_usage(monkeypatch) -> None:
-    import compare.runner as runner_module
+    import compare.runner.limits as runner_module
 
     monkeypatch.setattr(runner_module, "RATE_WINDOW_S", 0.5)  # 500 tokens per 0.5 s window
     # Without max_tokens each request is booked at 256 + prompt but uses ~5: corrected by usage,
@@ -482,7 +475,7 @@ async def test_tokens_per_minute_pacing_is_corrected_by_usage(monkeypatch) -> No
 
 
 async def test_tokens_per_minute_pacing_charges_max_tokens(monkeypatch) -> None:
-    import compare.runner as runner_module
+    import compare.runner.limits as runner_module
 
     monkeypatch.setattr(runner_module, "RATE_WINDOW_S", 0.5)  # 50 tokens per 0.5 s window
     # With max_tokens set, services charge prompt + max_tokens at admission; so does the pacing:

@@ -30,7 +30,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from compare.deployments import FIELD_NAMES
-
 from compare.deployments_file import load_deployments
 from compare.errors import ConfigError
 from compare.prompts import FIELDS as PROMPT_FIELDS
@@ -54,7 +53,6 @@ EMBED_ROUTES = ("/embeddings?api-version=2024-05-01-preview",
                 "/openai/deployments/emb/embeddings?api-version=2024-10-21",
                 "/openai/v1/embeddings")
 FUZZ_EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "300"))
-FUZZ_STATUSES: collections.Counter[int] = collections.Counter()  # what the endpoint fuzz saw
 
 
 @pytest.fixture(scope="module")
@@ -341,38 +339,39 @@ _routes = st.sampled_from([
 _extra_mode = st.one_of(st.none(), st.sampled_from(["error", "drop", "pass-through", "bogus", ""]))
 
 
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(route=st.one_of(st.sampled_from(CHAT_ROUTES + EMBED_ROUTES), _routes), body=_bodies,
-       mode=_extra_mode,
-       raw=st.sampled_from([False, False, True]), data=st.data())
-def test_fuzz_endpoint_never_5xx(server, client, route: str, body: Any, mode: str | None,
-                                 raw: bool, data: st.DataObject) -> None:
-    payload = json.dumps(body).encode()
-    if raw:
-        # Byte-level damage: cut, flip or splice the JSON.
-        cut = data.draw(st.integers(0, len(payload)))
-        junk = data.draw(st.binary(max_size=8))
-        payload = payload[:cut] + junk + payload[cut + len(junk):]
-    headers = {"extra-parameters": mode} if mode is not None else {}
-    status, hdrs, reply = client.chat(route, payload, server.api_key, **headers)
-    FUZZ_STATUSES[status] += 1
-    assert status < 500, (status, route, payload[:300], reply[:300])
-    if status >= 400:
-        assert_azure_error(status, reply, status)
-        assert hdrs.get("x-ms-error-code") or status in (404, 405)
-    else:
-        assert status == 200
-        if "embeddings" in route:
-            assert json.loads(reply)["data"], reply[:300]
-        elif hdrs.get("content-type", "").startswith("text/event-stream"):
-            assert reply.rstrip().endswith(b"data: [DONE]"), reply[-200:]
+def test_fuzz_endpoint_never_5xx_and_leaves_no_traceback(server, client) -> None:
+    """Fuzz the endpoint, then read its log: the fuzz and the check run in one test, so the
+    check never depends on test order."""
+    statuses: collections.Counter[int] = collections.Counter()
+
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(route=st.one_of(st.sampled_from(CHAT_ROUTES + EMBED_ROUTES), _routes), body=_bodies,
+           mode=_extra_mode, raw=st.sampled_from([False, False, True]), data=st.data())
+    def one(route: str, body: Any, mode: str | None, raw: bool, data: st.DataObject) -> None:
+        payload = json.dumps(body).encode()
+        if raw:
+            # Byte-level damage: cut, flip or splice the JSON.
+            cut = data.draw(st.integers(0, len(payload)))
+            junk = data.draw(st.binary(max_size=8))
+            payload = payload[:cut] + junk + payload[cut + len(junk):]
+        headers = {"extra-parameters": mode} if mode is not None else {}
+        status, hdrs, reply = client.chat(route, payload, server.api_key, **headers)
+        statuses[status] += 1
+        assert status < 500, (status, route, payload[:300], reply[:300])
+        if status >= 400:
+            assert_azure_error(status, reply, status)
+            assert hdrs.get("x-ms-error-code") or status in (404, 405)
         else:
-            assert json.loads(reply)["choices"][0]["finish_reason"] in ("stop", "length")
+            assert status == 200
+            if "embeddings" in route:
+                assert json.loads(reply)["data"], reply[:300]
+            elif hdrs.get("content-type", "").startswith("text/event-stream"):
+                assert reply.rstrip().endswith(b"data: [DONE]"), reply[-200:]
+            else:
+                assert json.loads(reply)["choices"][0]["finish_reason"] in ("stop", "length")
 
-
-def test_fuzzing_left_no_server_traceback(server, client) -> None:
-    # Runs after the fuzz test in file order; on its own it checks the fixed cases' log.
+    one()
     status, _, _ = client.chat(INFERENCE, _msg(), server.api_key)
     assert status == 200
     time.sleep(0.1)
@@ -381,11 +380,10 @@ def test_fuzzing_left_no_server_traceback(server, client) -> None:
     assert "status=500" not in log
     stats = server.stats()
     assert not any(s.startswith("5") for d in stats.values() for s in d["by_status"]), stats
-    if FUZZ_STATUSES:
-        print(f"\nendpoint fuzz: {sum(FUZZ_STATUSES.values())} requests, statuses "
-              f"{dict(sorted(FUZZ_STATUSES.items()))}")
-        # The generator reaches both the happy path and the validators.
-        assert FUZZ_STATUSES[200] > 0 and FUZZ_STATUSES[400] > 0
+    print(f"\nendpoint fuzz: {sum(statuses.values())} requests, statuses "
+          f"{dict(sorted(statuses.items()))}")
+    # The generator reaches both the happy path and the validators.
+    assert statuses[200] > 0 and statuses[400] > 0
 
 
 # ---------------------------------------------------------------- fuzzing the loaders

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from compare.deployments import Deployment
-
 from compare.deployments_file import local_deployments
 from compare.runner import Backoff, run
+from compare.runner.measure import MAX_UNREACHABLE_IN_A_ROW
 from compare.server.local import local_endpoint
 
 from ._support import SIM, free_port, one_row_per_key, sim_dep
@@ -208,8 +208,23 @@ def test_fault(server: Any, fault: str, kind: str, stream: bool) -> None:
         _check_clean(case, faulty, healthy, stream)
     elif case.fault in ("401", "403"):
         _check_auth(case, faulty)
+    elif case.fault == "connection_refused":
+        _check_unreachable(case, faulty)
     else:
         _check_failing(case, faulty)
+
+
+def _check_unreachable(case: Case, faulty: Any) -> None:
+    """No HTTP answer at all: retried, then the deployment is stopped after
+    MAX_UNREACHABLE_IN_A_ROW attempts in a row instead of retrying every row."""
+    for _, row in faulty.iterrows():
+        assert row["status"] == case.status, row.to_dict()
+        assert row["error_type"] == case.error_type, row.to_dict()
+        assert case.message in (row["error_message"] or ""), row["error_message"]
+        assert "connection refused" in row["error_message"], row["error_message"]
+        assert 1 <= row["attempts"] <= MAX_ATTEMPTS, row.to_dict()
+    total = int(faulty["attempts"].sum())
+    assert MAX_UNREACHABLE_IN_A_ROW <= total <= MAX_UNREACHABLE_IN_A_ROW + len(faulty), total
 
 
 def _check_failing(case: Case, faulty: Any) -> None:

@@ -28,7 +28,6 @@ import pandas as pd
 import pytest
 
 from compare.deployments import Deployment
-
 from compare.deployments_file import local_deployments
 from compare.endpoints import ChatRequest, EndpointPool
 from compare.errors import CompareError

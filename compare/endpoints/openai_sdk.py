@@ -1,6 +1,6 @@
 """What the two openai-SDK adapters share (Azure OpenAI per-deployment, and OpenAI-compatible v1).
 
-Choices that differ from the SDK's defaults, and why (../FACTS.md):
+Choices that differ from the SDK's defaults, and why (each measured with openai 3.57 / httpx2):
 - `max_retries=0`: the runner owns retries and times every attempt.
 - Our own `httpx2.AsyncClient` (openai 3.x uses httpx2, not httpx): per-call
   `httpx2.Timeout(read, connect=...)` — the read timeout applies to each read, so a stream that
@@ -9,11 +9,11 @@ Choices that differ from the SDK's defaults, and why (../FACTS.md):
 - `with_raw_response` to keep the response headers (request id, region, rate-limit state), and
   its httpx2 response read with json.loads, not `parse()`: the SDK's pydantic model per chunk was
   about half of the client's CPU for streams (bench/RESULTS.md). Streams go through the same SSE
-  decoder as the azure-inference adapter (`_common.consume_sse`); non-2xx answers are still
+  decoder as the azure-inference adapter (`sse.consume_sse`); non-2xx answers are still
   raised by the SDK (its error body parsing), so error translation is unchanged.
 - Streams request `stream_options.include_usage` (tokens, decode_tps, cost); we read the body to
   its end after `[DONE]`, so finished streams keep their keep-alive connection.
-- `sent_at` is when httpcore wrote the request (its trace extension, `_common.SendClock`).
+- `sent_at` is when httpcore wrote the request (its trace extension, `send_clock.SendClock`).
 """
 
 from __future__ import annotations
@@ -26,25 +26,11 @@ import httpx2
 import openai
 
 from compare.deployments import Deployment
-from compare.endpoints._common import (
-    Accumulator,
-    ResponseShapeError,
-    SendClock,
-    consume_sse,
-    entra_error,
-    http_error,
-    lower_headers,
-    request_written,
-    require_finish,
-    unexpected_response,
-)
 from compare.endpoints.base import ChatRequest, Completion
-from compare.errors import (
-    EndpointError,
-    EndpointTimeout,
-    IncompleteStreamError,
-    TransportError,
-)
+from compare.endpoints.completion import Accumulator, require_finish
+from compare.endpoints.http_errors import Call, lower_headers, translate
+from compare.endpoints.send_clock import SendClock, request_written
+from compare.endpoints.sse import consume_sse
 
 KEEPALIVE_CONNECTIONS = 256
 # httpcore trace events at the request's first write (its headers): `.started` runs right before
@@ -137,7 +123,7 @@ class OpenAISDKClient:
                 raw = await client.chat.completions.with_raw_response.create(**kwargs)
                 captured.update(lower_headers(raw.headers))
             except Exception as e:
-                raise translate(e, model, captured) from e
+                raise translate(e, Call(model, self.endpoint, captured)) from e
         # A non-streamed body is read already; a streamed one is not (stream=True).
         response: httpx2.Response = raw.http_response
         acc = Accumulator(clock.at, streamed=request.stream)
@@ -146,14 +132,14 @@ class OpenAISDKClient:
             try:
                 acc.add_chunk(json.loads(response.content), time.perf_counter())
             except ValueError as e:  # not JSON, or not shaped like a chat completion
-                raise translate(e, model, captured) from e
+                raise translate(e, Call(model, self.endpoint, captured)) from e
             return require_finish(acc, model, captured)
         try:
             await consume_sse(
                 response.aiter_bytes(), acc, model, captured, lost=(httpx2.TransportError,)
             )
         except Exception as e:
-            raise translate(e, model, captured, partial=acc.partial()) from e
+            raise translate(e, Call(model, self.endpoint, captured), partial=acc.finish()) from e
         finally:
             # A no-op after a full read (httpx2 released the connection at the body's end).
             await response.aclose()
@@ -169,65 +155,3 @@ class OpenAISDKClient:
             await sdk.close()
         if http is not None:
             await http.aclose()
-
-
-def translate(
-    error: Exception, model: str, headers: dict[str, str], *, partial: Completion | None = None
-) -> EndpointError:
-    """openai / httpx2 exception → compare.errors. Cancellation is never caught."""
-    if isinstance(error, EndpointError):
-        return error
-    if isinstance(error, ResponseShapeError):
-        return unexpected_response(error, model, headers, partial=partial)
-    if isinstance(error, openai.APIStatusError):
-        hdrs = lower_headers(error.response.headers)
-        return http_error(error.status_code, error.body, hdrs, deployment=model, partial=partial)
-    if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException):
-        cause = error if isinstance(error, httpx2.TimeoutException) else error.__cause__
-        what = (
-            "connect" if isinstance(cause, httpx2.ConnectTimeout | httpx2.PoolTimeout) else "read"
-        )
-        return EndpointTimeout(
-            f"{what} timeout calling {model!r}", headers=headers, partial=partial
-        )
-    if isinstance(error, openai.APIConnectionError | httpx2.TransportError):
-        if partial is not None:
-            return IncompleteStreamError(
-                f"connection lost mid-stream from {model!r} after {len(partial.text)} characters",
-                headers=headers,
-                partial=partial,
-            )
-        return TransportError(
-            f"no HTTP answer from {model!r}: {type(error.__cause__ or error).__name__}",
-            headers=headers,
-        )
-    if isinstance(error, openai.APIError):
-        # No status: an error event inside a 200 stream.
-        code = getattr(error, "code", None)
-        return IncompleteStreamError(
-            f"error event mid-stream from {model!r}: {code or ''} {error.message}".strip(),
-            code=str(code) if code is not None else None,
-            headers=headers,
-            partial=partial if partial is not None else None,
-        )
-    if isinstance(error, ValueError) and partial is not None:
-        # A stream event that is not JSON (the SDK's decoder raises JSONDecodeError).
-        return IncompleteStreamError(
-            f"unreadable stream event from {model!r}: {error}"[:500],
-            headers=headers,
-            partial=partial,
-        )
-    if isinstance(error, ValueError):
-        # A 2xx body that is not JSON at all (an empty 204, a proxy's page served as JSON).
-        return unexpected_response(error, model, headers)
-    if _is_credential_error(error):
-        return entra_error(error, model, headers)
-    raise error
-
-
-def _is_credential_error(error: Exception) -> bool:
-    try:
-        from azure.core.exceptions import ClientAuthenticationError
-    except ImportError:  # pragma: no cover - azure-core is a dependency
-        return False
-    return isinstance(error, ClientAuthenticationError)

@@ -1,0 +1,250 @@
+"""The run: who sends what when, and where each finished record goes.
+
+Each deployment gets its own pool of workers (its concurrency) pulling from its own job list, so
+a slow, throttled or failing deployment only ever occupies its own workers and never starves the
+others; a global limit caps the total in flight. Every finished record goes, at once, to the
+checkpoint (`out/records.jsonl`), the column buffer behind the Results frame, the progress bar
+and the `on_record` callback. `_close` always runs (also on cancel): the checkpoint is flushed
+and what finished is saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compare.checkpoint import Checkpoint
+from compare.deployments import Deployment
+from compare.errors import CompareError, ConfigError
+from compare.prompts import PromptSet
+from compare.records import Record
+from compare.results import RESULTS_FILE, ColumnBuffer, Results, package_versions, write_manifest
+from compare.runner.attempt import Backoff, DeploymentRun
+from compare.runner.limits import ConcurrencyLimit, deployment_limits
+from compare.runner.measure import RecordMaker
+from compare.runner.plan import Key, Requests, plan_jobs
+from compare.runner.progress import Progress
+from compare.runner.resume import Resumed, load_finished, record_from_row
+
+
+def new_run_id() -> str:
+    """A sortable, human-readable run id: UTC time plus 4 random hex digits."""
+    import secrets
+
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+class Run:
+    """One call of `arun`: set up, execute, close."""
+
+    def __init__(self, prompts: PromptSet, deps: list[Deployment], *, repeats: int,
+                 out: Path | None, run_id: str | None, stream: bool, concurrency: int,
+                 max_attempts: int, progress: bool, on_record: Callable[[Record], Any] | None,
+                 backoff: Backoff, pool: Any, overrides: dict[str, Any],
+                 shared_limits: list[tuple[frozenset[str], int]]) -> None:
+        self.prompts, self.deps, self.repeats, self.out = prompts, deps, repeats, out
+        self.stream, self.concurrency, self.max_attempts = stream, concurrency, max_attempts
+        self.progress_enabled, self.on_record, self.backoff = progress, on_record, backoff
+        self.own_pool, self.pool = pool is None, pool
+        self.overrides, self.shared_limits = overrides, shared_limits
+        self.rng = random.Random()
+        self.buffer = ColumnBuffer()
+        self.checkpoint: Checkpoint | None = Checkpoint(out) if out is not None else None
+        self.run_id = run_id
+        self.started_at = datetime.now(UTC)
+        self.records = RecordMaker(prompts.ids, stream=stream)
+        self.progress: Progress | None = None
+        self.resumed = Resumed()
+        # Each (deployment, prompt) request is built once, here, for resume and for sending.
+        self.requests = [Requests(prompts, d, overrides, stream) for d in deps]
+        self._callback_failed = False
+
+    def manifest(self, status: str) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": datetime.now(UTC).isoformat() if status != "running" else None,
+            "config": {
+                "repeats": self.repeats,
+                "stream": self.stream,
+                "concurrency": self.concurrency,
+                "max_attempts": self.max_attempts,
+                "backoff": asdict(self.backoff),
+                "overrides": dict(self.overrides),
+                "shared_limits": [[sorted(names), n] for names, n in self.shared_limits],
+            },
+            "prompts": {"source": self.prompts.source, "count": len(self.prompts)},
+            # Resume: finished keys sent again because their prompt or parameters changed.
+            "resent_changed_requests": self.resumed.changed,
+            "deployments": [d.to_dict() for d in self.deps],
+            "deployment_order": [d.name for d in self.deps],
+            "packages": package_versions(),
+        }
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _runs(self, done: Mapping[Key, Any]) -> list[DeploymentRun]:
+        plans = plan_jobs(self.requests, repeats=self.repeats, concurrency=self.concurrency,
+                          done=done)
+        workers = sum(min(p.concurrency, len(p.jobs)) for p in plans)
+        global_slots = ConcurrencyLimit(self.concurrency) if workers > self.concurrency else None
+        shared = {}
+        for names, n in self.shared_limits:
+            limit = ConcurrencyLimit(n)  # one per group: a deployment is in one group at most
+            shared.update(dict.fromkeys(names, limit))
+        return [
+            DeploymentRun(
+                plan,
+                deployment_limits(plan.deployment, retry_after_cap_s=self.backoff.max_retry_after_s,
+                                  shared=shared.get(plan.deployment.name),
+                                  global_slots=global_slots),
+                self.records, max_attempts=self.max_attempts, backoff=self.backoff, rng=self.rng,
+            )
+            for plan in plans
+        ]
+
+    def _resume(self) -> None:
+        if self.checkpoint is None or self.out is None:
+            return
+        by_name = {r.deployment.name: r for r in self.requests}
+        index = {pid: i for i, pid in enumerate(self.prompts.ids)}
+
+        def current_hash(prompt_id: str, name: str) -> str | None:
+            if prompt_id not in index or name not in by_name:
+                return None
+            return by_name[name].get(index[prompt_id])[1]
+
+        self.resumed = load_finished(self.checkpoint, self.out, current_hash)
+
+    def _open_endpoint(self, run: DeploymentRun) -> None:
+        try:
+            run.endpoint = self.pool.get(run.dep)
+        except CompareError as e:  # e.g. no key: this deployment's rows say so
+            run.abort = e
+        except Exception as e:
+            run.abort = ConfigError(f"cannot build a client for {run.dep.name!r}: {e}")
+
+    # -- records -------------------------------------------------------------------------------
+
+    def finish(self, rec: Record) -> None:
+        """A final record: checkpoint it, keep its columns, tell progress and the callback."""
+        if self.checkpoint is not None and not rec.cached:
+            self.checkpoint.append(rec)
+        self.buffer.add(rec)
+        if self.progress is not None:
+            self.progress.add(rec)
+        if self.on_record is not None:
+            try:
+                self.on_record(rec)
+            except Exception as e:  # a broken callback must not lose the run
+                if not self._callback_failed:
+                    self._callback_failed = True
+                    warnings.warn(f"on_record raised {e!r}; ignored", RuntimeWarning, stacklevel=2)
+
+    def replay(self) -> None:
+        """Finished keys of this run from the checkpoint, as cached rows."""
+        names = {d.name for d in self.deps}
+        wanted = set(self.prompts.ids)
+        for (pid, dep, r), row in self.resumed.done.items():
+            if dep in names and pid in wanted and r < self.repeats:
+                if self.on_record is not None or self.progress is not None:
+                    self.finish(record_from_row(row, cached=True))
+                else:
+                    self.buffer.add_row(row, cached=True)
+
+    async def worker(self, run: DeploymentRun, jobs: Any) -> None:
+        for pidx, repeat in jobs:  # the iterator is shared by the deployment's workers
+            self.finish(await run.send_with_retries(pidx, repeat))
+
+    # -- execute -------------------------------------------------------------------------------
+
+    async def execute(self) -> Results:
+        self._resume()
+        if self.run_id is None:
+            self.run_id = self.resumed.run_id or new_run_id()
+        self.records.run_id = self.run_id
+        runs = self._runs(self.resumed.done)
+        total = len(self.prompts) * len(self.deps) * self.repeats
+        todo = sum(len(r.plan.jobs) for r in runs)
+        progress = Progress(total, [d.name for d in self.deps], self.progress_enabled,
+                            initial=total - todo)
+        self.progress = progress if progress.bar is not None else None
+        self.replay()
+        if self.checkpoint is not None and self.out is not None:
+            self.checkpoint.open(loaded=True)
+            # From the first new record on, a results.parquet of an earlier run is stale: remove
+            # it so a run killed now leaves only the checkpoint, which Results.load rebuilds from.
+            (self.out / RESULTS_FILE).unlink(missing_ok=True)
+            write_manifest(self.out, self.manifest("running"))
+        if self.pool is None:
+            from compare.endpoints import EndpointPool
+
+            self.pool = EndpointPool()
+        return await self._execute(runs)
+
+    async def _execute(self, runs: list[DeploymentRun]) -> Results:
+        status = "interrupted"
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for run in runs:
+                if run.plan.jobs:
+                    self._open_endpoint(run)
+                    jobs = run.plan.iter_jobs()
+                    tasks += [asyncio.ensure_future(self.worker(run, jobs))
+                              for _ in range(min(run.plan.concurrency, len(run.plan.jobs)))]
+            self.records.set_secrets(getattr(self.pool, "secrets", []))
+            await asyncio.gather(*tasks)
+            status = "complete"
+        finally:
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            results = self._close(status)
+            if self.own_pool and self.pool is not None:
+                await asyncio.shield(self.pool.aclose())
+        return results
+
+    def _close(self, status: str) -> Results:
+        """Always runs (also on cancel): flush the checkpoint, build and save what we have."""
+        if self.progress is not None:
+            self.progress.close()
+        if self.checkpoint is not None:
+            self.checkpoint.close()
+        frame = self.buffer.frame()
+        self.buffer = ColumnBuffer()
+        if len(frame):
+            pos = {pid: i for i, pid in enumerate(self.prompts.ids)}
+            dpos = {d.name: i for i, d in enumerate(self.deps)}
+            order = np.lexsort((
+                frame["repeat"].to_numpy(),
+                frame["deployment"].map(dpos).to_numpy(),
+                frame["prompt_id"].map(pos).to_numpy(),
+            ))
+            frame = frame.iloc[order].reset_index(drop=True)
+        prompts = _prompt_frame(self.prompts)
+        results = Results(frame, manifest=self.manifest(status), prompts=prompts)
+        if self.out is not None:
+            results.save(self.out)
+        return results
+
+
+def _prompt_frame(prompts: PromptSet) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "id": pd.Series([p.id for p in prompts], dtype="string"),
+            "prompt": pd.Series([p.text for p in prompts], dtype="string"),
+            "reference": pd.Series([p.reference for p in prompts], dtype="string"),
+        }
+    )
