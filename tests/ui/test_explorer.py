@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from compare.errors import ConfigError
+from compare.explorer import Explorer, side_by_side_html
 from compare.prompts import demo_prompts
 from compare.results import Results
 from compare.server.local import local_endpoint
-from compare.widgets import Explorer, side_by_side_html
 
 SLOW_CONFIG = {
     "deployments": {
@@ -154,8 +154,8 @@ async def test_click_on_another_thread_runs_on_the_kernel_loop(sim_endpoint) -> 
     assert explorer.running
     results = await explorer.wait()
     assert results is not None and len(results) == 2
-    assert explorer._task is not None
-    assert explorer._task.get_loop() is asyncio.get_running_loop()
+    assert explorer.background.task is not None
+    assert explorer.background.task.get_loop() is asyncio.get_running_loop()
     assert "run #1 done: 2 records" in explorer.status.value
 
 

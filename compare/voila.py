@@ -1,5 +1,7 @@
 """`compare app`: the explorer as a standalone web app, served by Voila on 127.0.0.1.
 
+(Named after what serves it: `compare.server.app` is the local endpoint's aiohttp app.)
+
 The app process starts the local endpoint (unless `--deployments` names real services, or
 COMPARE_ENDPOINT_URL / COMPARE_ENDPOINT_KEY name a running one), writes a one-widget notebook into
 a temporary directory and serves it with Voila. The endpoint's URL and key reach the notebook's
@@ -23,6 +25,8 @@ from typing import Any
 
 import nbformat
 
+from compare.cli.args import name_list
+
 __all__ = ["EnvEndpoint", "build_parser", "env_endpoint", "main", "write_app_notebook"]
 
 ENV_URL = "COMPARE_ENDPOINT_URL"
@@ -39,7 +43,7 @@ press **Run**. Counters update as each answer arrives; **Stop** keeps what has f
 The tabs show the outputs side by side, charts (latency, TTFT vs decode tokens/s, status, per-prompt
 latency, tokens and cost), the records frame, and export to parquet or CSV."""
 
-APP_CODE = """from compare.app import explorer_from_env
+APP_CODE = """from compare.voila import explorer_from_env
 explorer = explorer_from_env()
 explorer"""
 
@@ -77,7 +81,7 @@ def _served_names(url: str, key: str) -> list[str]:
 
 def explorer_from_env() -> Any:
     """The Explorer the app notebook shows: deployments from the app's environment."""
-    from compare.widgets import Explorer
+    from compare.explorer import Explorer
 
     out = os.environ.get(ENV_OUT) or None
     path = os.environ.get(ENV_DEPLOYMENTS_FILE)
@@ -116,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="client deployments YAML (real services); default: a local endpoint")
     parser.add_argument("--local-config", metavar="FILE",
                         help="deployments YAML for the local endpoint (default: the shipped file)")
-    parser.add_argument("--only", metavar="NAMES",
+    parser.add_argument("--only", metavar="NAMES", type=name_list,
                         help="comma-separated local deployments to load (e.g. sim-fast,sim-slow)")
     parser.add_argument("--out", default="runs/app", help="run and export directory")
     parser.add_argument("--notebook", metavar="PATH",
@@ -137,9 +141,8 @@ def _endpoint_env(args: argparse.Namespace) -> Iterator[dict[str, str]]:
         return
     from compare.server.local import local_endpoint
 
-    only = [n.strip() for n in args.only.split(",")] if args.only else None
     print("compare app: starting the local endpoint…", flush=True)
-    with local_endpoint(args.local_config, only=only) as ep:
+    with local_endpoint(args.local_config, only=args.only) as ep:
         env.update({ENV_URL: ep.url, ENV_KEY: ep.api_key,
                     ENV_NAMES: ",".join(ep.deployment_names)})
         yield env
