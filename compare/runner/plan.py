@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from compare.deployments import REQUEST_PARAMS, Deployment
-from compare.endpoints.base import ChatRequest
+from compare.endpoints.base import ChatRequest, Completion
 from compare.prompts import Prompt, PromptSet
 
 OVERRIDE_PARAMS: Final = (*REQUEST_PARAMS, "system", "extra")
@@ -24,6 +24,19 @@ DEFAULT_MAX_TOKENS_ESTIMATE: Final = 256
 CHARS_PER_TOKEN: Final = 4
 
 Key = tuple[str, str, int]  # (prompt_id, deployment, repeat): one record each
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request to send, and the identity of its record."""
+
+    prompt_id: str
+    repeat: int
+    request: ChatRequest
+    digest: str | None = None  # the request's fingerprint, kept in the checkpoint
+    # Another call than chat on the same endpoint (scoring's embeddings); its Completion
+    # carries the result.
+    call: Callable[[Any], Awaitable[Completion]] | None = None
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,8 +148,12 @@ class DeploymentPlan:
     jobs: list[tuple[int, int]]  # (prompt index, repeat), repeats outermost
     concurrency: int
 
-    def iter_jobs(self) -> Iterator[tuple[int, int]]:
-        return iter(self.jobs)
+    def iter_jobs(self) -> Iterator[Job]:
+        """The jobs, each built when a worker takes it (requests are built once per prompt)."""
+        ids = self.requests.prompts.ids
+        for pidx, repeat in self.jobs:
+            request, digest = self.requests.get(pidx)
+            yield Job(ids[pidx], repeat, request, digest)
 
 
 def plan_jobs(

@@ -85,7 +85,7 @@ class Run:
         self.checkpoint: Checkpoint | None = Checkpoint(out) if out is not None else None
         self.run_id = run_id
         self.started_at = datetime.now(UTC)
-        self.records = RecordMaker(prompts.ids, stream=stream)
+        self.records = RecordMaker()
         self.progress: Progress | None = None
         self.resumed = Resumed()
         # Each (deployment, prompt) request is built once, here, for resume and for sending.
@@ -195,8 +195,8 @@ class Run:
 
     async def worker(self, run: DeploymentRun, jobs: Any, limit: int | None = None) -> None:
         """Send jobs from the deployment's shared iterator (at most `limit`)."""
-        for done, (pidx, repeat) in enumerate(jobs, start=1):
-            record = await run.send_with_retries(pidx, repeat)
+        for done, job in enumerate(jobs, start=1):
+            record = await run.send_with_retries(job)
             self._first.setdefault(run.dep.name, record)
             self.finish(record)
             if limit is not None and done >= limit:
