@@ -15,6 +15,7 @@ from compare.server.deployment_spec import (
     BatchSpec,
     Capacity,
     Dist,
+    EncoderSpec,
     FaultRule,
     FilterRule,
     LlamaSpec,
@@ -271,6 +272,17 @@ def batch(sec: Section) -> BatchSpec:
         concurrency=sec.num("concurrency", BatchSpec.concurrency, lo=1, hi=4096, integer=True),
         enqueued_tokens=sec.num("enqueued_tokens", BatchSpec.enqueued_tokens, lo=1,
                                 integer=True),
+    )
+    sec.finish()
+    return spec
+
+
+def encoder(sec: Section) -> EncoderSpec:
+    """The `sentence_transformers:` section: the model directory and how to run it."""
+    spec = EncoderSpec(
+        weights=weights(sec, "weights"),
+        n_threads=sec.num("n_threads", 1, lo=1, hi=256, integer=True),
+        batch_size=sec.num("batch_size", 32, lo=1, hi=2048, integer=True),
     )
     sec.finish()
     return spec
