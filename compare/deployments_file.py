@@ -150,14 +150,17 @@ def local_deployments(
     """Deployments that point at a running local endpoint (`compare.local_endpoint(...)`).
 
     `endpoint` is anything with `.url`, `.api_key` and `.deployment_names`. `names` picks and
-    orders deployments (default: all the endpoint serves); `overrides` set Deployment fields
-    (e.g. temperature=0) on each.
+    orders deployments (default: every chat deployment it serves; embedding deployments can be
+    named too); `overrides` set Deployment fields (e.g. temperature=0) on each. Labels carry
+    the served model and version; `max_concurrent_requests` and `capacity_group` what the
+    endpoint declares it can serve at once (one generation per loaded llama model).
     """
     check_choice(kind, "kind", KINDS)
-    served = list(endpoint.deployment_names)
+    chat = list(endpoint.deployment_names)
+    served = chat + list(getattr(endpoint, "embedding_deployment_names", ()))
     if isinstance(names, str):
         names = [names]  # one name, not its characters
-    chosen = list(served if names is None else names)
+    chosen = list(chat if names is None else names)
     unknown = [n for n in chosen if n not in served]
     if unknown:
         raise ConfigError(
@@ -167,18 +170,30 @@ def local_deployments(
         )
     base = str(endpoint.url).rstrip("/")
     url = base + "/openai/v1" if kind == "openai" else base
-    labels = {"endpoint": "local", **(overrides.pop("labels", None) or {})}
+    extra_labels = overrides.pop("labels", None) or {}
     return [
-        Deployment(
-            name=name,
-            endpoint=url,
-            kind=kind,
-            api_key=endpoint.api_key,
-            labels=labels,
-            **overrides,
-        )
+        Deployment(name=name, endpoint=url, kind=kind, api_key=endpoint.api_key,
+                   **{**_declared(endpoint, name, extra_labels), **overrides})
         for name in chosen
     ]
+
+
+def _declared(endpoint: Any, name: str, extra_labels: dict[str, Any]) -> dict[str, Any]:
+    """What the local endpoint's configuration says about a deployment: labels (model,
+    version, deployment type) and its capacity (requests at once, shared with whom)."""
+    labels: dict[str, Any] = {"endpoint": "local"}
+    fields: dict[str, Any] = {}
+    config = getattr(endpoint, "config", None)
+    spec = next((d for d in getattr(config, "deployments", ()) if d.name == name), None)
+    if spec is not None:
+        labels.update(model=spec.model, version=str(spec.version),
+                      deployment_type=spec.deployment_type)
+        fields["max_concurrent_requests"] = spec.max_concurrent_requests
+        for group, _ in endpoint.shared_groups(endpoint.deployment_names):
+            if name in group:
+                fields["capacity_group"] = "+".join(group)
+    fields["labels"] = {**labels, **extra_labels}
+    return fields
 
 
 def as_deployments(obj: Any) -> list[Deployment]:

@@ -161,8 +161,8 @@ def plan_jobs(
 ) -> list[DeploymentPlan]:
     """A plan per deployment: every (prompt, repeat) not already `done`. Repeats outermost, so
     a deployment's repeats of one prompt are spread over the run. Without its own limit a
-    deployment gets an equal share of the global one, so a slow deployment never holds every
-    global slot."""
+    deployment gets an equal share of the global one (so a slow deployment never holds every
+    global slot), and no more than it is declared to serve at once."""
     share = max(1, math.ceil(concurrency / len(requests)))
     plans = []
     for reqs in requests:
@@ -170,5 +170,18 @@ def plan_jobs(
         ids = reqs.prompts.ids
         jobs = [(p, r) for r in range(repeats) for p, pid in enumerate(ids)
                 if (pid, dep.name, r) not in done]
-        plans.append(DeploymentPlan(dep, reqs, jobs, dep.concurrency or share))
+        declared = dep.max_concurrent_requests
+        default = min(share, declared) if declared else share
+        plans.append(DeploymentPlan(dep, reqs, jobs, dep.concurrency or default))
     return plans
+
+
+def queueing_note(plan: DeploymentPlan) -> str | None:
+    """Why this deployment's TTFT will include waiting on the server, when it will."""
+    declared = plan.deployment.max_concurrent_requests
+    if declared is None or plan.concurrency <= declared:
+        return None
+    return (f"deployment {plan.deployment.name!r} serves {declared} request"
+            f"{'s' if declared != 1 else ''} at once (as its endpoint declares) but this run "
+            f"sends up to {plan.concurrency}: its TTFT and latency include waiting on the "
+            f"server (set concurrency={declared} to measure the model alone)")

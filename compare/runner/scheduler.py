@@ -33,7 +33,7 @@ from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
 from compare.runner.limits import ConcurrencyLimit, deployment_limits
 from compare.runner.measure import RecordMaker
-from compare.runner.plan import Key, Requests, plan_jobs
+from compare.runner.plan import Key, Requests, plan_jobs, queueing_note
 from compare.runner.progress import Progress
 from compare.runner.resume import (
     Resumed,
@@ -130,6 +130,11 @@ class Run:
         for names, n in self.shared_limits:
             limit = ConcurrencyLimit(n)  # one per group: a deployment is in one group at most
             shared.update(dict.fromkeys(names, limit))
+        shared.update(self._capacity_groups(set(shared)))
+        for plan in plans:
+            note = queueing_note(plan)
+            if note is not None and plan.jobs:
+                warnings.warn(note, RuntimeWarning, stacklevel=4)
         return [
             DeploymentRun(
                 plan,
@@ -140,6 +145,22 @@ class Run:
             )
             for plan in plans
         ]
+
+    def _capacity_groups(self, taken: set[str]) -> dict[str, ConcurrencyLimit]:
+        """Deployments declared to share one capacity (one loaded model) get one limit of its
+        size, unless `shared_limits` already places them. Waiting for it is queueing before
+        the send, never part of ttft_s."""
+        groups: dict[str, list[Deployment]] = {}
+        for d in self.deps:
+            if d.capacity_group and d.name not in taken:
+                groups.setdefault(d.capacity_group, []).append(d)
+        out: dict[str, ConcurrencyLimit] = {}
+        for members in groups.values():
+            sizes = [d.max_concurrent_requests for d in members if d.max_concurrent_requests]
+            if len(members) > 1 and sizes:
+                limit = ConcurrencyLimit(min(sizes))
+                out.update({d.name: limit for d in members})
+        return out
 
     def _resume(self) -> None:
         if self.checkpoint is None or self.out is None:

@@ -581,3 +581,55 @@ async def test_fail_fast_raises_naming_every_unusable_deployment(tmp_path) -> No
     assert "  a: DeploymentNotFoundError: HTTP 404" in str(info.value)
     assert sum(eps["a"].calls.values()) == sum(eps["b"].calls.values()) == 1
     assert sum(eps["c"].calls.values()) <= 3  # c's own fan-out may have started, then stopped
+
+
+async def test_declared_capacity_is_the_default_and_shared_by_its_group() -> None:
+    eps = {n: FakeEndpoint(ttft_s=0.02) for n in ("x", "y", "z")}
+    deps = [*deployments("x", "y", max_concurrent_requests=1, capacity_group="one-model"),
+            *deployments("z", max_concurrent_requests=2)]
+    shared_in_flight: list[int] = []
+
+    def track(rec) -> None:
+        shared_in_flight.append(eps["x"].in_flight + eps["y"].in_flight)
+
+    res = await _run(eps, prompts=[f"q{i}" for i in range(6)], deps=deps, on_record=track)
+    assert len(res) == 18
+    # x and y share one loaded model: one request at a time across both; z its own two.
+    assert eps["x"].max_in_flight == eps["y"].max_in_flight == 1
+    assert max(shared_in_flight) <= 1 and eps["z"].max_in_flight == 2
+
+
+async def test_more_in_flight_than_declared_says_ttft_includes_queueing() -> None:
+    deps = deployments("x", max_concurrent_requests=1, concurrency=4)
+    with pytest.warns(RuntimeWarning, match=r"'x' serves 1 request at once .* sends up to 4: "
+                                            r"its TTFT and latency include waiting"):
+        res = await _run({"x": FakeEndpoint()}, deps=deps)
+    assert len(res) == 3
+
+
+async def test_resume_refuses_another_comparison_and_fresh_starts_over(tmp_path) -> None:
+    out = tmp_path / "run"
+    await _run({"a": FakeEndpoint()}, out=out)
+    with pytest.raises(errors.ConfigError, match=r"holds rows of other deployments \(a; this "
+                                                 r"run: b\) — use a new out directory"):
+        await _run({"b": FakeEndpoint()}, out=out)
+    with pytest.raises(errors.ConfigError, match="holds rows of another prompt set"):
+        await _run({"a": FakeEndpoint()}, out=out, prompts=["other"])
+    moved = deployments("a")[0].replace(endpoint="http://127.0.0.1:10")
+    with pytest.raises(errors.ConfigError, match="holds rows of deployment 'a' from another"):
+        await _run({"a": FakeEndpoint()}, out=out, deps=[moved])
+    # Extending the run (one more prompt) resumes; fresh=True starts over.
+    ep = FakeEndpoint()
+    res = await _run({"a": ep}, out=out, prompts=[*PROMPTS, "delta four"])
+    assert int(res.frame["cached"].sum()) == 3 and sum(ep.calls.values()) == 1
+    fresh = FakeEndpoint()
+    res = await _run({"b": fresh}, out=out, fresh=True)
+    assert not res.frame["cached"].any() and sum(fresh.calls.values()) == 3
+
+
+async def test_resume_logs_what_it_does(tmp_path, caplog) -> None:
+    out = tmp_path / "run"
+    await _run({"a": FakeEndpoint()}, out=out)
+    with caplog.at_level("INFO", logger="compare.runner"):
+        await _run({"a": FakeEndpoint()}, out=out, repeats=2)
+    assert f"resuming {out}: 3 finished, 3 to send" in caplog.text
