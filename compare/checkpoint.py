@@ -35,9 +35,8 @@ def record_to_json(record: Record) -> bytes:
         if value.__class__ is float and math.isnan(value):
             value = None
         row[name] = value
-    digest = record.extra.get(REQUEST_HASH_KEY)
-    if digest is not None:
-        row[REQUEST_HASH_KEY] = digest
+    for key, value in record.extra.items():  # the request fingerprint, a scoring call's key
+        row.setdefault(key, value)
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
@@ -101,9 +100,10 @@ def latest_by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict
 class Checkpoint:
     """Append-only writer of a run directory's records.jsonl."""
 
-    def __init__(self, directory: str | os.PathLike[str], *, fsync_interval_s: float = 1.0) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, fsync_interval_s: float = 1.0,
+                 file_name: str = RECORDS_FILE) -> None:
         self.directory = Path(directory)
-        self.path = self.directory / RECORDS_FILE
+        self.path = self.directory / file_name
         self.fsync_interval_s = fsync_interval_s
         self._file: Any = None
         self._last_sync = 0.0

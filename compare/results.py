@@ -23,8 +23,10 @@ from compare.frame import ColumnBuffer, add_group_columns, coerce
 from compare.records import METRICS, RECORD_COLUMNS, STATUSES, Record
 from compare.run_dir import (
     MANIFEST_FILE,
+    PAIRS_FILE,
     PROMPTS_FILE,
     RESULTS_FILE,
+    SCORES_FILE,
     clean_nan,
     package_versions,
     read_frame,
@@ -70,6 +72,17 @@ class Results(StatsMethods):
         self.frame: pd.DataFrame = add_group_columns(
             frame, self.manifest.get("deployments") or (), prompts)
         self.path = Path(path) if path is not None else None
+        # Set by scoring (compare.scoring): one row per row × scorer, and judged pairs.
+        self.scores: pd.DataFrame | None = None
+        self.pairs: pd.DataFrame | None = None
+
+    @property
+    def ratings(self) -> pd.DataFrame:
+        """Human A/B votes given in the explorer's rate tab (OUT/ratings.jsonl): prompt_id,
+        repeat, left, right, vote (left / right / tie / both_bad), note, rated_at."""
+        from compare.ratings import read_ratings
+
+        return read_ratings(self.path)
 
     @property
     def prompts(self) -> pd.DataFrame | None:
@@ -113,7 +126,11 @@ class Results(StatsMethods):
             raise ConfigError(
                 f"no results here: neither {RESULTS_FILE} nor {RECORDS_FILE}", source=str(d)
             )
-        return cls(frame, manifest=manifest, prompts=prompts, path=d)
+        results = cls(frame, manifest=manifest, prompts=prompts, path=d)
+        for name, file in (("scores", SCORES_FILE), ("pairs", PAIRS_FILE)):
+            if (d / file).exists():
+                setattr(results, name, pd.read_parquet(d / file))
+        return results
 
     # -- views -----------------------------------------------------------------------------
 
@@ -184,6 +201,9 @@ class Results(StatsMethods):
         write_frame(self.frame, d / RESULTS_FILE)
         if self.prompt_table is not None:
             write_frame(self.prompt_table, d / PROMPTS_FILE)
+        for table, file in ((self.scores, SCORES_FILE), (self.pairs, PAIRS_FILE)):
+            if table is not None:
+                write_frame(table, d / file)
         manifest = dict(self.manifest)
         manifest.setdefault("packages", package_versions())
         manifest["saved_at"] = datetime.now(UTC).isoformat()

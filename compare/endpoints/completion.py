@@ -157,6 +157,7 @@ def embeddings_completion(
         sent_at=sent_at, ended_at=time.perf_counter(), finish_reason="stop",
         model=body.get("model") if isinstance(body.get("model"), str) else None,
         prompt_tokens=prompt_tokens if isinstance(prompt_tokens, int) else None,
+        completion_tokens=0,  # embeddings generate no tokens: only input is priced
         headers=dict(headers), streamed=False, embeddings=vectors,
     )
 

@@ -15,9 +15,8 @@ Where each step happens, by file:
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +24,10 @@ from compare.deployments_file import as_deployments
 from compare.errors import ConfigError
 from compare.prompts import load_prompts
 from compare.runner.attempt import Backoff
+from compare.runner.live_scoring import LiveScoring
 from compare.runner.plan import check_overrides
 from compare.runner.scheduler import Run, new_run_id
-from compare.runner.sync import run_in_thread
+from compare.runner.sync import run_sync
 
 if TYPE_CHECKING:
     from compare.deployments import Deployment
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from compare.prompts import PromptSet
     from compare.records import Record
     from compare.results import Results
+    from compare.scorers import Scorer
 
 __all__ = ["Backoff", "arun", "new_run_id", "run"]
 
@@ -63,6 +64,8 @@ async def arun(
     shared_limits: SharedLimits | None = None,
     fresh: bool = False,
     fail_fast: bool = False,
+    scorers: Sequence[Scorer | str] | None = None,
+    score_with: Any = None,
     **param_overrides: Any,
 ) -> Results:
     """Send every prompt to every deployment `repeats` times; one record per request.
@@ -86,6 +89,12 @@ async def arun(
         be used (refused key, no such deployment, no HTTP answer), raise
         DeploymentUnusableError naming every such deployment instead of warning and going on
         without it (the CLI fails fast).
+    scorers: score the answers (see compare.scorers: "exact", "f1", "judge:DEPLOYMENT", Scorer
+        objects, @compare.scorer functions): score_<name> columns, Results.scores, the
+        manifest's scorers. Judge and embedding scorers start as records arrive; their calls
+        are timed, retried, paced and checkpointed in out/judge_records.jsonl, and cost apart.
+    score_with: the deployments those scorers call when they are not compared ones (a
+        Deployment, a list, a deployments file or a local endpoint).
     param_overrides: temperature, max_tokens, top_p, seed, stop, system, extra — override the
         deployments' defaults for this run.
     """
@@ -101,6 +110,7 @@ async def arun(
         on_record=on_record, backoff=backoff or Backoff(), pool=pool, overrides=overrides,
         shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
         fail_fast=fail_fast,
+        scoring=LiveScoring(scorers, score_with) if scorers else None,
     )
     return await run.execute()
 
@@ -149,6 +159,8 @@ def run(
     shared_limits: SharedLimits | None = None,
     fresh: bool = False,
     fail_fast: bool = False,
+    scorers: Sequence[Scorer | str] | None = None,
+    score_with: Any = None,
     **param_overrides: Any,
 ) -> Results:
     """Synchronous `arun` (same arguments). Inside a running event loop (Jupyter) it runs on its
@@ -157,9 +169,6 @@ def run(
     kwargs = dict(repeats=repeats, out=out, run_id=run_id, stream=stream,
                   concurrency=concurrency, max_attempts=max_attempts, progress=progress,
                   on_record=on_record, backoff=backoff, pool=pool, shared_limits=shared_limits,
-                  fresh=fresh, fail_fast=fail_fast, **param_overrides)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(arun(prompts, deployments, **kwargs))
-    return run_in_thread(lambda: arun(prompts, deployments, **kwargs))
+                  fresh=fresh, fail_fast=fail_fast, scorers=scorers, score_with=score_with,
+                  **param_overrides)
+    return run_sync(lambda: arun(prompts, deployments, **kwargs))

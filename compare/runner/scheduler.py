@@ -11,6 +11,7 @@ and what finished is saved.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import warnings
@@ -32,6 +33,7 @@ from compare.results import Results
 from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
 from compare.runner.limits import ConcurrencyLimit, deployment_limits
+from compare.runner.live_scoring import LiveScoring
 from compare.runner.measure import RecordMaker
 from compare.runner.plan import Key, Requests, plan_jobs, queueing_note
 from compare.runner.progress import Progress
@@ -73,13 +75,13 @@ class Run:
                  max_attempts: int, progress: bool, on_record: Callable[[Record], Any] | None,
                  backoff: Backoff, pool: Any, overrides: dict[str, Any],
                  shared_limits: list[tuple[frozenset[str], int]], fresh: bool = False,
-                 fail_fast: bool = False) -> None:
+                 fail_fast: bool = False, scoring: LiveScoring | None = None) -> None:
         self.prompts, self.deps, self.repeats, self.out = prompts, deps, repeats, out
         self.stream, self.concurrency, self.max_attempts = stream, concurrency, max_attempts
         self.progress_enabled, self.on_record, self.backoff = progress, on_record, backoff
         self.own_pool, self.pool = pool is None, pool
         self.overrides, self.shared_limits = overrides, shared_limits
-        self.fresh, self.fail_fast = fresh, fail_fast
+        self.fresh, self.fail_fast, self.scoring = fresh, fail_fast, scoring
         self.rng = random.Random()
         self.buffer = ColumnBuffer()
         self.checkpoint: Checkpoint | None = Checkpoint(out) if out is not None else None
@@ -193,6 +195,8 @@ class Run:
         if self.checkpoint is not None and not rec.cached:
             self.checkpoint.append(rec)
         self.buffer.add(rec)
+        if self.scoring is not None:
+            self.scoring.on_record(rec, self.prompts)
         if self.progress is not None:
             self.progress.add(rec)
         if self.on_record is not None:
@@ -259,8 +263,11 @@ class Run:
         self.records.set_secrets(getattr(self.pool, "secrets", []))
         self._probes_left = len(active)
         self._all_probed = asyncio.Event()
-        tasks = [asyncio.ensure_future(self._deployment(run)) for run in active]
+        tasks: list[asyncio.Task[None]] = []
         try:
+            if self.scoring is not None:
+                self.scoring.start(self.deps, self.pool, self.out, str(self.run_id))
+            tasks = [asyncio.ensure_future(self._deployment(run)) for run in active]
             await asyncio.gather(*tasks)
             status = "complete"
         finally:
@@ -269,8 +276,14 @@ class Run:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
             results = self._close(status)
-            if self.own_pool and self.pool is not None:
-                await asyncio.shield(self.pool.aclose())
+            try:
+                if self.scoring is not None and status == "complete":
+                    results = await self.scoring.finish(results, self.prompts)
+            finally:
+                if self.scoring is not None:
+                    await asyncio.shield(self.scoring.close())
+                if self.own_pool and self.pool is not None:
+                    await asyncio.shield(self.pool.aclose())
         return results
 
     async def _deployment(self, run: DeploymentRun) -> None:
@@ -342,5 +355,8 @@ def _prompt_frame(prompts: PromptSet) -> Any:
             "prompt": pd.Series([p.text for p in prompts], dtype="string"),
             "reference": pd.Series([p.reference for p in prompts], dtype="string"),
             "tags": [list(p.tags) for p in prompts],
+            # The whole conversation, so a saved run can be scored later (judges see it).
+            "messages": pd.Series([json.dumps(p.messages, ensure_ascii=False) for p in prompts],
+                                  dtype="string"),
         }
     )

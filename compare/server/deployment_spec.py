@@ -132,6 +132,8 @@ class SimulatedSpec:
     itl_ms: Dist = Dist("fixed", 5.0)
     text: str = "lorem"  # lorem | echo
     dimensions: int = 64  # embeddings deployments: vector size
+    # (regex, answer) rules tried on the last user message before `text` applies.
+    replies: tuple[tuple[re.Pattern[str], str], ...] = ()
 
 
 @dataclass(frozen=True)
