@@ -61,6 +61,8 @@ async def arun(
     backoff: Backoff | None = None,
     pool: EndpointPool | Any = None,
     shared_limits: SharedLimits | None = None,
+    fresh: bool = False,
+    fail_fast: bool = False,
     **param_overrides: Any,
 ) -> Results:
     """Send every prompt to every deployment `repeats` times; one record per request.
@@ -78,6 +80,12 @@ async def arun(
     shared_limits: [(deployment names, n), ...]: at most n requests in flight across those
         deployments together, for names that share one backend (e.g. two local deployments on
         one loaded model); waiting for it is queueing before the send, never part of ttft_s.
+    fresh: start over in `out` (its run files are removed) instead of resuming. Resuming into a
+        directory that holds other deployments or another prompt set is refused.
+    fail_fast: each deployment's first request goes alone; when it shows the deployment cannot
+        be used (refused key, no such deployment, no HTTP answer), raise
+        DeploymentUnusableError naming every such deployment instead of warning and going on
+        without it (the CLI fails fast).
     param_overrides: temperature, max_tokens, top_p, seed, stop, system, extra — override the
         deployments' defaults for this run.
     """
@@ -91,7 +99,8 @@ async def arun(
         out=Path(out) if out is not None else None, run_id=run_id, stream=stream,
         concurrency=concurrency, max_attempts=max_attempts, progress=progress,
         on_record=on_record, backoff=backoff or Backoff(), pool=pool, overrides=overrides,
-        shared_limits=_check_shared_limits(shared_limits, deps),
+        shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
+        fail_fast=fail_fast,
     )
     return await run.execute()
 
@@ -138,6 +147,8 @@ def run(
     backoff: Backoff | None = None,
     pool: EndpointPool | Any = None,
     shared_limits: SharedLimits | None = None,
+    fresh: bool = False,
+    fail_fast: bool = False,
     **param_overrides: Any,
 ) -> Results:
     """Synchronous `arun` (same arguments). Inside a running event loop (Jupyter) it runs on its
@@ -146,7 +157,7 @@ def run(
     kwargs = dict(repeats=repeats, out=out, run_id=run_id, stream=stream,
                   concurrency=concurrency, max_attempts=max_attempts, progress=progress,
                   on_record=on_record, backoff=backoff, pool=pool, shared_limits=shared_limits,
-                  **param_overrides)
+                  fresh=fresh, fail_fast=fail_fast, **param_overrides)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

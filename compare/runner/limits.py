@@ -38,11 +38,20 @@ RATE_WINDOW_SLACK_S: Final = 0.1
 
 @dataclass
 class Ticket:
-    """One attempt passing the limits: what it costs and what it booked."""
+    """One request passing the limits: what it costs and what it booked."""
 
-    request: ChatRequest
-    tokens: int = 0  # estimated tokens for tokens/min (0 when no tokens limit)
+    prompt_tokens: int  # estimated (characters / 4), corrected by usage
+    max_tokens: int | None  # what the request asks for; services charge it at admission
     bookings: dict[int, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_request(cls, request: ChatRequest) -> Ticket:
+        return cls(estimate_prompt_tokens(request), request.max_tokens)
+
+    @property
+    def tokens(self) -> int:
+        """Tokens it counts for against tokens/min, as Azure counts them at admission."""
+        return self.prompt_tokens + (self.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE)
 
 
 Outcome = Completion | BaseException
@@ -220,8 +229,8 @@ class TokenPacing(_Pacing):
             return
         delta = 0
         if comp.prompt_tokens is not None:
-            delta += min(0, estimate_prompt_tokens(ticket.request) - comp.prompt_tokens)
-        if ticket.request.max_tokens is None and comp.completion_tokens is not None:
+            delta += min(0, ticket.prompt_tokens - comp.prompt_tokens)
+        if ticket.max_tokens is None and comp.completion_tokens is not None:
             delta += DEFAULT_MAX_TOKENS_ESTIMATE - comp.completion_tokens
         if delta:
             self.window.refund(booking, delta)

@@ -188,7 +188,8 @@ async def test_fan_out_rows_order_and_metrics() -> None:
     res = await _run(eps, repeats=2, deps=deployments("a", "b", price_input_per_1k=1.0,
                                                       price_output_per_1k=2.0))
     f = res.frame
-    assert list(f.columns) == list(RECORD_COLUMNS)
+    # The record columns, then what to group by: the prompts' tags (the deployments have no labels).
+    assert list(f.columns) == [*RECORD_COLUMNS, "tags"]
     assert len(f) == 12 and set(f["status"]) == {"ok"}
     assert list(f["prompt_id"].iloc[:4]) == [f["prompt_id"].iloc[0]] * 4  # prompt-major order
     assert list(f["deployment"].iloc[:4]) == ["a", "a", "b", "b"]
@@ -286,9 +287,11 @@ async def test_auth_error_stops_only_that_deployment() -> None:
 
 
 async def test_not_found_content_filter_and_adapter_bug_become_rows() -> None:
+    # (A 404 on a deployment's *first* request stops the deployment instead: see
+    # test_unusable_first_request_stops_the_deployment.)
     def script(req: ChatRequest, attempt: int):
         text = req.messages[-1]["content"]
-        if text == "alpha one":
+        if text == "gamma three":
             return errors.DeploymentNotFoundError("no deployment 'x'", http_status=404)
         if text == "beta two":
             return errors.ContentFilterError("filtered", http_status=400, code="content_filter",
@@ -298,9 +301,9 @@ async def test_not_found_content_filter_and_adapter_bug_become_rows() -> None:
     res = await _run({"a": FakeEndpoint(script=script)})
     f = res.frame
     assert list(f["status"]) == ["error", "content_filtered", "error"]
-    assert list(f["http_status"].iloc[:2]) == [404, 400]
+    assert list(f["http_status"].iloc[1:]) == [400, 404]
     assert json.loads(f["content_filter"].iloc[1]) == {"hate": {"filtered": True}}
-    assert f["error_type"].iloc[2] == "ValueError" and f["attempts"].iloc[2] == 1
+    assert f["error_type"].iloc[0] == "ValueError" and f["attempts"].iloc[0] == 1
 
 
 async def test_missing_finish_reason_is_incomplete_after_retries() -> None:
@@ -544,3 +547,89 @@ def test_load_prefers_a_newer_checkpoint_over_the_parquet(tmp_path) -> None:
     parquet_ns = (out / "results.parquet").stat().st_mtime_ns
     os.utime(out / RECORDS_FILE, ns=(parquet_ns + 10**9, parquet_ns + 10**9))
     assert len(res) == 2 and len(Results.load(out)) == 3
+
+
+@pytest.mark.parametrize("error", [
+    errors.DeploymentNotFoundError("HTTP 404 — no deployment 'a'", http_status=404),
+    errors.TransportError("no HTTP answer from 'a' at 127.0.0.1:9: connection refused"),
+])
+async def test_unusable_first_request_stops_the_deployment(error: Exception) -> None:
+    bad = FakeEndpoint(script=lambda r, a: error)
+    good = FakeEndpoint()
+    with pytest.warns(RuntimeWarning, match="deployment 'bad' cannot be used"):
+        res = await _run({"bad": bad, "good": good}, prompts=[f"q{i}" for i in range(6)],
+                         deps=deployments("bad", "good", concurrency=2), max_attempts=2)
+    f = res.frame
+    b = f[f["deployment"] == "bad"]
+    sent = 2 if error.retryable else 1  # the first request's attempts, nothing more
+    assert sum(bad.calls.values()) == sent
+    assert (b["error_type"] == type(error).__name__).all()
+    assert b["error_message"].str.startswith("not sent: deployment 'bad' was stopped").sum() == 5
+    assert (f[f["deployment"] == "good"]["status"] == "ok").all()
+
+
+async def test_fail_fast_raises_naming_every_unusable_deployment(tmp_path) -> None:
+    eps = {"a": FakeEndpoint(script=lambda r, n: errors.DeploymentNotFoundError(
+               "HTTP 404 — no deployment 'a'", http_status=404)),
+           "b": FakeEndpoint(script=lambda r, n: errors.AuthenticationError(
+               "HTTP 401 — the key or token was refused", http_status=401)),
+           "c": FakeEndpoint(ttft_s=0.05)}
+    with pytest.raises(errors.DeploymentUnusableError) as info:
+        await _run(eps, deps=deployments("a", "b", "c"), fail_fast=True, out=tmp_path / "r")
+    assert set(info.value.problems) == {"a", "b"}
+    assert str(info.value).startswith("cannot use these deployments (nothing else was sent):")
+    assert "  a: DeploymentNotFoundError: HTTP 404" in str(info.value)
+    assert sum(eps["a"].calls.values()) == sum(eps["b"].calls.values()) == 1
+    assert sum(eps["c"].calls.values()) <= 3  # c's own fan-out may have started, then stopped
+
+
+async def test_declared_capacity_is_the_default_and_shared_by_its_group() -> None:
+    eps = {n: FakeEndpoint(ttft_s=0.02) for n in ("x", "y", "z")}
+    deps = [*deployments("x", "y", max_concurrent_requests=1, capacity_group="one-model"),
+            *deployments("z", max_concurrent_requests=2)]
+    shared_in_flight: list[int] = []
+
+    def track(rec) -> None:
+        shared_in_flight.append(eps["x"].in_flight + eps["y"].in_flight)
+
+    res = await _run(eps, prompts=[f"q{i}" for i in range(6)], deps=deps, on_record=track)
+    assert len(res) == 18
+    # x and y share one loaded model: one request at a time across both; z its own two.
+    assert eps["x"].max_in_flight == eps["y"].max_in_flight == 1
+    assert max(shared_in_flight) <= 1 and eps["z"].max_in_flight == 2
+
+
+async def test_more_in_flight_than_declared_says_ttft_includes_queueing() -> None:
+    deps = deployments("x", max_concurrent_requests=1, concurrency=4)
+    with pytest.warns(RuntimeWarning, match=r"'x' serves 1 request at once .* sends up to 4: "
+                                            r"its TTFT and latency include waiting"):
+        res = await _run({"x": FakeEndpoint()}, deps=deps)
+    assert len(res) == 3
+
+
+async def test_resume_refuses_another_comparison_and_fresh_starts_over(tmp_path) -> None:
+    out = tmp_path / "run"
+    await _run({"a": FakeEndpoint()}, out=out)
+    with pytest.raises(errors.ConfigError, match=r"holds rows of other deployments \(a; this "
+                                                 r"run: b\) — use a new out directory"):
+        await _run({"b": FakeEndpoint()}, out=out)
+    with pytest.raises(errors.ConfigError, match="holds rows of another prompt set"):
+        await _run({"a": FakeEndpoint()}, out=out, prompts=["other"])
+    moved = deployments("a")[0].replace(endpoint="http://127.0.0.1:10")
+    with pytest.raises(errors.ConfigError, match="holds rows of deployment 'a' from another"):
+        await _run({"a": FakeEndpoint()}, out=out, deps=[moved])
+    # Extending the run (one more prompt) resumes; fresh=True starts over.
+    ep = FakeEndpoint()
+    res = await _run({"a": ep}, out=out, prompts=[*PROMPTS, "delta four"])
+    assert int(res.frame["cached"].sum()) == 3 and sum(ep.calls.values()) == 1
+    fresh = FakeEndpoint()
+    res = await _run({"b": fresh}, out=out, fresh=True)
+    assert not res.frame["cached"].any() and sum(fresh.calls.values()) == 3
+
+
+async def test_resume_logs_what_it_does(tmp_path, caplog) -> None:
+    out = tmp_path / "run"
+    await _run({"a": FakeEndpoint()}, out=out)
+    with caplog.at_level("INFO", logger="compare.runner"):
+        await _run({"a": FakeEndpoint()}, out=out, repeats=2)
+    assert f"resuming {out}: 3 finished, 3 to send" in caplog.text

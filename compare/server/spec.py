@@ -1,20 +1,22 @@
-"""Wire format of the local endpoint: request validation, response bodies, errors, SSE chunks.
+"""The wire format of the local endpoint: request parsing, response bodies, errors, SSE chunks.
 
-Two dialects share one shape: the Azure AI model inference API (`/chat/completions`, streamed
+Two dialects share one shape: the Azure AI model inference API (`/chat/completions`; streamed
 objects say `chat.completion` per its spec, usage rides on the last chunk) and Azure OpenAI / the v1
-surface (`chat.completion.chunk`, usage in an extra chunk with empty `choices` when
-`stream_options.include_usage` is set). Every body validates against ../shared/specs.
+surface (`chat.completion.chunk`; usage in an extra chunk with empty `choices` when
+`stream_options.include_usage` is set). tests/server validates every body against the official
+specs kept in tests/specs/.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from compare.server.config import FilterRule
+from compare.server.azure_errors import WireError, bad
+from compare.server.content_filter import filter_results
+from compare.server.deployment_spec import FilterRule
 
 INFERENCE = "azure-inference"
 AZURE_OPENAI = "azure-openai"
@@ -38,30 +40,22 @@ EXTRA_MODES = ("error", "drop", "pass-through")
 API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$|^(preview|latest|v1)$")
 
 
-class WireError(Exception):
-    """A client error to answer in Azure format: status, code, message, optional param."""
-
-    def __init__(self, status: int, code: str, message: str, *, param: str | None = None,
-                 headers: Mapping[str, str] | None = None, inner: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.param = param
-        self.headers = dict(headers or {})
-        self.inner = inner
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
-        if self.param is not None:
-            error["param"] = self.param
-        if self.inner is not None:
-            error["innererror"] = self.inner
-        return {"error": error}
-
-
-def bad(message: str, param: str | None = None, code: str = "InvalidParameter") -> WireError:
-    return WireError(400, code, message, param=param)
+def check_api_version(request: Any, required: bool) -> None:
+    """The `api-version` query parameter: present where the route needs it, well-formed."""
+    version = request.query.get("api-version")
+    if version is None:
+        if required:
+            base = f"{request.url.origin()}/openai/v1"
+            raise WireError(400, "MissingApiVersionParameter",
+                            "The api-version query parameter (?api-version=) is required "
+                            f"for all requests to {request.path}. An OpenAI v1 client (one "
+                            f"that sends no api-version) belongs under /openai/v1: use "
+                            f"base_url={base} (compare: --kind openai --endpoint {base}).",
+                            param="api-version")
+        return
+    if not API_VERSION_RE.match(version):
+        raise WireError(400, "UnsupportedApiVersion",
+                        f"Unsupported api-version {version!r}.", param="api-version")
 
 
 @dataclass
@@ -262,39 +256,6 @@ def parse_embeddings(body: Any, dialect: str, extra_mode: str | None,
     return EmbedCall(inputs, dimensions, fmt, extra, dropped)
 
 
-# ---------------------------------------------------------------- content filter results
-
-_SEVERITY_CATEGORIES = ("hate", "self_harm", "sexual", "violence")
-
-
-def filter_results(hit: FilterRule | None, *, prompt: bool) -> dict[str, Any]:
-    """Azure-shaped `content_filter_result(s)`: every category, the hit one filtered."""
-    out: dict[str, Any] = {c: {"filtered": False, "severity": "safe"}
-                           for c in _SEVERITY_CATEGORIES}
-    out["profanity"] = {"filtered": False, "detected": False}
-    if prompt:
-        out["jailbreak"] = {"filtered": False, "detected": False}
-    if hit is not None:
-        if hit.category in ("profanity", "jailbreak"):
-            out[hit.category] = {"filtered": True, "detected": True}
-        else:
-            out[hit.category] = {"filtered": True, "severity": hit.severity}
-    return out
-
-
-def prompt_filter_error(deployment: str, hit: FilterRule) -> WireError:
-    return WireError(
-        400,
-        "content_filter",
-        "The response was filtered due to the prompt triggering the content management policy "
-        f"of deployment '{deployment}' ({hit.category}, severity {hit.severity}). Please modify "
-        "your prompt and retry.",
-        param="prompt",
-        inner={"code": "ResponsibleAIPolicyViolation",
-               "content_filter_result": filter_results(hit, prompt=True)},
-    )
-
-
 # ---------------------------------------------------------------- responses
 
 
@@ -392,64 +353,3 @@ class ResponseShape:
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens}
-
-
-class OutputGate:
-    """Applies stop sequences and the completion content filter to streamed text.
-
-    Text that could be the start of a stop sequence is held back until it is decided, so a stop
-    sequence never leaks to the client; filtered text is never sent.
-    """
-
-    def __init__(self, stops: list[str], rules: tuple[FilterRule, ...]) -> None:
-        self.stops = stops
-        self.rules = tuple(r for r in rules if "completion" in r.on)
-        self.sent = ""
-        self.pending = ""
-        self.hit: FilterRule | None = None
-
-    def _filtered(self, extra: str) -> tuple[str, str] | None:
-        candidate = self.sent + extra
-        for rule in self.rules:
-            found = rule.search(candidate)
-            if found:
-                self.hit = rule
-                return candidate[len(self.sent):max(found.start(), len(self.sent))], \
-                    "content_filter"
-        return None
-
-    def feed(self, piece: str) -> tuple[str, str | None]:
-        """Add a piece; return (text to send now, finish reason if generation must stop)."""
-        self.pending += piece
-        cut = min((i for i in (self.pending.find(s) for s in self.stops) if i >= 0),
-                  default=-1)
-        if cut >= 0:
-            out = self.pending[:cut]
-            self.pending = ""
-            filtered = self._filtered(out)
-            if filtered:
-                return filtered
-            self.sent += out
-            return out, "stop"
-        filtered = self._filtered(self.pending)
-        if filtered:
-            self.pending = ""
-            return filtered
-        hold = 0
-        for stop in self.stops:
-            for k in range(min(len(stop) - 1, len(self.pending)), hold, -1):
-                if self.pending.endswith(stop[:k]):
-                    hold = k
-                    break
-        out = self.pending[:len(self.pending) - hold]
-        self.pending = self.pending[len(self.pending) - hold:]
-        self.sent += out
-        return out, None
-
-    def flush(self) -> tuple[str, str | None]:
-        out, self.pending = self.pending, ""
-        filtered = self._filtered(out)
-        if filtered:
-            return filtered
-        self.sent += out
-        return out, None

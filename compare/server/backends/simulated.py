@@ -1,80 +1,17 @@
-"""Backends of the local endpoint: what turns a validated request into a stream of text pieces.
-
-A backend returns a `Generation`: an async iterator of text pieces (one model token each), plus
-`prompt_tokens`, `completion_tokens` and `finish_reason` once the iteration ends. The HTTP layer
-owns stop sequences, content filtering, faults and the wire format, so both backends stay small.
+"""The `simulated` backend: seeded text on a configured schedule (TTFT, inter-token delays), and
+hashed bag-of-words embeddings. No model at all: for fault tests and harness benchmarks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from compare.server.config import DeploymentSpec, SimulatedSpec
-
-
-@dataclass
-class GenParams:
-    """A request after validation and defaults, as a backend sees it."""
-
-    messages: list[dict[str, Any]]
-    max_tokens: int
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)  # pass-through parameters
-    t0: float = 0.0  # loop.time() when the request arrived: simulated delays count from here
-
-
-class Generation(Protocol):
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str  # "stop" | "length", valid once iteration has ended
-    done: bool  # the piece just yielded is known to be the last one
-    headers: dict[str, str]
-
-    def __aiter__(self) -> AsyncIterator[str]: ...
-
-    async def aclose(self) -> None:
-        """Stop generating (client gone, stop sequence, content filter)."""
-        ...
-
-
-class Backend(Protocol):
-    spec: DeploymentSpec
-
-    def unsupported_extra(self, extra: dict[str, Any]) -> list[str]:
-        """Pass-through parameters this backend cannot honour (→ 422 naming them)."""
-        ...
-
-    def start(self, params: GenParams) -> Generation: ...
-
-
-def message_text(message: dict[str, Any]) -> str:
-    """Text of a message whose content is a string or a list of text parts."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p["text"] for p in content
-                         if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
-def prompt_key(messages: list[dict[str, Any]]) -> str:
-    """Stable identity of a prompt (used by seeded text and first-N-attempts faults)."""
-    canon = json.dumps([[m.get("role"), message_text(m)] for m in messages], ensure_ascii=False)
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------- simulated
+from compare.server.backends.base import GenParams, message_text, prompt_key
+from compare.server.deployment_spec import DeploymentSpec, SimulatedSpec
 
 _LOREM = (  # noqa: SIM905 (a sentence reads better than 62 quoted words)
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut "
@@ -174,7 +111,15 @@ class SimulatedBackend:
             return [source[i % len(source)] for i in range(n)]
         return [RARE_WORD if rng.random() < _RARE_P else rng.choice(_LOREM) for _ in range(n)]
 
-    async def embed(self, texts: list[str], dimensions: int, t0: float) -> list[list[float]]:
+    def embedding_dimensions(self) -> int:
+        """Size of the vectors `embed` returns."""
+        return self.sim.dimensions
+
+    def count_input_tokens(self, texts: list[str]) -> int:
+        """Whitespace words: the simulated tokenizer."""
+        return sum(len(t.split()) for t in texts)
+
+    async def embed(self, texts: list[str], t0: float) -> list[list[float]]:
         """Hashed bag of words and character trigrams, L2-normalised, after a TTFT-like delay.
 
         Not a language model, but texts sharing words get close vectors, so similarity code
@@ -185,7 +130,7 @@ class SimulatedBackend:
         wait = t0 + delay - asyncio.get_running_loop().time()
         if wait > 0:
             await asyncio.sleep(wait)
-        return [_hash_vector(text, self.sim.dimensions, dimensions) for text in texts]
+        return [_hash_vector(text, self.sim.dimensions) for text in texts]
 
     def _next(self) -> int:
         self._counter += 1
@@ -197,7 +142,7 @@ class SimulatedBackend:
         return sum(len(message_text(m).split()) + 4 for m in messages) + 2
 
 
-def _hash_vector(text: str, size: int, keep: int) -> list[float]:
+def _hash_vector(text: str, size: int) -> list[float]:
     vector = [0.0] * size
     for word in text.lower().split():
         grams = [word] + [word[i:i + 3] for i in range(max(1, len(word) - 2))]
@@ -206,6 +151,5 @@ def _hash_vector(text: str, size: int, keep: int) -> list[float]:
             index = int.from_bytes(digest[:4], "little") % size
             sign = 1.0 if digest[4] & 1 else -1.0
             vector[index] += sign * (1.0 if j == 0 else 0.5)
-    vector = vector[:keep]
     norm = sum(v * v for v in vector) ** 0.5
     return [v / norm for v in vector] if norm else vector

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from compare.errors import ConfigError
-from compare.server.backends import GenParams, message_text
-from compare.server.config import DeploymentSpec, WeightsRef
+from compare.server.backends.base import GenParams, message_text
+from compare.server.deployment_spec import DeploymentSpec, WeightsRef
 
 # Sampling knobs a client may send with `extra-parameters: pass-through`.
 PASS_THROUGH = ("top_k", "min_p", "typical_p", "repeat_penalty")
@@ -188,7 +188,8 @@ class LlamaGeneration:
                 return
             if self.deterministic:
                 # Fresh KV cache and a one-token batch: numerics never depend on what an earlier
-                # request left in the cache (FACTS.md: greedy output drifts otherwise).
+                # request left in the cache: with prompt-cache reuse and a larger batch, greedy
+                # output was seen to change with the previous request.
                 llm.reset()
                 llm.n_batch = 1
             llm.set_seed(self.seed)
