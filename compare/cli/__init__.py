@@ -1,9 +1,9 @@
-"""`compare` command line: run, summary, deployments, demo, serve, app.
+"""`compare` command line: run, summary, show, report, deployments, demo, serve, app.
 
-One module per command (`run`, `summary`, `deployments`, `demo`; `delegate` hands `serve` and
-`app` to compare.server and compare.voila), plus `args` (the parser class and argparse types),
-`source` (where deployments come from), `tables` (the printed summary) and `outcome` (exit codes,
-failure report, reading a user's file).
+One module per command (`run`, `summary`, `show`, `report`, `deployments`, `demo`; `delegate`
+hands `serve` and `app` to compare.server and compare.voila), plus `parser` (the top level),
+`args` (the parser class and argparse types), `source` (where deployments come from), `tables`
+(the printed summary) and `outcome` (exit codes, failure report, charts, reading a user's file).
 
 Exit codes (scripts can rely on them):
   0    done; every row ok (or content_filtered: the service answered with a filter verdict)
