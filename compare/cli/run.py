@@ -39,7 +39,10 @@ def add_parser(sub: Any) -> None:
                    help="prompt set: .jsonl, .csv or .json")
     add_source_args(p)
     p.add_argument("--repeats", "-n", type=positive_int, default=1, metavar="N")
-    p.add_argument("--out", "-o", metavar="DIR", help="run directory (default runs/<run id>)")
+    p.add_argument("--out", "-o", metavar="DIR", help="run directory (default runs/<run id>); "
+                   "an existing one is resumed")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over in --out instead of resuming the run there")
     p.add_argument("--run-id", metavar="ID")
     p.add_argument("--concurrency", type=positive_int, default=32, metavar="N",
                    help="global in-flight limit (default 32)")
@@ -67,10 +70,12 @@ def command(args: argparse.Namespace) -> int:
         chosen = deployments_from_args(args, ep)
         check_keys(chosen)
         try:
+            # fail_fast: a deployment whose first request shows it cannot be used at all
+            # stops the run (exit 2), one line per such deployment.
             results = run(prompts, chosen.deployments, repeats=args.repeats, out=out,
                           stream=not args.no_stream, concurrency=args.concurrency,
                           max_attempts=args.max_attempts, progress=progress_enabled(args),
-                          run_id=args.run_id, **overrides)
+                          run_id=args.run_id, fresh=args.fresh, fail_fast=True, **overrides)
         except KeyboardInterrupt:
             return interrupted(out)
     print(format_summary(results))

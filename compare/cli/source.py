@@ -166,13 +166,13 @@ def missing_key(dep: Deployment, origin: str) -> str | None:
 
 
 def check_keys(chosen: Chosen) -> None:
-    """Fail before sending anything when a key is missing or unusable."""
+    """Fail before sending anything when a key is missing, naming the flag or file that sets
+    its variable. (The key itself is read once, when its client is built; one an HTTP header
+    cannot carry stops the run there, before anything else is sent.)"""
     for dep in chosen.deployments:
         message = missing_key(dep, chosen.origin)
         if message:
             raise UsageError(message)
-        if dep.auth == "key":
-            dep.resolve_api_key()  # a key an HTTP header cannot carry: CredentialError
 
 
 @contextlib.contextmanager

@@ -27,6 +27,11 @@ CONFIG = {
             "backend": "simulated",
             "simulated": {"seed": 2, "output_tokens": 5, "ttft_ms": 120, "itl_ms": 5},
         },
+        "shaky": {  # fails one prompt (not the first one sent)
+            "backend": "simulated",
+            "simulated": {"seed": 4, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
+            "faults": [{"fault": "500", "match": "question 2"}],
+        },
         "guarded": {
             "backend": "simulated",
             "simulated": {"seed": 3, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
@@ -283,12 +288,24 @@ def test_run_from_deployments_file_with_failures_exits_1(server, tmp_path, promp
         "  api_key_env: MY_LOCAL_KEY\n"
         "deployments:\n"
         "  - name: quick\n"
-        "  - name: ghost\n")
+        "  - name: shaky\n")
     proc = compare_cli("run", "-p", str(prompts_file), "-d", str(deps), "-o",
-                       str(tmp_path / "r"), env={"MY_LOCAL_KEY": server.api_key})
+                       str(tmp_path / "r"), "--max-attempts", "1", "--no-charts",
+                       env={"MY_LOCAL_KEY": server.api_key})
     assert proc.returncode == 1, proc.stderr
-    assert "3 of 6 rows failed" in proc.stderr and "DeploymentNotFoundError" in proc.stderr
+    assert "1 of 6 rows failed" in proc.stderr and "ServerError" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_unusable_deployment_stops_the_run_before_fanning_out(server, tmp_path,
+                                                                  prompts_file) -> None:
+    proc = compare_cli("run", "-p", str(prompts_file), *_target(server, "quick", "ghost"),
+                       "-o", str(tmp_path / "r"), "--no-charts", env=_key(server))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "error: cannot use this deployment (nothing else was sent):"
+    assert lines[1].startswith("  ghost: DeploymentNotFoundError: HTTP 404 DeploymentNotFound")
+    assert len(lines) == 2 and "Traceback" not in proc.stderr
 
 
 def test_content_filtered_rows_are_a_result_not_a_failure(server, tmp_path) -> None:
