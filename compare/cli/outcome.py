@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from compare.records import FAILED_STATUSES
+
 EXIT_OK: Final = 0
 EXIT_ROWS_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
-# Statuses of rows that failed. content_filtered is not one: the service answered with its
-# filter's verdict, a result to count and show apart (never red, never exit code 1).
-FAILED_STATUSES: Final = ("error", "timeout", "rate_limited", "incomplete")
 CHARTS_FILE: Final = "charts.png"
 EXIT_CODES_HELP: Final = """exit codes:
   0    every row ok (or content_filtered)
