@@ -121,19 +121,24 @@ def scores_section(results: Any) -> str:
 def statistics_section(results: Any) -> str:
     """HOOK (stats): which deployment is better on each score, and how sure.
 
-    '' when the run has no `score_*` column. Uses `compare.stats.leaderboard(frame, column)`
-    (prompt-clustered, paired statistics) where compare.stats is installed."""
+    '' when the run has no `score_*` column. One `compare.stats.leaderboard` per score: mean per
+    deployment with its interval, prompts as clusters (repeats averaged within a prompt), rank 1
+    the best. Pairwise comparisons (`compare.stats.compare`) belong here too."""
     columns = score_columns(results)
     if not columns:
         return ""
-    try:
-        from compare import stats  # type: ignore[attr-defined]
-    except ImportError:
-        return '<p class="cmp-note">compare.stats is not part of this installation.</p>'
+    from compare import stats
+
     parts = []
     for column in columns:
-        board = stats.leaderboard(results.frame, column)
-        parts.append(f"<h3>{html.escape(column)}</h3>{_table(board)}")
+        board = stats.leaderboard(results.frame, column, order=results.deployments)
+        level = board.attrs.get("level", 0.95)
+        shown = {c: "{:.4g}".format for c in board.columns
+                 if c not in ("interval", "note") and board[c].dtype.kind == "f"}
+        parts.append(f"<h3>{html.escape(column)}</h3>"
+                     f'<p class="cmp-note">mean per deployment with its {level:.0%} interval '
+                     "(ci_low to ci_high) over prompts, repeats averaged within a prompt; rank "
+                     "1 is the best</p>" + _table(board, shown))
     return "".join(parts)
 
 

@@ -15,7 +15,8 @@ from typing import Any, Final
 
 from compare._checks import hint
 from compare.cli.args import UsageError, positive_int
-from compare.cli.outcome import EXIT_CODES_HELP, EXIT_OK, FAILED_STATUSES
+from compare.cli.outcome import EXIT_CODES_HELP, EXIT_OK
+from compare.records import FAILED_STATUSES
 
 MIN_COLUMN: Final = 24
 GAP: Final = " | "

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 
 from compare.charts import STATUS_COLORS
-from compare.cli.outcome import FAILED_STATUSES
-from compare.records import METRICS, Record
+from compare.records import FAILED_STATUSES, METRICS, Record
 
 FOLD_AT: Final = 280  # characters: longer outputs are folded into <details>
 FRAME_COLUMNS: Final = (

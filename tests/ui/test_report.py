@@ -111,6 +111,16 @@ def test_score_columns_get_scores_and_statistics_sections(saved_run: tuple[Path,
     assert '<a href="#scores">Scores</a><a href="#statistics">Statistics</a>' in html
     n_quick = int((ok & (results.frame["deployment"] == "quick")).sum())
     assert f"<td>1.000</td>\n      <td>{n_quick}</td>" in html
+    # The statistics section is compare.stats' leaderboard: guarded answered 2 of 3 prompts.
+    statistics = html.split('id="statistics"', 1)[1].split("</section>", 1)[0]
+    assert "<h3>score_exact</h3>" in statistics and "95% interval" in statistics
+    from compare import stats
+
+    board = stats.leaderboard(results.frame, "score_exact", order=results.deployments)
+    assert board.loc["guarded", "n_prompts"] == 2 and board.loc["quick", "rank"] == 1
+    for name in ("quick", "guarded"):
+        assert f"<th>{name}</th>" in statistics
+        assert f"<td>{board.loc[name, 'mean']:.4g}</td>" in statistics
 
 
 def test_manifest_loses_anything_secret_looking() -> None:
