@@ -84,11 +84,6 @@ class Results(StatsMethods):
 
         return read_ratings(self.path)
 
-    @property
-    def prompts(self) -> pd.DataFrame | None:
-        """The prompts table (id, prompt, reference, tags). Same as `prompt_table`."""
-        return self.prompt_table
-
     # -- construction ----------------------------------------------------------------------
 
     @classmethod

@@ -137,8 +137,8 @@ def side_by_side_text(results: Any, *, prompt_ids: Sequence[str], deployments: S
     (as many per band as fit in `width`, at least MIN_COLUMN characters each)."""
     frame = results.frame
     texts: dict[str, str] = {}
-    if results.prompts is not None and "prompt" in results.prompts:
-        texts = dict(zip(results.prompts["id"].astype(str), results.prompts["prompt"],
+    if results.prompt_table is not None and "prompt" in results.prompt_table:
+        texts = dict(zip(results.prompt_table["id"].astype(str), results.prompt_table["prompt"],
                          strict=False))
     per_band = max(1, min(len(deployments), (width + len(GAP)) // (MIN_COLUMN + len(GAP))))
     column = max(MIN_COLUMN, (width - len(GAP) * (per_band - 1)) // per_band)

@@ -88,7 +88,7 @@ def _cell(rows: pd.DataFrame) -> str:
 def _prompt_texts(results: Any, prompts: Any) -> dict[str, str]:
     if prompts is not None:
         return {p.id: p.text for p in prompts}
-    saved = results.prompts
+    saved = results.prompt_table
     if saved is not None and "prompt" in saved:
         return dict(zip(saved["id"], saved["prompt"], strict=False))
     return {}

@@ -241,7 +241,7 @@ async def test_retries_count_attempts_and_backoff() -> None:
     ep = FakeEndpoint(script=script)
     res = await _run({"a": ep})
     f = res.frame.set_index("prompt_id")
-    ids = res.prompts["id"].tolist()
+    ids = res.prompt_table["id"].tolist()
     first = f.loc[ids[0]]
     assert first["status"] == "ok" and first["attempts"] == 3
     assert first["backoff_s"] == pytest.approx(0.1)
