@@ -6,7 +6,12 @@ Latency statistics use `timing_frame()` only: status ok and not replayed from a 
 
 A run directory holds `records.jsonl` (the runner's checkpoint), `results.parquet`,
 `manifest.json` (run config, deployments without secrets, package versions, timestamps) and,
-when the prompts are known, `prompts.parquet`.
+when the prompts are known, `prompts.parquet`. A sharded run (`workers=` / `ray=`) holds one
+record file per shard and, instead of results.parquet, its rows as parquet parts under `parts/`
+(complete when the manifest says so); `Results.load` reads either as one run.
+
+`Results.load(dir, columns=[...])` reads only those columns (a parquet projection): ten million
+rows of the columns a leaderboard needs fit in a few hundred MB, where every output would not.
 """
 
 from __future__ import annotations
@@ -26,13 +31,13 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from compare.checkpoint import RECORDS_FILE, latest_by_key, read_checkpoint
 from compare.errors import ConfigError
 from compare.records import METRICS, RECORD_COLUMNS, STATUSES, Record
 
 RESULTS_FILE: Final = "results.parquet"
 MANIFEST_FILE: Final = "manifest.json"
 PROMPTS_FILE: Final = "prompts.parquet"
+PARTS_DIR: Final = "parts"
 PERCENTILES: Final = (50, 90, 99)
 TIMING_METRICS: Final = ("ttft_s", "latency_s")
 # Versions recorded in every manifest (what produced the numbers).
@@ -72,11 +77,12 @@ def _column_kinds() -> dict[str, str]:
 COLUMN_KINDS: Final[dict[str, str]] = _column_kinds()
 
 
-def _coerce(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give the record columns their dtypes (missing columns are added empty)."""
+def _coerce(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Give the record columns (or only `columns`) their dtypes; missing ones are added empty."""
     out: dict[str, Any] = {}
     n = len(frame)
-    for name, kind in COLUMN_KINDS.items():
+    wanted = COLUMN_KINDS if columns is None else {c: COLUMN_KINDS[c] for c in columns}
+    for name, kind in wanted.items():
         col = frame[name] if name in frame.columns else pd.Series([None] * n, index=frame.index)
         if kind == "float":
             out[name] = pd.to_numeric(col, errors="coerce").astype("float64")
@@ -180,8 +186,9 @@ class Results:
         manifest: Mapping[str, Any] | None = None,
         prompts: pd.DataFrame | None = None,
         path: str | os.PathLike[str] | None = None,
+        columns: Iterable[str] | None = None,
     ) -> None:
-        self.frame: pd.DataFrame = _coerce(frame).reset_index(drop=True)
+        self.frame: pd.DataFrame = _coerce(frame, columns).reset_index(drop=True)
         self.manifest: dict[str, Any] = dict(manifest or {})
         # id, prompt (text of the last user turn), reference — for wide() and exports.
         self.prompts = prompts
@@ -203,11 +210,18 @@ class Results:
         return cls(buf.frame(), **kwargs)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> Results:
-        """Read a run directory: results.parquet, or records.jsonl when the run never finished."""
+    def load(cls, directory: str | os.PathLike[str],
+             columns: Iterable[str] | None = None) -> Results:
+        """Read a run directory: results.parquet (or a sharded run's parquet parts), or its
+        record files when the run never finished. `columns`: read only these record columns
+        (the frame has just them), e.g. ["prompt_id", "deployment", "repeat", "status",
+        "cached", "latency_s"] for a leaderboard of ten million rows."""
         d = Path(directory)
         if not d.is_dir():
             raise ConfigError("no such run directory", source=str(d))
+        from compare.run_dir import check_columns, read_frame
+
+        wanted = check_columns(columns)
         manifest: dict[str, Any] = {}
         mpath = d / MANIFEST_FILE
         if mpath.exists():
@@ -216,21 +230,8 @@ class Results:
             except ValueError as e:
                 raise ConfigError(f"manifest is not valid JSON: {e}", source=str(mpath)) from None
         prompts = pd.read_parquet(d / PROMPTS_FILE) if (d / PROMPTS_FILE).exists() else None
-        parquet, records = d / RESULTS_FILE, d / RECORDS_FILE
-        if parquet.exists() and not (
-            # A checkpoint written after the parquet holds records the parquet lacks (a rerun
-            # killed before it could save): the checkpoint is the truth then.
-            records.exists() and records.stat().st_mtime_ns > parquet.stat().st_mtime_ns
-        ):
-            frame = pd.read_parquet(parquet)
-        elif records.exists():
-            rows = list(latest_by_key(read_checkpoint(records)).values())
-            frame = cls.from_records(rows).frame
-        else:
-            raise ConfigError(
-                f"no results here: neither {RESULTS_FILE} nor {RECORDS_FILE}", source=str(d)
-            )
-        return cls(frame, manifest=manifest, prompts=prompts, path=d)
+        frame = read_frame(d, manifest, wanted)
+        return cls(frame, manifest=manifest, prompts=prompts, path=d, columns=wanted)
 
     # -- views -----------------------------------------------------------------------------
 

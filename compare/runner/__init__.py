@@ -61,6 +61,8 @@ async def arun(
     backoff: Backoff | None = None,
     pool: EndpointPool | Any = None,
     shared_limits: SharedLimits | None = None,
+    workers: int | None = None,
+    ray: str | None = None,
     **param_overrides: Any,
 ) -> Results:
     """Send every prompt to every deployment `repeats` times; one record per request.
@@ -78,6 +80,14 @@ async def arun(
     shared_limits: [(deployment names, n), ...]: at most n requests in flight across those
         deployments together, for names that share one backend (e.g. two local deployments on
         one loaded model); waiting for it is queueing before the send, never part of ttft_s.
+    workers: run in N processes on this machine, the keys sharded among them by a stable hash
+        (needs `out`; each shard appends its own record file there). Deployments' requests/min,
+        tokens/min and concurrency, shared_limits and Retry-After pauses hold across all shards
+        together; `concurrency` is split evenly among them. A killed worker is restarted and
+        resumes. See compare.distributed.
+    ray: run the shards on a Ray cluster ("auto" or its address; the `compare[ray]` extra);
+        `workers` is then the number of shards (default: the cluster's CPUs). `out` must be a
+        directory every node can write.
     param_overrides: temperature, max_tokens, top_p, seed, stop, system, extra — override the
         deployments' defaults for this run.
     """
@@ -86,6 +96,15 @@ async def arun(
     _positive_int(max_attempts, "max_attempts")
     overrides = check_overrides(param_overrides)
     deps = as_deployments(deployments)
+    if workers is not None or ray is not None:
+        from compare.distributed.driver import arun_sharded
+
+        return await arun_sharded(
+            load_prompts(prompts), deps, out=out, workers=workers, ray=ray, repeats=repeats,
+            run_id=run_id, stream=stream, concurrency=concurrency, max_attempts=max_attempts,
+            progress=progress, backoff=backoff, overrides=overrides,
+            shared_limits=_check_shared_limits(shared_limits, deps), on_record=on_record,
+            pool=pool)
     run = Run(
         load_prompts(prompts), deps, repeats=repeats,
         out=Path(out) if out is not None else None, run_id=run_id, stream=stream,
@@ -138,6 +157,8 @@ def run(
     backoff: Backoff | None = None,
     pool: EndpointPool | Any = None,
     shared_limits: SharedLimits | None = None,
+    workers: int | None = None,
+    ray: str | None = None,
     **param_overrides: Any,
 ) -> Results:
     """Synchronous `arun` (same arguments). Inside a running event loop (Jupyter) it runs on its
@@ -146,7 +167,7 @@ def run(
     kwargs = dict(repeats=repeats, out=out, run_id=run_id, stream=stream,
                   concurrency=concurrency, max_attempts=max_attempts, progress=progress,
                   on_record=on_record, backoff=backoff, pool=pool, shared_limits=shared_limits,
-                  **param_overrides)
+                  workers=workers, ray=ray, **param_overrides)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
