@@ -219,7 +219,7 @@ class Results:
         d = Path(directory)
         if not d.is_dir():
             raise ConfigError("no such run directory", source=str(d))
-        from compare.run_dir import check_columns, read_frame
+        from compare.run_parts import check_columns, read_frame
 
         wanted = check_columns(columns)
         manifest: dict[str, Any] = {}

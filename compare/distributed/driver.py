@@ -23,7 +23,7 @@ from compare.distributed.worker import ShardJob
 from compare.errors import ConfigError
 from compare.prompts import PromptSet
 from compare.results import MANIFEST_FILE, PARTS_DIR, RESULTS_FILE, Results, write_manifest
-from compare.run_dir import parts_manifest
+from compare.run_parts import parts_manifest
 from compare.runner.attempt import Backoff
 from compare.runner.progress import Progress
 from compare.runner.scheduler import Run, new_run_id
