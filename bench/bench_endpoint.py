@@ -23,8 +23,8 @@ from pathlib import Path
 
 import aiohttp
 
+from compare.server.backends.llama import LlamaModel, resolve_weights
 from compare.server.config import load_config
-from compare.server.llama_backend import LlamaModel, resolve_weights
 from compare.server.local import local_endpoint
 
 PROMPTS = [

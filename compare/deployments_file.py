@@ -10,158 +10,80 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
-from compare._checks import check_choice, hint, show
+from compare._checks import check_choice, hint
+from compare._yaml import YamlList, YamlMap, line_of, load_file, plain
 from compare.deployments import FIELD_NAMES, KINDS, Deployment
 from compare.errors import ConfigError
 
 # -- YAML ------------------------------------------------------------------------------------
 
 TOP_LEVEL_KEYS: Final = ("defaults", "deployments")
-# Far beyond any real deployments file (a few hundred values), far below trouble.
-MAX_YAML_VALUES: Final = 100_000
 
 
-class _SafeLoader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as the text written: `api_version: 2024-10-21` and
-    `labels: {version: 2024-08-06}` mean strings (YAML 1.1 would make them `date` objects,
-    which no field accepts and JSON cannot carry). Invalid dates still fail to load."""
-
-
-def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
-    loader.construct_yaml_timestamp(node)  # raises ValueError for 2020-13-45
-    return str(loader.construct_scalar(node))
-
-
-_SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
-
-
-class _Loader:
-    """Walks a composed YAML node tree so every value keeps its line for error messages."""
-
-    def __init__(self, text: str, source: str) -> None:
-        self.source = source
-        try:
-            # For a str, PyYAML's reader checks every character here, before any parsing.
-            self.loader = _SafeLoader(text)
-        except yaml.reader.ReaderError as e:
-            line = text.count("\n", 0, e.position) + 1
-            raise ConfigError(
-                f"not valid YAML: character {chr(e.character)!r} is not allowed "
-                "(control characters must be escaped in a double-quoted string)",
-                source=source,
-                line=line,
-            ) from None
-
-    def error(self, message: str, node: yaml.Node | None, field: str | None = None) -> ConfigError:
-        line = node.start_mark.line + 1 if node is not None else None
-        return ConfigError(message, source=self.source, line=line, field=field)
-
-    def root(self) -> yaml.Node | None:
-        try:
-            node = self.loader.get_single_node()
-            if node is not None:
-                self._check_size(node)
-            return node
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            line = mark.line + 1 if mark is not None else None
-            raise ConfigError(
-                f"not valid YAML: {e.problem or e}", source=self.source, line=line
-            ) from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"not valid YAML: {e}", source=self.source) from None
-        except RecursionError:
-            # PyYAML composes recursively; `[[[[...` thousands deep exhausts the stack.
-            raise ConfigError("not valid YAML: nested too deeply", source=self.source) from None
-
-    def _check_size(self, root: yaml.Node) -> None:
-        """Rejects documents whose aliases expand past MAX_YAML_VALUES values.
-
-        PyYAML shares an aliased node, so nine lines of `&a [*b, *b, ...]` ("billion laughs")
-        compose cheaply but expand to 10^9 values in anything that copies or serialises them
-        (validation, manifests): memory runs out. Sizes are counted per distinct node."""
-        sizes: dict[int, int] = {}
-        active: set[int] = set()
-
-        def size(node: yaml.Node) -> int:
-            key = id(node)
-            if key in sizes:
-                return sizes[key]
-            if key in active:
-                raise self.error("not valid here: a YAML alias refers to itself", node)
-            active.add(key)
-            total = 1
-            if isinstance(node, yaml.SequenceNode):
-                total += sum(size(child) for child in node.value)
-            elif isinstance(node, yaml.MappingNode):
-                total += sum(size(k) + size(v) for k, v in node.value)
-            active.discard(key)
-            sizes[key] = total
-            if total > MAX_YAML_VALUES:
-                raise self.error(
-                    f"the document expands to more than {MAX_YAML_VALUES} values "
-                    "(YAML aliases repeating large blocks?)",
-                    node,
-                )
-            return total
-
-        size(root)
-
-    def value(self, node: yaml.Node) -> Any:
-        """Plain Python value of a node (scalars typed as YAML 1.1 safe loading types them)."""
-        try:
-            return self.loader.construct_object(node, deep=True)
-        except yaml.MarkedYAMLError as e:
-            raise self.error(f"cannot read value: {e.problem or e}", node) from None
-        except yaml.YAMLError as e:
-            raise self.error(f"cannot read value: {e}", node) from None
-        except (ValueError, OverflowError, TypeError) as e:
-            # PyYAML's own constructors raise these for scalars that look typed but are not
-            # valid: an int past Python's 4300-digit limit, a date like 2020-13-45.
-            raise self.error(f"cannot read value: {e}", node) from None
-        except RecursionError:
-            raise self.error("cannot read value: nested too deeply", node) from None
-
-    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.error(f"{what} must be a mapping (key: value lines)", node)
-        items: list[tuple[str, yaml.Node, yaml.Node]] = []
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = self.value(key_node)
-            if not isinstance(key, str):
-                raise self.error(f"{what}: keys must be strings, got {show(key)}", key_node)
-            if key in seen:
-                raise self.error(
-                    f"{what}: duplicate key {key!r} (first on line {seen[key]})", key_node, key
-                )
-            seen[key] = key_node.start_mark.line + 1
-            items.append((key, key_node, value_node))
-        return items
+def _mapping(value: Any, what: str, source: str, line: int | None) -> YamlMap:
+    if not isinstance(value, YamlMap):
+        raise ConfigError(f"{what} must be a mapping (key: value lines)", source=source,
+                          line=line_of(value, line))
+    return value
 
 
 def _deployment_fields(
-    ld: _Loader, node: yaml.Node, what: str, *, allow_name: bool
-) -> tuple[dict[str, Any], dict[str, yaml.Node]]:
+    data: YamlMap, what: str, source: str, *, allow_name: bool
+) -> tuple[dict[str, Any], dict[str, int | None]]:
+    """The fields of one deployment (or of `defaults:`) and the line of each value."""
     allowed = [n for n in FIELD_NAMES if allow_name or n != "name"]
-    values: dict[str, Any] = {}
-    nodes: dict[str, yaml.Node] = {}
-    for key, key_node, value_node in ld.mapping(node, what):
+    lines: dict[str, int | None] = {}
+    for key in data:
         if key not in allowed:
-            raise ld.error(
+            raise ConfigError(
                 f"{what}: unknown key {key!r}{hint(key, allowed)}; "
                 f"allowed: {', '.join(allowed)}",
-                key_node,
-                key,
+                source=source,
+                line=data.key_line(key),
+                field=key,
             )
-        values[key] = ld.value(value_node)
-        nodes[key] = value_node
-    return values, nodes
+        lines[key] = data.value_line(key)
+    return {key: plain(value) for key, value in data.items()}, lines
+
+
+def _top_level(
+    root: Any, source: str
+) -> tuple[YamlList, dict[str, Any], dict[str, int | None]]:
+    """The `deployments` list, the `defaults` values and their lines, from the file's root."""
+    if root is None:
+        raise ConfigError("the file is empty; expected a `deployments:` list", source=source)
+    defaults: dict[str, Any] = {}
+    default_lines: dict[str, int | None] = {}
+    if isinstance(root, YamlList):
+        items: Any = root
+    else:
+        top = _mapping(root, "top level", source, None)
+        for key in top:
+            if key not in TOP_LEVEL_KEYS:
+                raise ConfigError(
+                    f"unknown top-level key {key!r}{hint(key, TOP_LEVEL_KEYS)}; "
+                    f"allowed: {', '.join(TOP_LEVEL_KEYS)}",
+                    source=source,
+                    line=top.key_line(key),
+                    field=key,
+                )
+        if "deployments" not in top:
+            raise ConfigError("missing the `deployments:` list", source=source, line=top.line,
+                              field="deployments")
+        if "defaults" in top:
+            section = _mapping(top["defaults"], "defaults", source, top.value_line("defaults"))
+            defaults, default_lines = _deployment_fields(section, "defaults", source,
+                                                         allow_name=False)
+        items = top["deployments"]
+        if not isinstance(items, YamlList):
+            raise ConfigError("`deployments` must be a non-empty list of mappings",
+                              source=source, line=line_of(items, top.value_line("deployments")))
+    if not items:
+        raise ConfigError("`deployments` must be a non-empty list of mappings", source=source,
+                          line=items.line)
+    return items, defaults, default_lines
 
 
 def load_deployments(path: str | os.PathLike[str]) -> list[Deployment]:
@@ -180,79 +102,39 @@ def load_deployments(path: str | os.PathLike[str]) -> list[Deployment]:
 
     A top-level list is read as the `deployments` list.
     """
-    p = Path(path)
     source = str(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"cannot read deployments file: {e.strerror}", source=source) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(
-            f"not UTF-8 text (byte {data[e.start]:#04x}; save the file as UTF-8)",
-            source=source,
-            line=data.count(b"\n", 0, e.start) + 1,
-        ) from None
-    ld = _Loader(text, source)
-    root = ld.root()
-    if root is None:
-        raise ConfigError("the file is empty; expected a `deployments:` list", source=source)
-    defaults: dict[str, Any] = {}
-    default_nodes: dict[str, yaml.Node] = {}
-    if isinstance(root, yaml.SequenceNode):
-        items_node: yaml.Node = root
-    else:
-        top = ld.mapping(root, "top level")
-        keys = {k: (kn, vn) for k, kn, vn in top}
-        for key, key_node, _ in top:
-            if key not in TOP_LEVEL_KEYS:
-                raise ld.error(
-                    f"unknown top-level key {key!r}{hint(key, TOP_LEVEL_KEYS)}; "
-                    f"allowed: {', '.join(TOP_LEVEL_KEYS)}",
-                    key_node,
-                    key,
-                )
-        if "deployments" not in keys:
-            raise ld.error("missing the `deployments:` list", root, "deployments")
-        if "defaults" in keys:
-            defaults, default_nodes = _deployment_fields(
-                ld, keys["defaults"][1], "defaults", allow_name=False
-            )
-        items_node = keys["deployments"][1]
-    if not isinstance(items_node, yaml.SequenceNode) or not items_node.value:
-        raise ld.error("`deployments` must be a non-empty list of mappings", items_node)
+    items, defaults, default_lines = _top_level(load_file(path, "deployments file"), source)
     out: list[Deployment] = []
-    first_line: dict[str, int] = {}
-    for item in items_node.value:
-        values, nodes = _deployment_fields(ld, item, "deployment", allow_name=True)
+    first_line: dict[str, int | None] = {}
+    for index, raw in enumerate(items):
+        item = _mapping(raw, "deployment", source, items.item_line(index))
+        values, lines = _deployment_fields(item, "deployment", source, allow_name=True)
         if "name" not in values:
-            raise ld.error("deployment: missing required key 'name'", item, "name")
-        merged = {**defaults, **values}
-        merged_nodes = {**default_nodes, **nodes}
-        dep = _build(ld, merged, merged_nodes, item)
+            raise ConfigError("deployment: missing required key 'name'", source=source,
+                              line=item.line, field="name")
+        dep = _build({**defaults, **values}, {**default_lines, **lines}, source, item.line)
         if dep.name in first_line:
-            raise ld.error(
+            raise ConfigError(
                 f"duplicate deployment name {dep.name!r} (first on line {first_line[dep.name]}); "
                 "names must be unique in a run",
-                nodes["name"],
-                "name",
+                source=source,
+                line=lines["name"],
+                field="name",
             )
-        first_line[dep.name] = item.start_mark.line + 1
+        first_line[dep.name] = item.line
         out.append(dep)
     return out
 
 
 def _build(
-    ld: _Loader, values: dict[str, Any], nodes: dict[str, yaml.Node], item: yaml.Node
+    values: dict[str, Any], lines: dict[str, int | None], source: str, item_line: int | None
 ) -> Deployment:
     try:
         return Deployment(**values)
     except ConfigError as e:
-        node = nodes.get(e.field or "", item)
         # The Deployment's own message; the loader adds where it came from.
         raise ConfigError(
-            str(e), source=ld.source, line=node.start_mark.line + 1, field=e.field
+            str(e), source=source, line=lines.get(e.field or "", item_line), field=e.field
         ) from None
 
 

@@ -1,9 +1,25 @@
 """Our own exception hierarchy.
 
-SDK exceptions (azure-core, openai, aiohttp, httpx2) never leave an endpoint adapter: each adapter
-translates them into one of these, so the runner, the CLI and users handle one family of errors.
-Messages say what to change (the argument, the environment variable, the file and line) and never
-contain a key or token.
+    CompareError
+    ├── ConfigError (also a ValueError)      a file, prompt set or argument is wrong: source:line
+    │   ├── PromptSetError                   a prompt row or file
+    │   └── CredentialError                  no usable key or credential
+    ├── DeploymentUnusableError              first requests showed deployments cannot be used
+    └── EndpointError                        one request failed (status, retryable, retry_after_s)
+        ├── AuthenticationError              401/403: the deployment is stopped
+        ├── DeploymentNotFoundError          404
+        ├── ContentFilterError               400 content_filter  → status content_filtered
+        ├── BadRequestError                  other 400/422
+        ├── RateLimitError         retryable 429                 → status rate_limited
+        ├── ServerError            retryable 408, 5xx
+        ├── TransportError         retryable no HTTP answer (refused, DNS, reset, TLS)
+        ├── EndpointTimeout        retryable connect/read timeout → status timeout
+        └── IncompleteStreamError  retryable no finish_reason, error event → status incomplete
+
+SDK exceptions (azure-core, openai, aiohttp, httpx2) never leave an endpoint adapter: one table
+(`compare.endpoints.http_errors`) translates them into these, so the runner, the CLI and users
+handle one family of errors. Messages say what to change (the argument, the environment variable,
+the file and line) and never contain a key or token.
 """
 
 from __future__ import annotations
@@ -134,3 +150,16 @@ class IncompleteStreamError(EndpointError):
 
     status = "incomplete"
     retryable = True
+
+
+class DeploymentUnusableError(CompareError):
+    """A deployment's first request showed it cannot be used at all (refused key, no such
+    deployment, no HTTP answer). Raised before the rest is sent when the run was asked to fail
+    fast (the CLI does); `problems` maps each such deployment to its message."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        lines = [f"  {name}: {message}" for name, message in self.problems.items()]
+        super().__init__(
+            "cannot use " + ("this deployment" if len(lines) == 1 else "these deployments")
+            + " (nothing else was sent):\n" + "\n".join(lines))

@@ -1,183 +1,59 @@
 """Results: the tidy frame of records (one row per prompt × deployment × repeat) and its views.
 
-The frame has exactly `compare.records.RECORD_COLUMNS`, with real dtypes (float64 metrics with NaN
-for "not measured", int64 counters, bool flags, pandas strings, `started_at` as UTC datetimes).
-Latency statistics use `timing_frame()` only: status ok and not replayed from a checkpoint.
-
-A run directory holds `records.jsonl` (the runner's checkpoint), `results.parquet`,
-`manifest.json` (run config, deployments without secrets, package versions, timestamps) and,
-when the prompts are known, `prompts.parquet`. A sharded run (`workers=` / `ray=`) holds one
-record file per shard and, instead of results.parquet, its rows as parquet parts under `parts/`
-(complete when the manifest says so); `Results.load` reads either as one run.
-
-`Results.load(dir, columns=[...])` reads only those columns (a parquet projection): ten million
-rows of the columns a leaderboard needs fit in a few hundred MB, where every output would not.
+The frame's columns are described in `compare.frame` (record columns with real dtypes, then
+label_<key> and tags to group by, then score columns). Latency statistics use `timing_frame()`
+only: status ok and not replayed from a checkpoint. The run directory's files are described in
+`compare.run_dir`; `Results.load` reads them back, from the checkpoint when a run never finished.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import platform
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from compare.errors import ConfigError
+from compare.frame import ColumnBuffer, add_group_columns, coerce
 from compare.records import METRICS, RECORD_COLUMNS, STATUSES, Record
-
-RESULTS_FILE: Final = "results.parquet"
-MANIFEST_FILE: Final = "manifest.json"
-PROMPTS_FILE: Final = "prompts.parquet"
-PARTS_DIR: Final = "parts"
-PERCENTILES: Final = (50, 90, 99)
-TIMING_METRICS: Final = ("ttft_s", "latency_s")
-# Versions recorded in every manifest (what produced the numbers).
-VERSIONED_PACKAGES: Final = (
-    "compare",
-    "azure-ai-inference",
-    "azure-core",
-    "azure-identity",
-    "openai",
-    "aiohttp",
-    "pandas",
-    "numpy",
-    "pyarrow",
-    "llama-cpp-python",
+from compare.run_dir import (
+    MANIFEST_FILE,
+    PROMPTS_FILE,
+    RESULTS_FILE,
+    clean_nan,
+    package_versions,
+    read_frame,
+    read_manifest,
+    write_frame,
+    write_manifest,
 )
+from compare.stats.methods import StatsMethods
+from compare.summary import SUMMARY_COLUMNS, summarize, timing_rows
+
+__all__ = [
+    "MANIFEST_FILE",
+    "PROMPTS_FILE",
+    "RESULTS_FILE",
+    "SUMMARY_COLUMNS",
+    "ColumnBuffer",
+    "Results",
+    "package_versions",
+    "write_manifest",
+]
 
 
-def _column_kinds() -> dict[str, str]:
-    kinds: dict[str, str] = {}
-    for f in fields(Record):
-        if f.name == "extra":
-            continue
-        t = str(f.type)
-        if f.name == "started_at":
-            kinds[f.name] = "datetime"
-        elif t == "bool":
-            kinds[f.name] = "bool"
-        elif t == "int":
-            kinds[f.name] = "int"
-        elif t == "float":
-            kinds[f.name] = "float"
-        else:
-            kinds[f.name] = "str"
-    return kinds
+class Results(StatsMethods):
+    """The records of a run as a tidy pandas frame, with summaries, statistics (leaderboard,
+    compare, power, bradley_terry: `compare.stats`) and persistence.
 
-
-COLUMN_KINDS: Final[dict[str, str]] = _column_kinds()
-
-
-def _coerce(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
-    """Give the record columns (or only `columns`) their dtypes; missing ones are added empty."""
-    out: dict[str, Any] = {}
-    n = len(frame)
-    wanted = COLUMN_KINDS if columns is None else {c: COLUMN_KINDS[c] for c in columns}
-    for name, kind in wanted.items():
-        col = frame[name] if name in frame.columns else pd.Series([None] * n, index=frame.index)
-        if kind == "float":
-            out[name] = pd.to_numeric(col, errors="coerce").astype("float64")
-        elif kind == "int":
-            out[name] = pd.to_numeric(col, errors="coerce").fillna(0).astype("int64")
-        elif kind == "bool":
-            out[name] = col.fillna(False).astype("bool")
-        elif kind == "datetime":
-            out[name] = pd.to_datetime(col, utc=True, format="ISO8601")
-        else:
-            out[name] = col.astype("string")
-    return pd.DataFrame(out, index=frame.index)
-
-
-class ColumnBuffer:
-    """Accumulates records column-wise: one list per column instead of one object per record.
-
-    The runner keeps 100k records this way without holding Record or dict objects.
+    `frame`: one row per prompt × deployment × repeat (see `compare.frame`); `manifest`: how the
+    run was made (config, deployments without secrets, versions); `prompt_table`: id, prompt
+    (text of the last user turn), reference and tags of the prompts, when known.
     """
-
-    def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in RECORD_COLUMNS}
-        self._appends = [(name, self.columns[name].append) for name in RECORD_COLUMNS]
-
-    def __len__(self) -> int:
-        return len(self.columns["run_id"])
-
-    def add(self, record: Record) -> None:
-        for name, append in self._appends:
-            append(getattr(record, name))
-
-    def add_row(self, row: Mapping[str, Any], **changes: Any) -> None:
-        for name, append in self._appends:
-            append(changes[name] if name in changes else row.get(name))
-
-    def frame(self) -> pd.DataFrame:
-        return _coerce(pd.DataFrame(self.columns, columns=list(RECORD_COLUMNS)))
-
-
-def package_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _percentile(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if len(values) else math.nan
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, set | tuple):
-        return list(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return repr(value)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def write_manifest(directory: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Path:
-    """Write manifest.json atomically (a crash never leaves half a manifest)."""
-    path = Path(directory) / MANIFEST_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(manifest, indent=2, default=_json_default, allow_nan=False) + "\n"
-    _atomic_write(path, text.encode())
-    return path
-
-
-def _clean_nan(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean_nan(v) for v in value]
-    return value
-
-
-class Results:
-    """The records of a run as a tidy pandas frame, with summaries and persistence."""
 
     def __init__(
         self,
@@ -188,11 +64,18 @@ class Results:
         path: str | os.PathLike[str] | None = None,
         columns: Iterable[str] | None = None,
     ) -> None:
-        self.frame: pd.DataFrame = _coerce(frame, columns).reset_index(drop=True)
         self.manifest: dict[str, Any] = dict(manifest or {})
-        # id, prompt (text of the last user turn), reference — for wide() and exports.
-        self.prompts = prompts
+        self.prompt_table: pd.DataFrame | None = prompts
+        frame = coerce(frame, columns).reset_index(drop=True)
+        # A frame of chosen columns (Results.load(columns=...)) stays just those.
+        self.frame: pd.DataFrame = frame if columns is not None else add_group_columns(
+            frame, self.manifest.get("deployments") or (), prompts)
         self.path = Path(path) if path is not None else None
+
+    @property
+    def prompts(self) -> pd.DataFrame | None:
+        """The prompts table (id, prompt, reference, tags). Same as `prompt_table`."""
+        return self.prompt_table
 
     # -- construction ----------------------------------------------------------------------
 
@@ -212,25 +95,22 @@ class Results:
     @classmethod
     def load(cls, directory: str | os.PathLike[str],
              columns: Iterable[str] | None = None) -> Results:
-        """Read a run directory: results.parquet (or a sharded run's parquet parts), or its
-        record files when the run never finished. `columns`: read only these record columns
-        (the frame has just them), e.g. ["prompt_id", "deployment", "repeat", "status",
-        "cached", "latency_s"] for a leaderboard of ten million rows."""
+        """Read a run directory: results.parquet (a sharded run: its parquet parts), or its
+        record files when the run never finished (see `compare.run_parts`).
+
+        columns: read only these record columns (a parquet projection; the frame has just
+        them), e.g. ["prompt_id", "deployment", "repeat", "status", "cached", "latency_s"] for
+        a leaderboard of ten million rows.
+        """
+        from compare.run_parts import check_columns, read_run_frame
+
         d = Path(directory)
         if not d.is_dir():
             raise ConfigError("no such run directory", source=str(d))
-        from compare.run_parts import check_columns, read_frame
-
         wanted = check_columns(columns)
-        manifest: dict[str, Any] = {}
-        mpath = d / MANIFEST_FILE
-        if mpath.exists():
-            try:
-                manifest = json.loads(mpath.read_text(encoding="utf-8"))
-            except ValueError as e:
-                raise ConfigError(f"manifest is not valid JSON: {e}", source=str(mpath)) from None
-        prompts = pd.read_parquet(d / PROMPTS_FILE) if (d / PROMPTS_FILE).exists() else None
-        frame = read_frame(d, manifest, wanted)
+        manifest = read_manifest(d)
+        prompts = read_frame(d / PROMPTS_FILE) if (d / PROMPTS_FILE).exists() else None
+        frame = read_run_frame(d, manifest, wanted)
         return cls(frame, manifest=manifest, prompts=prompts, path=d, columns=wanted)
 
     # -- views -----------------------------------------------------------------------------
@@ -253,8 +133,7 @@ class Results:
 
     def timing_frame(self) -> pd.DataFrame:
         """Rows that count for latency statistics: status ok and not replayed from a checkpoint."""
-        f = self.frame
-        return f[(f["status"] == "ok") & ~f["cached"]]
+        return timing_rows(self.frame)
 
     def wide(self, value: str = "output", *, repeat: int | None = 0) -> pd.DataFrame:
         """One row per prompt, one `value` column per deployment (first repeat by default).
@@ -268,62 +147,28 @@ class Results:
         if repeat is not None:
             f = f[f["repeat"] == repeat]
         numeric = pd.api.types.is_numeric_dtype(f[value]) and f[value].dtype != bool
-        wide = f.pivot_table(
-            index="prompt_id",
-            columns="deployment",
-            values=value,
-            aggfunc="mean" if numeric else "first",
-            sort=False,
-            dropna=False,
-        )
+        wide = f.pivot_table(index="prompt_id", columns="deployment", values=value,
+                             aggfunc="mean" if numeric else "first", sort=False, dropna=False)
         order = [d for d in self.deployments if d in wide.columns]
         prompt_order = list(dict.fromkeys(self.frame["prompt_id"].tolist()))
-        if self.prompts is not None and len(self.prompts):
-            prompt_order = [p for p in self.prompts["id"] if p in wide.index] + [
-                p for p in prompt_order if p not in set(self.prompts["id"])
-            ]
+        table = self.prompt_table
+        if table is not None and len(table):
+            known = set(table["id"])
+            prompt_order = [p for p in table["id"] if p in wide.index] + [
+                p for p in prompt_order if p not in known]
         wide = wide.reindex(index=[p for p in prompt_order if p in wide.index], columns=order)
         wide.columns.name = "deployment"
-        if self.prompts is not None and len(self.prompts):
-            info = self.prompts.set_index("id")
+        if table is not None and len(table):
+            info = table.set_index("id")
             lead = [c for c in ("prompt", "reference") if c in info.columns]
             if lead:
                 wide = info[lead].reindex(wide.index).join(wide)
         return wide
 
     def summary(self) -> pd.DataFrame:
-        """Per deployment: counts by status, error rate, timing percentiles, decode rate, cost.
-
-        Percentiles of ttft_s and latency_s use `timing_frame()` rows only (ok, not cached);
-        `n_timing` says how many. Token and cost totals cover every row (cached included).
-        """
-        f = self.frame
-        timing = self.timing_frame()
-        rows = []
-        for dep in self.deployments:
-            d = f[f["deployment"] == dep]
-            t = timing[timing["deployment"] == dep]
-            n = len(d)
-            ok = int((d["status"] == "ok").sum())
-            row: dict[str, Any] = {"deployment": dep, "n": n, "ok": ok}
-            row["error_rate"] = (n - ok) / n if n else math.nan
-            for status in STATUSES[1:]:
-                row[status] = int((d["status"] == status).sum())
-            row["cached"] = int(d["cached"].sum())
-            row["n_timing"] = len(t)
-            for metric in TIMING_METRICS:
-                values = t[metric].dropna().to_numpy()
-                for q in PERCENTILES:
-                    row[f"{metric}_p{q}"] = _percentile(values, q)
-            row["decode_tps_mean"] = float(t["decode_tps"].mean()) if len(t) else math.nan
-            row["prompt_tokens"] = float(d["prompt_tokens"].sum(min_count=1))
-            row["completion_tokens"] = float(d["completion_tokens"].sum(min_count=1))
-            row["cost"] = float(d["cost"].sum(min_count=1))
-            rows.append(row)
-        out = pd.DataFrame(rows)
-        if out.empty:
-            out = pd.DataFrame(columns=["deployment", *SUMMARY_COLUMNS])
-        return out.set_index("deployment")
+        """Per deployment: counts by status, failure rate, timing percentiles, decode rate,
+        tokens, cost and score means (see `compare.summary`)."""
+        return summarize(self.frame, self.deployments)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -334,11 +179,9 @@ class Results:
             raise ValueError("save() needs a directory (this Results was not loaded from one)")
         d = Path(target)
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / (RESULTS_FILE + ".tmp")
-        self.frame.to_parquet(tmp, index=False)
-        os.replace(tmp, d / RESULTS_FILE)
-        if self.prompts is not None:
-            self.prompts.to_parquet(d / PROMPTS_FILE, index=False)
+        write_frame(self.frame, d / RESULTS_FILE)
+        if self.prompt_table is not None:
+            write_frame(self.prompt_table, d / PROMPTS_FILE)
         manifest = dict(self.manifest)
         manifest.setdefault("packages", package_versions())
         manifest["saved_at"] = datetime.now(UTC).isoformat()
@@ -348,7 +191,7 @@ class Results:
         }
         manifest["metrics"] = METRICS
         manifest.setdefault("python_executable", sys.executable)
-        self.manifest = _clean_nan(manifest)
+        self.manifest = clean_nan(manifest)
         write_manifest(d, self.manifest)
         self.path = d
         return d
@@ -358,18 +201,3 @@ class Results:
         status = " ".join(f"{s}={int(counts[s])}" for s in STATUSES if s in counts)
         deps = ", ".join(self.deployments)
         return f"Results({len(self.frame)} rows; deployments: {deps}; {status or 'empty'})"
-
-
-SUMMARY_COLUMNS: Final = (
-    "n",
-    "ok",
-    "error_rate",
-    *STATUSES[1:],
-    "cached",
-    "n_timing",
-    *(f"{m}_p{q}" for m in TIMING_METRICS for q in PERCENTILES),
-    "decode_tps_mean",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost",
-)

@@ -1,9 +1,11 @@
 """The run directory as one dataset: which files hold the run's rows, read column by column.
 
-`read_frame` picks the source (results.parquet, a sharded run's complete parquet parts, or the
-record files of an unfinished run) and reads only the columns asked for; `parts_manifest`
-counts a sharded run's rows and statuses from the status column alone. Strings stay in Arrow
-buffers (pandas' pyarrow string dtype): no Python object per cell.
+A sharded run (`compare.distributed`) leaves one record file per shard and, instead of
+results.parquet, its rows as parquet parts under `parts/`, complete when the manifest says so.
+`read_run_frame` picks the source (results.parquet, complete parts, or the record files of an
+unfinished run: a record file newer than the parquet means a rerun was killed before it could
+save, and the records are the truth then) and reads only the columns asked for. Strings stay in
+Arrow buffers (pandas' pyarrow string dtype): no Python object per cell.
 """
 
 from __future__ import annotations
@@ -11,24 +13,22 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 
 from compare._checks import hint
 from compare.checkpoint import RECORDS_FILE, latest_by_key, read_checkpoint, record_files
 from compare.errors import ConfigError
+from compare.frame import COLUMN_KINDS
 from compare.records import METRICS
-from compare.results import (
-    COLUMN_KINDS,
-    MANIFEST_FILE,
-    PARTS_DIR,
-    RESULTS_FILE,
-    Results,
-)
+from compare.run_dir import MANIFEST_FILE, RESULTS_FILE, read_frame
+
+PARTS_DIR: Final = "parts"
 
 
 def check_columns(columns: Iterable[str] | None) -> list[str] | None:
+    """The record columns asked for, in order, without repeats; ConfigError naming a wrong one."""
     if columns is None:
         return None
     if isinstance(columns, str):
@@ -45,18 +45,21 @@ def _newest_record_ns(d: Path) -> int:
     return max((p.stat().st_mtime_ns for p in record_files(d)), default=-1)
 
 
-def read_frame(d: Path, manifest: Mapping[str, Any], columns: list[str] | None) -> pd.DataFrame:
-    """The directory's rows: results.parquet or complete parts unless a record file is newer
-    (a rerun killed before it could save: the records are the truth then), else the records."""
+def read_run_frame(d: Path, manifest: Mapping[str, Any], columns: list[str] | None
+                   ) -> pd.DataFrame:
+    """The directory's rows (only `columns` when given); see the module docstring."""
     parquet, parts = d / RESULTS_FILE, d / PARTS_DIR
     newest = _newest_record_ns(d)
     if parquet.exists() and parquet.stat().st_mtime_ns >= newest:
-        return pd.read_parquet(parquet, columns=columns)
+        return read_frame(parquet) if columns is None else pd.read_parquet(parquet,
+                                                                           columns=columns)
     mpath = d / MANIFEST_FILE
     if (manifest.get("parts") or {}).get("complete") and parts.is_dir() \
             and mpath.stat().st_mtime_ns >= newest:
         return read_parts(d, columns)
     if newest >= 0:
+        from compare.results import Results
+
         rows = list(latest_by_key(read_checkpoint(d)).values())
         frame = Results.from_records(rows).frame
         return frame if columns is None else frame[columns]
@@ -94,3 +97,13 @@ def parts_manifest(directory: str | os.PathLike[str], *, complete: bool) -> dict
         info["rows"] = len(status)
         info["status_counts"] = {str(k): int(v) for k, v in status.value_counts().items()}
     return info
+
+
+def remove_shard_files(directory: str | os.PathLike[str]) -> None:
+    """A sharded run's own files (stamped record files, parts), for fresh=True."""
+    import shutil
+
+    d = Path(directory)
+    for path in record_files(d):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(d / PARTS_DIR, ignore_errors=True)

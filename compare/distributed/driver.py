@@ -22,11 +22,13 @@ from compare.distributed.coordinator import Coordinator, Quota
 from compare.distributed.worker import ShardJob
 from compare.errors import ConfigError
 from compare.prompts import PromptSet
-from compare.results import MANIFEST_FILE, PARTS_DIR, RESULTS_FILE, Results, write_manifest
-from compare.run_parts import parts_manifest
+from compare.results import Results
+from compare.run_dir import MANIFEST_FILE, PROMPTS_FILE, RESULTS_FILE, write_frame, write_manifest
+from compare.run_parts import PARTS_DIR, parts_manifest, remove_shard_files
 from compare.runner.attempt import Backoff
 from compare.runner.progress import Progress
-from compare.runner.scheduler import Run, new_run_id
+from compare.runner.resume import start_fresh
+from compare.runner.scheduler import Run, _prompt_frame, new_run_id
 
 
 def quotas(deps: list[Deployment], groups: list[tuple[frozenset[str], int]]
@@ -76,7 +78,8 @@ def _manifest_run_id(directory: Path) -> str | None:
     return str(found) if found else None
 
 
-def _check(out: Any, workers: int | None, ray: str | None, on_record: Any, pool: Any) -> Path:
+def _check(out: Any, workers: int | None, ray: str | None, on_record: Any, pool: Any,
+           fail_fast: bool) -> Path:
     if out is None:
         raise ConfigError("workers= and ray= need out=DIR: every shard writes its records to the "
                           "run directory", field="out")
@@ -90,6 +93,10 @@ def _check(out: Any, workers: int | None, ray: str | None, on_record: Any, pool:
     if pool is not None:
         raise ConfigError("pool= is not available with workers= or ray= (each shard opens its "
                           "own connections)", field="pool")
+    if fail_fast:
+        raise ConfigError("fail_fast is not available with workers= or ray=: each shard warns "
+                          "about a deployment it cannot use and goes on without it",
+                          field="fail_fast")
     if ray is not None and (not isinstance(ray, str) or not ray.strip()):
         raise ConfigError(f"ray must be a cluster address or 'auto', got {ray!r}", field="ray")
     return Path(out)
@@ -99,12 +106,16 @@ async def arun_sharded(prompts: PromptSet, deps: list[Deployment], *, out: Any,
                        workers: int | None, ray: str | None, repeats: int,
                        run_id: str | None, stream: bool, concurrency: int, max_attempts: int,
                        progress: bool, backoff: Backoff | None, overrides: dict[str, Any],
-                       shared_limits: list[tuple[frozenset[str], int]],
-                       on_record: Any = None, pool: Any = None) -> Results:
+                       shared_limits: list[tuple[frozenset[str], int]], fresh: bool = False,
+                       fail_fast: bool = False, on_record: Any = None, pool: Any = None
+                       ) -> Results:
     """A run sharded over `workers` local processes or over a Ray cluster (`ray`)."""
-    directory = _check(out, workers, ray, on_record, pool)
+    directory = _check(out, workers, ray, on_record, pool, fail_fast)
     backoff = backoff or Backoff()
     directory.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        start_fresh(directory)
+        remove_shard_files(directory)
     run_id = run_id or _manifest_run_id(directory) or new_run_id()
     engine: Any
     if ray is not None:
@@ -137,6 +148,7 @@ async def arun_sharded(prompts: PromptSet, deps: list[Deployment], *, out: Any,
     (directory / RESULTS_FILE).unlink(missing_ok=True)
     shutil.rmtree(directory / PARTS_DIR, ignore_errors=True)
     write_manifest(directory, manifest("running"))
+    write_frame(_prompt_frame(prompts), directory / PROMPTS_FILE)
     coordinator = Coordinator(quota, groups, retry_after_cap_s=backoff.max_retry_after_s)
     feed = BarFeed(len(prompts) * len(deps) * repeats, [d.name for d in deps], progress)
     status = "interrupted"

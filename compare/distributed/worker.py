@@ -25,8 +25,9 @@ from compare.distributed.client import (
 )
 from compare.distributed.coordinator import Quota
 from compare.distributed.shards import Shard
+from compare.frame import ColumnBuffer
 from compare.prompts import PromptSet
-from compare.results import PARTS_DIR, ColumnBuffer
+from compare.run_parts import PARTS_DIR
 from compare.runner.attempt import Backoff
 from compare.runner.limits import Limit
 

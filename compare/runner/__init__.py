@@ -61,6 +61,8 @@ async def arun(
     backoff: Backoff | None = None,
     pool: EndpointPool | Any = None,
     shared_limits: SharedLimits | None = None,
+    fresh: bool = False,
+    fail_fast: bool = False,
     workers: int | None = None,
     ray: str | None = None,
     **param_overrides: Any,
@@ -80,6 +82,12 @@ async def arun(
     shared_limits: [(deployment names, n), ...]: at most n requests in flight across those
         deployments together, for names that share one backend (e.g. two local deployments on
         one loaded model); waiting for it is queueing before the send, never part of ttft_s.
+    fresh: start over in `out` (its run files are removed) instead of resuming. Resuming into a
+        directory that holds other deployments or another prompt set is refused.
+    fail_fast: each deployment's first request goes alone; when it shows the deployment cannot
+        be used (refused key, no such deployment, no HTTP answer), raise
+        DeploymentUnusableError naming every such deployment instead of warning and going on
+        without it (the CLI fails fast).
     workers: run in N processes on this machine, the keys sharded among them by a stable hash
         (needs `out`; each shard appends its own record file there). Deployments' requests/min,
         tokens/min and concurrency, shared_limits and Retry-After pauses hold across all shards
@@ -103,14 +111,15 @@ async def arun(
             load_prompts(prompts), deps, out=out, workers=workers, ray=ray, repeats=repeats,
             run_id=run_id, stream=stream, concurrency=concurrency, max_attempts=max_attempts,
             progress=progress, backoff=backoff, overrides=overrides,
-            shared_limits=_check_shared_limits(shared_limits, deps), on_record=on_record,
-            pool=pool)
+            shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
+            fail_fast=fail_fast, on_record=on_record, pool=pool)
     run = Run(
         load_prompts(prompts), deps, repeats=repeats,
         out=Path(out) if out is not None else None, run_id=run_id, stream=stream,
         concurrency=concurrency, max_attempts=max_attempts, progress=progress,
         on_record=on_record, backoff=backoff or Backoff(), pool=pool, overrides=overrides,
-        shared_limits=_check_shared_limits(shared_limits, deps),
+        shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
+        fail_fast=fail_fast,
     )
     return await run.execute()
 
@@ -157,6 +166,8 @@ def run(
     backoff: Backoff | None = None,
     pool: EndpointPool | Any = None,
     shared_limits: SharedLimits | None = None,
+    fresh: bool = False,
+    fail_fast: bool = False,
     workers: int | None = None,
     ray: str | None = None,
     **param_overrides: Any,
@@ -167,7 +178,8 @@ def run(
     kwargs = dict(repeats=repeats, out=out, run_id=run_id, stream=stream,
                   concurrency=concurrency, max_attempts=max_attempts, progress=progress,
                   on_record=on_record, backoff=backoff, pool=pool, shared_limits=shared_limits,
-                  workers=workers, ray=ray, **param_overrides)
+                  fresh=fresh, fail_fast=fail_fast, workers=workers, ray=ray,
+                  **param_overrides)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

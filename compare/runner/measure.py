@@ -25,6 +25,7 @@ from compare.errors import (
     ContentFilterError,
     CredentialError,
     EndpointError,
+    TransportError,
 )
 from compare.records import NAN, Record
 
@@ -233,18 +234,16 @@ class RecordMaker:
         rec = self.new(run, pidx, repeat, digest)
         err = run.abort
         rec.status = "error"
-        rec.error_type = type(err).__name__
-        if isinstance(err, EndpointError):
-            rec.http_status = as_float(err.http_status)
-            why = self.scrub(err.message)
-        else:
-            why = self.scrub(str(err))
-        if isinstance(err, AuthenticationError | CredentialError) or not isinstance(
-                err, EndpointError):
+        rec.error_type = str(getattr(err, "error_type", None) or type(err).__name__)
+        rec.http_status = as_float(getattr(err, "http_status", None))
+        why = self.scrub(err.message if isinstance(err, EndpointError) else str(err))
+        if isinstance(err, AuthenticationError | CredentialError):
             reason = f"its credentials failed ({why}) — {key_hint(run)}"
-        else:
+        elif isinstance(err, TransportError):
             reason = (f"it gave no HTTP answer to {MAX_UNREACHABLE_IN_A_ROW} attempts in a row "
                       f"({why})")
+        else:
+            reason = f"its first request failed ({why})"
         rec.error_message = f"not sent: deployment {run.dep.name!r} was stopped after {reason}"
         rec.attempts, rec.backoff_s = tries.attempts, tries.backoff_s
         return rec

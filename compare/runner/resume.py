@@ -9,14 +9,16 @@ other parameters) is sent again too, and counted.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from compare.checkpoint import REQUEST_HASH_KEY, Checkpoint, latest_by_key
+from compare.deployments import Deployment
+from compare.errors import ConfigError
 from compare.records import NAN, Record
-from compare.results import MANIFEST_FILE
+from compare.run_dir import MANIFEST_FILE, RUN_FILES, read_manifest
 from compare.runner.plan import Key
 
 DONE_STATUSES: Final = frozenset({"ok", "content_filtered"})
@@ -37,14 +39,19 @@ def load_finished(
     checkpoint: Checkpoint,
     out: Path,
     current_hash: Callable[[str, str], str | None],
+    deployments: Sequence[Deployment],
+    prompt_ids: Sequence[str],
 ) -> Resumed:
     """The finished keys in `checkpoint`. `current_hash(prompt_id, deployment)` is this run's
     fingerprint of that request (None when unknown to this run): a different stored fingerprint
     means the request changed and the key is sent again. Rows without a stored fingerprint
-    (older checkpoints) are kept."""
+    (older checkpoints) are kept. Raises ConfigError when the directory holds another
+    comparison (`check_same_run`)."""
     rows = checkpoint.load()
+    latest = latest_by_key(rows)
+    check_same_run(out, deployments, prompt_ids, latest)
     resumed = Resumed(run_id=_previous_run_id(out, rows))
-    for key, row in latest_by_key(rows).items():
+    for key, row in latest.items():
         if row.get("status") not in DONE_STATUSES:
             continue
         stored = row.get(REQUEST_HASH_KEY)
@@ -86,3 +93,56 @@ def record_from_row(row: Mapping[str, Any], *, cached: bool) -> Record:
         setattr(rec, name, value)
     rec.cached = cached
     return rec
+
+
+# What must not change under one name when a run directory is resumed: where the deployment
+# points (its parameters may change: changed requests are re-sent).
+_TARGET: Final = ("kind", "endpoint", "deployment")
+_FIX: Final = ("use a new out directory (CLI: --out), or start over in this one with fresh=True "
+               "(CLI: --fresh)")
+
+
+def check_same_run(out: Path, deployments: Sequence[Deployment], prompt_ids: Sequence[str],
+                   keys: Iterable[Key]) -> None:
+    """Refuse to resume into a run directory whose rows would be dropped or mixed up: rows of a
+    deployment or prompt this run does not have, or a deployment name that now points elsewhere.
+    Adding prompts, deployments or repeats extends the run."""
+    names = {d.name: d for d in deployments}
+    ids = set(prompt_ids)
+    old_deps: dict[str, None] = {}
+    old_ids: dict[str, None] = {}
+    for pid, dep, _ in keys:
+        old_deps.setdefault(dep)
+        old_ids.setdefault(pid)
+    gone = [d for d in old_deps if d not in names]
+    if gone:
+        raise ConfigError(f"holds rows of other deployments ({', '.join(gone[:5])}; this run: "
+                          f"{', '.join(names)}) — {_FIX}", source=str(out))
+    missing = [p for p in old_ids if p not in ids]
+    if missing:
+        raise ConfigError(
+            f"holds rows of another prompt set ({len(missing)} of its prompts are not in this "
+            f"one, e.g. {missing[0]!r}) — {_FIX}", source=str(out))
+    for before in read_manifest(out).get("deployments") or ():
+        now = names.get(str(before.get("name"))) if isinstance(before, Mapping) else None
+        if now is not None:
+            after = now.to_dict()
+            if any(before.get(k) != after.get(k) for k in _TARGET):
+                raise ConfigError(
+                    f"holds rows of deployment {now.name!r} from another target "
+                    f"({before.get('kind')} {before.get('endpoint')}, deployment "
+                    f"{before.get('deployment')!r}) — {_FIX}", source=str(out))
+
+
+def start_fresh(out: Path) -> None:
+    """Remove a run directory's run files (fresh=True / --fresh); other files stay."""
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def describe(out: Path, finished: int, to_send: int, changed: int) -> str:
+    """The line a user reads when a run resumes."""
+    text = f"resuming {out}: {finished} finished, {to_send} to send"
+    if changed:
+        text += f", {changed} re-sent because their request changed"
+    return text

@@ -15,28 +15,51 @@ hands its rows to the role (parquet parts) instead of saving the run directory's
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 from compare.checkpoint import Checkpoint
 from compare.deployments import Deployment
-from compare.errors import CompareError, ConfigError
+from compare.errors import CompareError, ConfigError, DeploymentUnusableError
+from compare.frame import ColumnBuffer
 from compare.prompts import PromptSet
 from compare.records import Record
-from compare.results import RESULTS_FILE, ColumnBuffer, Results, package_versions, write_manifest
+from compare.results import Results
+from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
 from compare.runner.limits import ConcurrencyLimit, deployment_limits
 from compare.runner.measure import RecordMaker
 from compare.runner.plan import Key, Requests, plan_jobs
 from compare.runner.progress import Progress
-from compare.runner.resume import Resumed, load_finished, record_from_row
+from compare.runner.resume import (
+    Resumed,
+    describe,
+    load_finished,
+    record_from_row,
+    start_fresh,
+)
+
+log = logging.getLogger("compare.runner")
+# A deployment whose first request ended with one of these cannot be used at all.
+UNUSABLE_ERRORS: Final = frozenset({"AuthenticationError", "CredentialError",
+                                    "DeploymentNotFoundError", "TransportError"})
+
+
+class DeploymentStopped(CompareError):
+    """Why a deployment's remaining rows are not sent: its first request's error."""
+
+    def __init__(self, first: Record) -> None:
+        super().__init__(first.error_message or "")
+        self.error_type = str(first.error_type)
+        self.http_status = first.http_status
 
 
 def new_run_id() -> str:
@@ -53,12 +76,14 @@ class Run:
                  out: Path | None, run_id: str | None, stream: bool, concurrency: int,
                  max_attempts: int, progress: bool, on_record: Callable[[Record], Any] | None,
                  backoff: Backoff, pool: Any, overrides: dict[str, Any],
-                 shared_limits: list[tuple[frozenset[str], int]], shard: Any = None) -> None:
+                 shared_limits: list[tuple[frozenset[str], int]], fresh: bool = False,
+                 fail_fast: bool = False, shard: Any = None) -> None:
         self.prompts, self.deps, self.repeats, self.out = prompts, deps, repeats, out
         self.stream, self.concurrency, self.max_attempts = stream, concurrency, max_attempts
         self.progress_enabled, self.on_record, self.backoff = progress, on_record, backoff
         self.own_pool, self.pool = pool is None, pool
         self.overrides, self.shared_limits = overrides, shared_limits
+        self.fresh, self.fail_fast = fresh, fail_fast
         self.rng = random.Random()
         self.buffer = ColumnBuffer()
         self.shard = shard  # a compare.distributed.worker.ShardRole, or None
@@ -73,6 +98,10 @@ class Run:
         # Each (deployment, prompt) request is built once, here, for resume and for sending.
         self.requests = [Requests(prompts, d, overrides, stream) for d in deps]
         self._callback_failed = False
+        self._first: dict[str, Record] = {}  # each deployment's first finished record
+        self._problems: dict[str, str] = {}  # deployments found unusable, and why
+        self._probes_left = 0
+        self._all_probed = asyncio.Event()
 
     def manifest(self, status: str) -> dict[str, Any]:
         return {
@@ -128,6 +157,8 @@ class Run:
     def _resume(self) -> None:
         if self.checkpoint is None or self.out is None:
             return
+        if self.fresh:
+            start_fresh(self.out)
         by_name = {r.deployment.name: r for r in self.requests}
         index = {pid: i for i, pid in enumerate(self.prompts.ids)}
 
@@ -136,7 +167,8 @@ class Run:
                 return None
             return by_name[name].get(index[prompt_id])[1]
 
-        self.resumed = load_finished(self.checkpoint, self.out, current_hash)
+        self.resumed = load_finished(self.checkpoint, self.out, current_hash, self.deps,
+                                     self.prompts.ids)
 
     def _open_endpoint(self, run: DeploymentRun) -> None:
         try:
@@ -178,9 +210,14 @@ class Run:
                     if self.shard is not None:
                         self.buffer = self.shard.flush(self.buffer)
 
-    async def worker(self, run: DeploymentRun, jobs: Any) -> None:
-        for pidx, repeat in jobs:  # the iterator is shared by the deployment's workers
-            self.finish(await run.send_with_retries(pidx, repeat))
+    async def worker(self, run: DeploymentRun, jobs: Any, limit: int | None = None) -> None:
+        """Send jobs from the deployment's shared iterator (at most `limit`)."""
+        for done, (pidx, repeat) in enumerate(jobs, start=1):
+            record = await run.send_with_retries(pidx, repeat)
+            self._first.setdefault(run.dep.name, record)
+            self.finish(record)
+            if limit is not None and done >= limit:
+                return
 
     # -- execute -------------------------------------------------------------------------------
 
@@ -192,6 +229,8 @@ class Run:
         runs = self._runs(self.resumed.done)
         total = len(self.prompts) * len(self.deps) * self.repeats
         todo = sum(len(r.plan.jobs) for r in runs)
+        if self.out is not None and (total - todo or self.resumed.changed):
+            log.info(describe(self.out, total - todo, todo, self.resumed.changed))
         progress = Progress(total, [d.name for d in self.deps], self.progress_enabled,
                             initial=total - todo)
         self.progress = progress if progress.bar is not None else None
@@ -214,15 +253,14 @@ class Run:
 
     async def _execute(self, runs: list[DeploymentRun]) -> Results:
         status = "interrupted"
-        tasks: list[asyncio.Task[None]] = []
+        active = [run for run in runs if run.plan.jobs]
+        for run in active:
+            self._open_endpoint(run)
+        self.records.set_secrets(getattr(self.pool, "secrets", []))
+        self._probes_left = len(active)
+        self._all_probed = asyncio.Event()
+        tasks = [asyncio.ensure_future(self._deployment(run)) for run in active]
         try:
-            for run in runs:
-                if run.plan.jobs:
-                    self._open_endpoint(run)
-                    jobs = run.plan.iter_jobs()
-                    tasks += [asyncio.ensure_future(self.worker(run, jobs))
-                              for _ in range(min(run.plan.concurrency, len(run.plan.jobs)))]
-            self.records.set_secrets(getattr(self.pool, "secrets", []))
             await asyncio.gather(*tasks)
             status = "complete"
         finally:
@@ -234,6 +272,42 @@ class Run:
             if self.own_pool and self.pool is not None:
                 await asyncio.shield(self.pool.aclose())
         return results
+
+    async def _deployment(self, run: DeploymentRun) -> None:
+        """The deployment's first request alone, then its workers. A deployment that cannot be
+        used at all (refused key, no such deployment, no HTTP answer) is found before fanning
+        out: its other rows are not sent, and a run failing fast stops (once every deployment's
+        first request is in, so that the error names each one)."""
+        jobs = run.plan.iter_jobs()
+        workers: list[asyncio.Task[None]] = []
+        try:
+            await self.worker(run, jobs, limit=1)
+            problem = self._unusable(run)
+            self._probes_left -= 1
+            if self._probes_left == 0:
+                self._all_probed.set()
+            if problem is not None and self.fail_fast:
+                await self._all_probed.wait()
+                raise DeploymentUnusableError(self._problems)
+            n = min(run.plan.concurrency, len(run.plan.jobs) - 1)
+            workers = [asyncio.ensure_future(self.worker(run, jobs)) for _ in range(n)]
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+
+    def _unusable(self, run: DeploymentRun) -> str | None:
+        """Stop the deployment when its first record shows it cannot be used; say why."""
+        first = self._first.get(run.dep.name)
+        if first is None or first.error_type not in UNUSABLE_ERRORS:
+            return None
+        run.abort = run.abort or DeploymentStopped(first)
+        problem = f"{first.error_type}: {first.error_message}"
+        self._problems[run.dep.name] = problem
+        if not self.fail_fast:
+            warnings.warn(f"deployment {run.dep.name!r} cannot be used, its other rows are not "
+                          f"sent: {problem}", RuntimeWarning, stacklevel=2)
+        return problem
 
     def _close(self, status: str) -> Results:
         """Always runs (also on cancel): flush the checkpoint, build and save what we have."""
@@ -271,5 +345,6 @@ def _prompt_frame(prompts: PromptSet) -> Any:
             "id": pd.Series([p.id for p in prompts], dtype="string"),
             "prompt": pd.Series([p.text for p in prompts], dtype="string"),
             "reference": pd.Series([p.reference for p in prompts], dtype="string"),
+            "tags": [list(p.tags) for p in prompts],
         }
     )

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from compare.errors import ConfigError
-from compare.server.app import EndpointServer
-from compare.server.backends import Backend, SimulatedBackend
+from compare.server.backends import build_backends
 from compare.server.config import DEFAULT_DEPLOYMENTS_FILE, ServerConfig, load_config
+from compare.server.http import build_app
 
 READY_PREFIX = "compare-server listening on "
 KEY_ENV = "COMPARE_SERVER_KEY"
@@ -51,33 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_backends(config: ServerConfig) -> tuple[dict[str, Backend], object | None]:
-    """Backends by deployment name; llama weights load once per file."""
-    backends: dict[str, Backend] = {}
-    llama_specs = [d for d in config.deployments if d.backend == "llama"]
-    pool = None
-    if llama_specs:
-        from compare.server.llama_backend import ModelPool
-
-        pool = ModelPool()
-        pool.load(llama_specs)
-        for spec in llama_specs:
-            backends[spec.name] = pool.backend(spec)
-    for spec in config.deployments:
-        if spec.backend == "simulated":
-            backends[spec.name] = SimulatedBackend(spec)
-    return backends, pool
-
-
 async def serve(config: ServerConfig, *, host: str, port: int, api_key: str,
                 ready: asyncio.Event | None = None) -> None:
     backends, pool = build_backends(config)
-    server = EndpointServer(config, backends, api_key)
     # handler_cancellation: a client that hangs up cancels its handler (stops a generation).
-    # auto_decompress off: request bodies are decoded by the app (see app._decode_body), so a
+    # auto_decompress off: request bodies are decoded by compare.server.request_body, so a
     # bad or unsupported Content-Encoding is an Azure-format 4xx, not a parser traceback.
-    runner = web.AppRunner(server.make_app(), access_log=None, handler_cancellation=True,
-                           shutdown_timeout=1.0, auto_decompress=False)
+    runner = web.AppRunner(build_app(config, backends, api_key), access_log=None,
+                           handler_cancellation=True, shutdown_timeout=1.0,
+                           auto_decompress=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -101,7 +83,7 @@ async def serve(config: ServerConfig, *, host: str, port: int, api_key: str,
         watchdog.cancel()
         await runner.cleanup()
         if pool is not None:
-            pool.close()  # type: ignore[attr-defined]
+            pool.close()
 
 
 async def _watch_parent(stop: asyncio.Event) -> None:

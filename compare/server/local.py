@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,15 +40,19 @@ class LocalEndpoint:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         # Validate here first: a typo reports file and line without waiting for a subprocess.
         if config is not None:
-            names = select(parse_config(config, "<config>"), only).names()
+            parsed = select(parse_config(config, "<config>"), only)
             self._tmp = tempfile.TemporaryDirectory(prefix="compare-endpoint-")
             path = Path(self._tmp.name) / "deployments.yaml"
             path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
             self.deployments_file = path
         else:
-            names = load_config(deployments, only=only).names()
+            parsed = load_config(deployments, only=only)
             self.deployments_file = Path(deployments) if deployments else None
-        self.deployment_names: list[str] = names
+        self.config = parsed
+        # What a client can call online; global-batch deployments answer batch jobs only.
+        self.deployment_names: list[str] = [d.name for d in parsed.deployments if not d.is_batch]
+        self.batch_deployment_names: list[str] = [d.name for d in parsed.deployments
+                                                  if d.is_batch]
         self.api_key: str = api_key or secrets.token_urlsafe(24)
         self.host = host
         if log_path is None:
@@ -109,6 +114,28 @@ class LocalEndpoint:
                 + self._log_tail()
             )
         self.url = found[0].rstrip("/")
+
+    def concurrency_of(self, name: str) -> int | None:
+        """Generations deployment `name` runs at once (more in flight only wait on the server,
+        and their TTFT then measures that wait): 1 for a llama deployment, the configured
+        max_concurrent_requests for a simulated one, None when unlimited."""
+        for spec in self.config.deployments:
+            if spec.name.lower() == name.lower():
+                return spec.max_concurrent_requests
+        raise ConfigError(f"the local endpoint serves no deployment {name!r}; it serves: "
+                          f"{', '.join(self.config.names())}", field="name")
+
+    def shared_groups(self, names: Iterable[str] | None = None) -> list[tuple[list[str], int]]:
+        """Deployments among `names` (default: `deployment_names`) that share one capacity,
+        with its size: `[(["smollm2", "smollm2-precise"], 1)]` for two deployments on one
+        loaded model. Only groups of two or more; the runner's `shared_limits` takes them."""
+        wanted = {n.lower() for n in (self.deployment_names if names is None else names)}
+        groups = []
+        for group, limit in self.config.capacity_groups():
+            kept = [n for n in group if n.lower() in wanted]
+            if len(kept) > 1:
+                groups.append((kept, limit))
+        return groups
 
     def _log_tail(self, lines: int = 15) -> str:
         try:

@@ -32,7 +32,7 @@ CONFIG = {
 
 def compare_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "compare.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "compare", *args], capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
 
 
@@ -78,6 +78,19 @@ def test_help(command: str) -> None:
     assert "usage: compare" in proc.stdout and "130" in proc.stdout
 
 
+@pytest.mark.parametrize(("args", "code"), [(["--help"], 0), (["run", "--help"], 0), (["run"], 2),
+                                            ([], 2)])
+def test_python_m_compare_is_the_compare_script(args: list[str], code: int) -> None:
+    # The console script installed by [project.scripts] and both `-m` spellings: same output.
+    script = Path(sys.executable).parent / "compare"
+    ways = [[str(script)], [sys.executable, "-m", "compare"], [sys.executable, "-m", "compare.cli"]]
+    done = [subprocess.run([*way, *args], capture_output=True, text=True, timeout=60)
+            for way in ways]
+    assert {(d.returncode, d.stdout, d.stderr) for d in done} == {
+        (done[0].returncode, done[0].stdout, done[0].stderr)}
+    assert done[0].returncode == code and "compare" in done[0].stdout + done[0].stderr
+
+
 @pytest.mark.parametrize("command", ["serve", "app"])
 def test_delegated_help(command: str) -> None:
     proc = compare_cli(command, "--help")
@@ -109,7 +122,7 @@ def test_bad_files_are_named(tmp_path, prompts_file) -> None:
 def test_missing_key_names_the_variable(prompts_file) -> None:
     env = {k: v for k, v in os.environ.items() if k != "AZURE_OPENAI_API_KEY"}
     proc = subprocess.run(
-        [sys.executable, "-m", "compare.cli", "run", "-p", str(prompts_file), "--endpoint",
+        [sys.executable, "-m", "compare", "run", "-p", str(prompts_file), "--endpoint",
          "http://127.0.0.1:9", "--kind", "azure-openai", "--deployment", "gpt"],
         capture_output=True, text=True, env=env, timeout=60)
     assert "AZURE_OPENAI_API_KEY" in _one_line_error(proc)
@@ -176,7 +189,7 @@ def test_resume_after_kill_sends_only_unfinished(server, tmp_path) -> None:
                                for i in range(20)))
     out = tmp_path / "killed"
     before = _requests(server, "steady")
-    args = [sys.executable, "-m", "compare.cli", "run", "-p", str(prompts),
+    args = [sys.executable, "-m", "compare", "run", "-p", str(prompts),
             *_target(server, "steady"), "--concurrency", "2", "-o", str(out), "--no-progress"]
     proc = subprocess.Popen(args, env={**os.environ, **_key(server)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -204,7 +217,7 @@ def test_ctrl_c_exits_130_and_keeps_records(server, tmp_path) -> None:
     prompts.write_text("".join(json.dumps({"id": f"c{i}", "prompt": f"ctrl c {i}"}) + "\n"
                                for i in range(30)))
     out = tmp_path / "interrupted"
-    args = [sys.executable, "-m", "compare.cli", "run", "-p", str(prompts),
+    args = [sys.executable, "-m", "compare", "run", "-p", str(prompts),
             *_target(server, "steady"), "--concurrency", "2", "-o", str(out)]
     proc = subprocess.Popen(args, env={**os.environ, **_key(server)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -255,7 +268,7 @@ def test_demo_with_real_models(tmp_path) -> None:
 def test_demo_deployments_serialise_real_models_and_price_everything() -> None:
     from types import SimpleNamespace
 
-    from compare.cli import (
+    from compare.cli.demo import (
         DEMO_PRICE_LABEL,
         DEMO_PRICES_PER_1K,
         demo_deployments,

@@ -188,7 +188,8 @@ async def test_fan_out_rows_order_and_metrics() -> None:
     res = await _run(eps, repeats=2, deps=deployments("a", "b", price_input_per_1k=1.0,
                                                       price_output_per_1k=2.0))
     f = res.frame
-    assert list(f.columns) == list(RECORD_COLUMNS)
+    # The record columns, then what to group by: the prompts' tags (the deployments have no labels).
+    assert list(f.columns) == [*RECORD_COLUMNS, "tags"]
     assert len(f) == 12 and set(f["status"]) == {"ok"}
     assert list(f["prompt_id"].iloc[:4]) == [f["prompt_id"].iloc[0]] * 4  # prompt-major order
     assert list(f["deployment"].iloc[:4]) == ["a", "a", "b", "b"]
@@ -286,9 +287,11 @@ async def test_auth_error_stops_only_that_deployment() -> None:
 
 
 async def test_not_found_content_filter_and_adapter_bug_become_rows() -> None:
+    # (A 404 on a deployment's *first* request stops the deployment instead: see
+    # test_unusable_first_request_stops_the_deployment.)
     def script(req: ChatRequest, attempt: int):
         text = req.messages[-1]["content"]
-        if text == "alpha one":
+        if text == "gamma three":
             return errors.DeploymentNotFoundError("no deployment 'x'", http_status=404)
         if text == "beta two":
             return errors.ContentFilterError("filtered", http_status=400, code="content_filter",
@@ -298,9 +301,9 @@ async def test_not_found_content_filter_and_adapter_bug_become_rows() -> None:
     res = await _run({"a": FakeEndpoint(script=script)})
     f = res.frame
     assert list(f["status"]) == ["error", "content_filtered", "error"]
-    assert list(f["http_status"].iloc[:2]) == [404, 400]
+    assert list(f["http_status"].iloc[1:]) == [400, 404]
     assert json.loads(f["content_filter"].iloc[1]) == {"hate": {"filtered": True}}
-    assert f["error_type"].iloc[2] == "ValueError" and f["attempts"].iloc[2] == 1
+    assert f["error_type"].iloc[0] == "ValueError" and f["attempts"].iloc[0] == 1
 
 
 async def test_missing_finish_reason_is_incomplete_after_retries() -> None:
@@ -544,3 +547,37 @@ def test_load_prefers_a_newer_checkpoint_over_the_parquet(tmp_path) -> None:
     parquet_ns = (out / "results.parquet").stat().st_mtime_ns
     os.utime(out / RECORDS_FILE, ns=(parquet_ns + 10**9, parquet_ns + 10**9))
     assert len(res) == 2 and len(Results.load(out)) == 3
+
+
+@pytest.mark.parametrize("error", [
+    errors.DeploymentNotFoundError("HTTP 404 — no deployment 'a'", http_status=404),
+    errors.TransportError("no HTTP answer from 'a' at 127.0.0.1:9: connection refused"),
+])
+async def test_unusable_first_request_stops_the_deployment(error: Exception) -> None:
+    bad = FakeEndpoint(script=lambda r, a: error)
+    good = FakeEndpoint()
+    with pytest.warns(RuntimeWarning, match="deployment 'bad' cannot be used"):
+        res = await _run({"bad": bad, "good": good}, prompts=[f"q{i}" for i in range(6)],
+                         deps=deployments("bad", "good", concurrency=2), max_attempts=2)
+    f = res.frame
+    b = f[f["deployment"] == "bad"]
+    sent = 2 if error.retryable else 1  # the first request's attempts, nothing more
+    assert sum(bad.calls.values()) == sent
+    assert (b["error_type"] == type(error).__name__).all()
+    assert b["error_message"].str.startswith("not sent: deployment 'bad' was stopped").sum() == 5
+    assert (f[f["deployment"] == "good"]["status"] == "ok").all()
+
+
+async def test_fail_fast_raises_naming_every_unusable_deployment(tmp_path) -> None:
+    eps = {"a": FakeEndpoint(script=lambda r, n: errors.DeploymentNotFoundError(
+               "HTTP 404 — no deployment 'a'", http_status=404)),
+           "b": FakeEndpoint(script=lambda r, n: errors.AuthenticationError(
+               "HTTP 401 — the key or token was refused", http_status=401)),
+           "c": FakeEndpoint(ttft_s=0.05)}
+    with pytest.raises(errors.DeploymentUnusableError) as info:
+        await _run(eps, deps=deployments("a", "b", "c"), fail_fast=True, out=tmp_path / "r")
+    assert set(info.value.problems) == {"a", "b"}
+    assert str(info.value).startswith("cannot use these deployments (nothing else was sent):")
+    assert "  a: DeploymentNotFoundError: HTTP 404" in str(info.value)
+    assert sum(eps["a"].calls.values()) == sum(eps["b"].calls.values()) == 1
+    assert sum(eps["c"].calls.values()) <= 3  # c's own fan-out may have started, then stopped

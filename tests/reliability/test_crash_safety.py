@@ -241,7 +241,7 @@ async def test_explorer_stop_keeps_every_finished_record(server, tmp_path) -> No
     import asyncio
 
     from compare.deployments_file import local_deployments
-    from compare.widgets import Explorer
+    from compare.explorer import Explorer
 
     before = dict(server.stats()[DEPLOYMENT]["prompts"])
     texts = [f"explorer stop {i}" for i in range(200)]

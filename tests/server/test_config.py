@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 from compare.errors import ConfigError
 from compare.server.config import (
@@ -16,7 +17,8 @@ from compare.server.config import (
     parse_config,
 )
 
-BINDING_NAMES = ["smollm2", "smollm2-precise", "gemma3-base", "sim-fast", "sim-slow"]
+BINDING_NAMES = ["smollm2", "smollm2-precise", "gemma3-base", "sim-fast", "sim-slow",
+                 "smollm2-batch", "sim-batch"]
 
 
 def test_shipped_file_has_the_binding_deployments() -> None:
@@ -29,8 +31,10 @@ def test_shipped_file_has_the_binding_deployments() -> None:
     assert by_name["gemma3-base"].llama.chat_template == "plain"
     slow = by_name["sim-slow"]
     assert slow.content_filter and slow.capacity and slow.capacity.rpm <= 60
-    for name in ("sim-fast", "sim-slow"):
+    for name in ("sim-fast", "sim-slow", "sim-batch"):
         assert "simulated" in by_name[name].model
+    assert {d.name for d in config.deployments if d.is_batch} == {"smollm2-batch", "sim-batch"}
+    assert by_name["smollm2-batch"].llama.weights == by_name["smollm2"].llama.weights
 
 
 def test_only_selects_case_insensitively_and_rejects_unknown() -> None:
@@ -71,10 +75,10 @@ def _write(tmp_path: Path, text: str) -> Path:
      "needs weights"),
     ("deployments:\n  a:\n    backend: simulated\n    defaults: {temperature: 9}\n", 4,
      "temperature"),
-    ("deployments:\n  a: [1, 2\n", 3, "invalid YAML"),
+    ("deployments:\n  a: [1, 2\n", 3, "not valid YAML"),
     # Scalars PyYAML itself cannot construct (plain ValueErrors inside the loader).
     ("deployments:\n  a:\n    backend: simulated\n    version: " + "9" * 5000 + "\n", 4,
-     "invalid YAML value"),
+     "cannot read value"),
     ("deployments:\n  a:\n    backend: simulated\n    version: 2020-13-45\n", 4,
      "month must be in 1..12"),
     ("deployments:\n  a: \x1f\n", 2, "is not allowed"),
@@ -122,20 +126,69 @@ def test_simulated_model_name_always_says_simulated() -> None:
     assert config.deployments[0].model == "gpt-4o-simulated"
 
 
-@pytest.mark.parametrize(("dist", "lo", "hi"), [
-    (Dist("fixed", 5), 5, 5),
-    (Dist("uniform", 2, 4), 2, 4),
-    (Dist("normal", 10, 1), 5, 15),
-    (Dist("lognormal", 10, 0.2), 4, 25),
-    (Dist("exponential", 3), 0, 60),
+# Each distribution against scipy's own: a sampler returning a constant (or the wrong shape)
+# fails the Kolmogorov-Smirnov test by a wide margin (p < 1e-30 at n = 2000).
+@pytest.mark.parametrize(("dist", "reference"), [
+    (Dist("uniform", 2, 4), stats.uniform(loc=2, scale=2)),
+    (Dist("normal", 10, 1), stats.norm(loc=10, scale=1)),
+    (Dist("lognormal", 10, 0.2), stats.lognorm(s=0.2, scale=10)),
+    (Dist("exponential", 3), stats.expon(scale=3)),
 ])
-def test_distributions_sample_in_range(dist: Dist, lo: float, hi: float) -> None:
+def test_distributions_follow_their_law(dist: Dist, reference) -> None:
     rng = random.Random(0)
-    values = [dist.sample(rng) for _ in range(500)]
-    assert all(lo <= v <= hi for v in values)
-    assert all(v >= 0 for v in values)
+    values = [dist.sample(rng) for _ in range(2000)]
+    assert stats.kstest(values, reference.cdf).pvalue > 0.001
+    assert stats.kstest([reference.median()] * 2000, reference.cdf).pvalue < 1e-30
+
+
+def test_fixed_distribution_and_clipping_at_zero() -> None:
+    rng = random.Random(1)
+    assert {Dist("fixed", 5).sample(rng) for _ in range(50)} == {5}
+    # normal(1, 2) is negative with probability Φ(-0.5); those draws become exactly 0.
+    values = [Dist("normal", 1, 2).sample(rng) for _ in range(2000)]
+    assert min(values) == 0.0
+    zeros = sum(v == 0.0 for v in values)
+    assert stats.binomtest(zeros, len(values), stats.norm.cdf(-0.5)).pvalue > 0.001
 
 
 def test_default_file_is_the_packaged_one() -> None:
     assert DEFAULT_DEPLOYMENTS_FILE.name == "default_deployments.yaml"
     assert DEFAULT_DEPLOYMENTS_FILE.is_file()
+
+
+# The shared YAML loader (compare._yaml), as the server's deployments file meets it.
+
+
+def test_unquoted_dates_are_text_and_merge_keys_work(tmp_path: Path) -> None:
+    path = _write(tmp_path, "base: &b {backend: simulated, version: 2024-10-21}\n"
+                  "deployments:\n  a:\n    <<: *b\n    version: 2025-01-01\n  b: *b\n")
+    with pytest.raises(ConfigError, match="unknown key"):  # `base` is not a top-level key
+        load_config(path)
+    path = _write(tmp_path, "deployments:\n  a: &b {backend: simulated, version: 2024-10-21}\n"
+                  "  b:\n    <<: *b\n    version: 2025-01-01\n")
+    a, b = load_config(path).deployments
+    assert (a.version, b.version, b.backend) == ("2024-10-21", "2025-01-01", "simulated")
+
+
+@pytest.mark.parametrize(("text", "line", "needle"), [
+    ("deployments:\n  a:\n    backend: simulated\n    7: x\n", 4, "keys must be strings, got 7"),
+    ("deployments:\n  a:\n    backend: simulated\n    backend: llama\n", 4,
+     "duplicate key 'backend' (first on line 3)"),
+    ("deployments:\n  a: &x\n    backend: simulated\n    me: *x\n", 2, "alias refers to itself"),
+    ("deployments:\n  a:\n    backend: simulated\n    defaults: {stop: "
+     + "[" * 120 + "]" * 120 + "}\n", 4, "nested more than 100 levels"),
+])
+def test_loader_protections_name_the_line(tmp_path: Path, text: str, line: int,
+                                          needle: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.line == line and needle in str(info.value), str(info.value)
+
+
+def test_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    lines = ["x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    path = _write(tmp_path, "\n".join(lines) + "\ndeployments: {a: {backend: simulated}}\n")
+    with pytest.raises(ConfigError, match="expands to more than 100000 values"):
+        load_config(path)

@@ -12,12 +12,12 @@ from azure.ai.inference import ChatCompletionsClient
 from azure.ai.inference.models import UserMessage
 from azure.core.credentials import AzureKeyCredential
 
+from compare.server.backends.llama import resolve_weights
 from compare.server.config import load_config
-from compare.server.llama_backend import resolve_weights
 from compare.server.local import wait_until
 
 from . import _schemas as schemas
-from ._http import body, chat, route
+from ._http import body, call, chat, route
 
 pytestmark = pytest.mark.llama
 
@@ -134,7 +134,7 @@ async def test_prompt_longer_than_the_context_is_400(llama_endpoint) -> None:
 
 
 def test_deployments_on_one_weights_file_share_one_model() -> None:
-    from compare.server.llama_backend import ModelPool
+    from compare.server.backends.llama import ModelPool
 
     specs = [d for d in load_config().deployments if d.name in ("smollm2", "smollm2-precise")]
     pool = ModelPool()
@@ -153,23 +153,32 @@ def test_stopping_mid_generation_exits_cleanly() -> None:
     from compare.server.local import local_endpoint
 
     ep = local_endpoint(only=["smollm2"], startup_timeout=300)
-    proc = ep._proc
-    assert proc is not None
-    host, port = ep.url.removeprefix("http://").split(":")
-    payload = json.dumps(body("smollm2", "Write a long essay.", stream=True,
-                              max_tokens=1500)).encode()
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(f"POST {route('inference', 'smollm2')} HTTP/1.1\r\nHost: x\r\n"
-                     f"api-key: {ep.api_key}\r\nContent-Length: {len(payload)}\r\n\r\n"
-                     .encode() + payload)
-        received = b""
-        while received.count(b"data: {") < 3:
-            received += sock.recv(65536)
-        # The generation is running and its client still connected: stop the server now.
-        started = time.monotonic()
+    try:
+        proc = ep._proc
+        assert proc is not None
+        host, port = ep.url.removeprefix("http://").split(":")
+        payload = json.dumps(body("smollm2", "Write a long essay.", stream=True,
+                                  max_tokens=1500)).encode()
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(f"POST {route('inference', 'smollm2')} HTTP/1.1\r\nHost: x\r\n"
+                         f"api-key: {ep.api_key}\r\nContent-Length: {len(payload)}\r\n\r\n"
+                         .encode() + payload)
+            received = b""
+            deadline = time.monotonic() + 60
+            # Bounded: a closed connection (recv returns b"") or a silent one ends the wait.
+            while received.count(b"data: {") < 3 and time.monotonic() < deadline:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            assert received.count(b"data: {") >= 3, received[-500:]
+            # The generation is running and its client still connected: stop the server now.
+            started = time.monotonic()
+            ep.stop()
+        assert proc.returncode == 0  # SIGTERM handled: no crash freeing a model mid-generation
+        assert time.monotonic() - started < 8
+    finally:
         ep.stop()
-    assert proc.returncode == 0  # SIGTERM handled: no crash freeing a model mid-generation
-    assert time.monotonic() - started < 8
 
 
 async def test_stop_sequence_on_a_real_model(llama_endpoint) -> None:
@@ -184,3 +193,45 @@ async def test_stop_sequence_on_a_real_model(llama_endpoint) -> None:
     assert choice["message"]["content"] == text[: text.index(stop)]
     assert choice["finish_reason"] == "stop"
     assert cut.json["usage"]["completion_tokens"] < full.json["usage"]["completion_tokens"]
+
+
+def test_a_batch_runs_on_the_real_model(llama_endpoint) -> None:
+    import io
+    import json
+
+    client = openai.AzureOpenAI(azure_endpoint=llama_endpoint.url,
+                                api_key=llama_endpoint.api_key, api_version="2024-10-21",
+                                max_retries=0)
+    lines = [{"custom_id": f"q{i}", "method": "POST", "url": "/chat/completions",
+              "body": {"model": "smollm2-batch", "max_tokens": 8,
+                       "messages": [{"role": "user", "content": question}]}}
+             for i, question in enumerate([QUESTION, "Name a colour."])]
+    data = "".join(json.dumps(x) + "\n" for x in lines).encode()
+    uploaded = client.files.create(file=("q.jsonl", io.BytesIO(data)), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/chat/completions",
+                                  completion_window="24h")
+    deadline = time.monotonic() + 120
+    while batch.status not in ("completed", "failed") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        batch = client.batches.retrieve(batch.id)
+    assert batch.status == "completed", batch.errors
+    outputs = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
+    assert sorted(o["custom_id"] for o in outputs) == ["q0", "q1"]
+    for out in outputs:
+        body = out["response"]["body"]
+        schemas.check(body, schemas.OPENAI, "completion")
+        assert body["model"] == "SmolLM2-135M-Instruct"
+        assert 0 < body["usage"]["completion_tokens"] <= 8
+    with pytest.raises(openai.BadRequestError, match="global-batch"):
+        client.chat.completions.create(model="smollm2-batch", max_tokens=4,
+                                       messages=[{"role": "user", "content": "Hi"}])
+
+
+async def test_llama_deployments_declare_one_at_a_time(llama_endpoint) -> None:
+    assert llama_endpoint.shared_groups() == [(["smollm2", "smollm2-precise"], 1)]
+    assert llama_endpoint.concurrency_of("gemma3-base") == 1
+    assert llama_endpoint.concurrency_of("sim-fast") is None
+    info = await call(llama_endpoint, "GET", "/openai/deployments/smollm2/info"
+                      "?api-version=2024-10-21")
+    assert info.json["max_concurrent_requests"] == 1
+    assert sorted(info.json["shares_capacity_with"]) == ["smollm2-batch", "smollm2-precise"]

@@ -1,6 +1,6 @@
 """The local endpoint at the HTTP level: routes, auth, errors, limits, filters, SSE, schemas.
 
-Every body checked here is also validated against the official specs (../shared/specs).
+Every body checked here is also validated against the official specs (tests/specs/).
 """
 
 from __future__ import annotations

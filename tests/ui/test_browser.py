@@ -229,7 +229,7 @@ def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     with log.open("w") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "compare.app", "--port", str(port), "--only",
+            [sys.executable, "-m", "compare.voila", "--port", str(port), "--only",
              "sim-fast,sim-slow", "--out", str(tmp_path / "runs")],
             env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp_path)
     children: list = []

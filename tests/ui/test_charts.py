@@ -110,7 +110,8 @@ def test_percentiles_marked_match_numpy() -> None:
     for name in results.deployments:
         values = timing[timing["deployment"] == name]["latency_s"].to_numpy()
         p50, p90, p99 = np.percentile(values, [50, 90, 99])
-        expected = f"p50 {charts._fmt_s(p50)}  p90 {charts._fmt_s(p90)}  p99 {charts._fmt_s(p99)}"
+        fmt = charts.format_seconds
+        expected = f"p50 {fmt(p50)}  p90 {fmt(p90)}  p99 {fmt(p99)}"
         assert expected in texts(fig), expected
 
 

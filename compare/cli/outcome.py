@@ -1,0 +1,81 @@
+"""What a command ends with: exit codes, the failure report on stderr, the interrupted message,
+and reading a user's file so that whatever it trips over is one error naming the file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+EXIT_OK: Final = 0
+EXIT_ROWS_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+FAILED_STATUSES: Final = ("error", "timeout", "rate_limited", "incomplete")
+EXIT_CODES_HELP: Final = """exit codes:
+  0    every row ok (or content_filtered)
+  1    finished, but some rows failed (error, timeout, rate_limited, incomplete)
+  2    usage or configuration error (argument, file, missing key)
+  130  interrupted; finished records kept in OUT/records.jsonl (rerun to resume)"""
+
+
+def read_file(path: str | Path, loader: Any, what: str) -> Any:
+    """Run a file loader; whatever it trips over becomes one ConfigError naming the file."""
+    import yaml
+
+    from compare.errors import CompareError, ConfigError
+
+    try:
+        return loader(path)
+    except CompareError:
+        raise
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{what} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})",
+            source=str(path),
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{what} is nested too deeply to read", source=str(path)) from None
+    except (yaml.YAMLError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"cannot read {what}: {first}", source=str(path)) from None
+
+
+def report_failures(results: Any) -> int:
+    """Say on stderr how many rows failed and the first failure; the exit code that goes with it.
+
+    content_filtered is a result (the service's filter verdict), not a failure: it never makes
+    the exit code 1.
+    """
+    frame = results.frame
+    failed = frame["status"].isin(list(FAILED_STATUSES))
+    n_failed = int(failed.sum())
+    if not n_failed:
+        return EXIT_OK
+    kinds = frame.loc[failed, "status"].value_counts().to_dict()
+    detail = ", ".join(f"{k} {v}" for k, v in kinds.items())
+    print(f"{n_failed} of {len(frame)} rows failed ({detail})", file=sys.stderr)
+    first = frame.loc[failed].iloc[0]
+    print(f"first failure: {first['deployment']}: {first['error_type']}: "
+          f"{first['error_message']}", file=sys.stderr)
+    return EXIT_ROWS_FAILED
+
+
+def interrupted(out: Path) -> int:
+    """Say how many records a Ctrl-C kept and how to resume; exit code 130."""
+    from compare.checkpoint import read_checkpoint
+
+    n = len(read_checkpoint(out))
+    print(f"\ninterrupted: {n} finished records kept in {out / 'records.jsonl'}; run the same "
+          "command again to resume", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def write_charts(results: Any, path: Path) -> Path:
+    """The charts dashboard as a PNG (figures are backend-free, see compare.charts)."""
+    from compare import charts
+
+    fig = charts.dashboard(results)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path

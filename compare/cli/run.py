@@ -1,0 +1,68 @@
+"""`compare run`: send a prompt set to deployments, write the run directory, print the summary."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from compare.cli.args import add_progress, positive_int, progress_enabled
+from compare.cli.outcome import EXIT_CODES_HELP, interrupted, read_file, report_failures
+from compare.cli.source import (
+    add_source_args,
+    check_keys,
+    deployments_from_args,
+    local_endpoint_for,
+)
+from compare.cli.tables import format_summary
+
+OVERRIDES = ("temperature", "max_tokens", "top_p", "seed")
+
+
+def add_parser(sub: Any) -> None:
+    """Register `compare run`."""
+    p = sub.add_parser("run", help="run a prompt set against deployments", epilog=EXIT_CODES_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Send every prompt to every deployment REPEATS times; "
+                                   "write OUT/results.parquet, manifest.json and the "
+                                   "records.jsonl checkpoint (rerun with the same --out to "
+                                   "resume), then print the summary.")
+    p.add_argument("--prompts", "-p", required=True, metavar="FILE",
+                   help="prompt set: .jsonl, .csv or .json")
+    add_source_args(p)
+    p.add_argument("--repeats", "-n", type=positive_int, default=1, metavar="N")
+    p.add_argument("--out", "-o", metavar="DIR", help="run directory (default runs/<run id>)")
+    p.add_argument("--run-id", metavar="ID")
+    p.add_argument("--concurrency", type=positive_int, default=32, metavar="N",
+                   help="global in-flight limit (default 32)")
+    p.add_argument("--max-attempts", type=positive_int, default=5, metavar="N",
+                   help="attempts per request incl. retries (default 5)")
+    p.add_argument("--no-stream", action="store_true", help="non-streaming requests (no TTFT)")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--max-tokens", type=positive_int, dest="max_tokens")
+    p.add_argument("--top-p", type=float, dest="top_p")
+    p.add_argument("--seed", type=int)
+    add_progress(p)
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run, print the summary and where the results are; exit 1 when rows failed."""
+    from compare.prompts import load_prompts
+    from compare.runner import new_run_id, run
+
+    prompts = read_file(args.prompts, load_prompts, "prompt set")
+    out = Path(args.out) if args.out else Path("runs") / new_run_id()
+    overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    with local_endpoint_for(args) as ep:
+        deps = deployments_from_args(args, ep)
+        check_keys(deps)
+        try:
+            results = run(prompts, deps, repeats=args.repeats, out=out, stream=not args.no_stream,
+                          concurrency=args.concurrency, max_attempts=args.max_attempts,
+                          progress=progress_enabled(args), run_id=args.run_id, **overrides)
+        except KeyboardInterrupt:
+            return interrupted(out)
+    print(format_summary(results))
+    print(f"\nresults: {out}/ (results.parquet, manifest.json, records.jsonl)")
+    return report_failures(results)

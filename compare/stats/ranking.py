@@ -1,0 +1,156 @@
+"""leaderboard(): per deployment, the mean of a metric with its interval, rank, p50 latency, cost.
+
+Each prompt is a cluster: its repeats become one value (mean; median of timed rows for
+latency-like metrics), the mean is over prompts and `se` is the standard deviation of the
+per-prompt values / √n_prompts with a t interval on n_prompts − 1 degrees of freedom — on balanced
+data exactly the cluster-robust (by prompt) standard error and interval of an intercept-only OLS.
+A binary metric with one repeat per prompt gets the Wilson score interval instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from compare.errors import ConfigError
+from compare.stats.frames import check_frame, deployments_of, prompt_table, usable_mask
+from compare.stats.metrics import MetricInfo, metric_info
+
+P50_RESAMPLES: Final = 1000
+SEED: Final = 20241104
+COLUMNS: Final = (
+    "n_prompts", "n_obs", "mean", "se", "ci_low", "ci_high", "interval", "rank",
+    "latency_s_p50", "latency_s_p50_ci_low", "latency_s_p50_ci_high", "cost_per_1k_prompts", "note",
+)
+
+
+def mean_interval(
+    values: np.ndarray, level: float, *, wilson: bool = False
+) -> dict[str, Any]:
+    """Mean of per-prompt values, its standard error and interval (t, or Wilson for 0/1)."""
+    n = len(values)
+    if n == 0:
+        return {"mean": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                "interval": "", "note": "no usable rows"}
+    mean = float(values.mean())
+    if wilson:
+        low, high = proportion_confint(int(values.sum()), n, alpha=1 - level, method="wilson")
+        se = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        return {"mean": mean, "se": se, "ci_low": float(low), "ci_high": float(high),
+                "interval": "Wilson", "note": ""}
+    if n < 2:
+        return {"mean": mean, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                "interval": "t", "note": "1 prompt: need at least 2 for an interval"}
+    se = float(values.std(ddof=1) / math.sqrt(n))
+    if se == 0:
+        return {"mean": mean, "se": 0.0, "ci_low": mean, "ci_high": mean, "interval": "t",
+                "note": "every prompt has the same value"}
+    low, high = stats.t.interval(level, n - 1, loc=mean, scale=se)
+    return {"mean": mean, "se": se, "ci_low": float(low), "ci_high": float(high),
+            "interval": "t", "note": ""}
+
+
+def _padded(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """Prompts × repeats matrix of `column` (NaN-padded) for resampling whole prompts."""
+    groups = [g.to_numpy(dtype=float) for _, g in rows.groupby("prompt_id", sort=False)[column]]
+    width = max((len(g) for g in groups), default=0)
+    out = np.full((len(groups), width), np.nan)
+    for i, g in enumerate(groups):
+        out[i, : len(g)] = g
+    return out
+
+
+def p50_interval(rows: pd.DataFrame, level: float) -> tuple[float, float, float]:
+    """p50 of the timed rows' latency_s and a seeded percentile bootstrap interval over prompts.
+
+    Whole prompts are resampled (`scipy.stats.bootstrap` on prompt indices) because repeats of
+    one prompt are not independent of each other.
+    """
+    padded = _padded(rows, "latency_s")
+    if padded.size == 0:
+        return math.nan, math.nan, math.nan
+    p50 = float(np.nanpercentile(padded, 50))
+    if len(padded) < 2:
+        return p50, math.nan, math.nan
+
+    # nanpercentile is many times slower than percentile: use it only when repeats differ.
+    percentile = np.nanpercentile if np.isnan(padded).any() else np.percentile
+
+    def statistic(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        chosen = padded[idx.astype(int)]
+        return percentile(chosen.reshape(*chosen.shape[:-2], -1), 50, axis=-1)
+
+    res = stats.bootstrap(
+        (np.arange(len(padded)),), statistic, vectorized=True, method="percentile",
+        confidence_level=level, n_resamples=P50_RESAMPLES, batch=200,
+        random_state=np.random.default_rng(SEED),
+    )
+    return p50, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _extras(frame: pd.DataFrame, deployment: str, level: float) -> dict[str, float]:
+    rows = frame[frame["deployment"] == deployment]
+    out = dict.fromkeys(COLUMNS[8:12], math.nan)
+    if "latency_s" in frame.columns:
+        timed = rows[usable_mask(rows, MetricInfo("latency_s", "latency", False))]
+        p50, low, high = p50_interval(timed, level)
+        out.update(latency_s_p50=p50, latency_s_p50_ci_low=low, latency_s_p50_ci_high=high)
+    if "cost" in frame.columns:
+        costs = rows[(rows["status"] == "ok") & rows["cost"].notna()]
+        per_prompt = costs.groupby("prompt_id", sort=False)["cost"].mean()
+        if len(per_prompt):
+            out["cost_per_1k_prompts"] = float(per_prompt.mean() * 1000)
+    return out
+
+
+def _rank(board: pd.DataFrame, info: MetricInfo) -> pd.Series:
+    return board["mean"].rank(ascending=not info.higher_is_better, method="min")
+
+
+def leaderboard(
+    frame: pd.DataFrame,
+    metric: str,
+    level: float = 0.95,
+    *,
+    scorers: Mapping[str, Any] | None = None,
+    order: Sequence[str] | None = None,
+    extras: bool = True,
+) -> pd.DataFrame:
+    """One row per deployment (the index): n_prompts, n_obs, mean, se, ci_low, ci_high, rank.
+
+    Also `interval` ('t' or 'Wilson'), `latency_s_p50` of the timed rows (status ok, not cached)
+    with a seeded percentile bootstrap interval over prompts (`latency_s_p50_ci_low/high`),
+    `cost_per_1k_prompts` (mean cost per prompt of ok rows × 1000) and `note` (why a number is
+    missing). Rank 1 is the best mean, respecting the metric's direction. `extras=False` skips
+    the p50 and cost columns (charts that need only the mean and its interval).
+    """
+    check_frame(frame)
+    if not 0 < level < 1:
+        raise ConfigError(f"level={level!r} must be between 0 and 1 (e.g. 0.95)", field="level")
+    info = metric_info(frame, metric, scorers)
+    table = prompt_table(frame, info)
+    rows = []
+    for dep in deployments_of(frame, order):
+        values = table.values[dep].dropna() if dep in table.values.columns else pd.Series()
+        counts = table.counts[dep].dropna() if dep in table.counts.columns else pd.Series()
+        wilson = info.kind == "binary" and len(counts) > 0 and counts.max() == 1
+        row = {"deployment": dep, "n_prompts": len(values), "n_obs": int(counts.sum())}
+        row.update(mean_interval(values.to_numpy(dtype=float), level, wilson=wilson))
+        if not len(values):
+            statuses = frame.loc[frame["deployment"] == dep, "status"].value_counts()
+            row["note"] = f"no usable {metric} rows (statuses: " + ", ".join(
+                f"{s}×{n}" for s, n in statuses.items()) + ")"
+        if extras:
+            row.update(_extras(frame, dep, level))
+        rows.append(row)
+    board = pd.DataFrame(rows).set_index("deployment")
+    board["rank"] = _rank(board, info)
+    board.attrs.update(metric=metric, level=level, kind=info.kind,
+                       higher_is_better=info.higher_is_better)
+    return board[[c for c in COLUMNS if c in board.columns]]
