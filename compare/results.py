@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 
-from compare.checkpoint import RECORDS_FILE, latest_by_key, read_checkpoint
 from compare.errors import ConfigError
 from compare.frame import ColumnBuffer, add_group_columns, coerce
 from compare.records import METRICS, RECORD_COLUMNS, STATUSES, Record
@@ -65,11 +64,13 @@ class Results(StatsMethods):
         manifest: Mapping[str, Any] | None = None,
         prompts: pd.DataFrame | None = None,
         path: str | os.PathLike[str] | None = None,
+        columns: Iterable[str] | None = None,
     ) -> None:
         self.manifest: dict[str, Any] = dict(manifest or {})
         self.prompt_table: pd.DataFrame | None = prompts
-        frame = coerce(frame).reset_index(drop=True)
-        self.frame: pd.DataFrame = add_group_columns(
+        frame = coerce(frame, columns).reset_index(drop=True)
+        # A frame of chosen columns (Results.load(columns=...)) stays just those.
+        self.frame: pd.DataFrame = frame if columns is not None else add_group_columns(
             frame, self.manifest.get("deployments") or (), prompts)
         self.path = Path(path) if path is not None else None
         # Set by scoring (compare.scoring): one row per row × scorer, and judged pairs.
@@ -100,31 +101,28 @@ class Results(StatsMethods):
         return cls(buf.frame(), **kwargs)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> Results:
-        """Read a run directory: results.parquet, or records.jsonl when the run never finished."""
+    def load(cls, directory: str | os.PathLike[str],
+             columns: Iterable[str] | None = None) -> Results:
+        """Read a run directory: results.parquet (a sharded run: its parquet parts), or its
+        record files when the run never finished (see `compare.run_parts`).
+
+        columns: read only these record columns (a parquet projection; the frame has just
+        them), e.g. ["prompt_id", "deployment", "repeat", "status", "cached", "latency_s"] for
+        a leaderboard of ten million rows.
+        """
+        from compare.run_parts import check_columns, read_run_frame
+
         d = Path(directory)
         if not d.is_dir():
             raise ConfigError("no such run directory", source=str(d))
+        wanted = check_columns(columns)
         manifest = read_manifest(d)
         prompts = read_frame(d / PROMPTS_FILE) if (d / PROMPTS_FILE).exists() else None
-        parquet, records = d / RESULTS_FILE, d / RECORDS_FILE
-        if parquet.exists() and not (
-            # A checkpoint written after the parquet holds records the parquet lacks (a rerun
-            # killed before it could save): the checkpoint is the truth then.
-            records.exists() and records.stat().st_mtime_ns > parquet.stat().st_mtime_ns
-        ):
-            frame = read_frame(parquet)
-        elif records.exists():
-            rows = list(latest_by_key(read_checkpoint(records)).values())
-            frame = cls.from_records(rows).frame
-        else:
-            raise ConfigError(
-                f"no results here: neither {RESULTS_FILE} nor {RECORDS_FILE}", source=str(d)
-            )
-        results = cls(frame, manifest=manifest, prompts=prompts, path=d)
+        frame = read_run_frame(d, manifest, wanted)
+        results = cls(frame, manifest=manifest, prompts=prompts, path=d, columns=wanted)
         for name, file in (("scores", SCORES_FILE), ("pairs", PAIRS_FILE)):
-            if (d / file).exists():
-                setattr(results, name, pd.read_parquet(d / file))
+            if wanted is None and (d / file).exists():
+                setattr(results, name, read_frame(d / file))
         return results
 
     # -- views -----------------------------------------------------------------------------
