@@ -19,7 +19,7 @@ import pandas as pd
 
 from compare.errors import ConfigError
 from compare.frame import ColumnBuffer, add_group_columns, coerce
-from compare.records import METRICS, RECORD_COLUMNS, STATUSES, Record
+from compare.records import FAILED_STATUSES, METRICS, RECORD_COLUMNS, STATUSES, Record
 from compare.run_dir import (
     MANIFEST_FILE,
     PAIRS_FILE,
@@ -215,4 +215,19 @@ class Results(StatsMethods):
         counts = self.frame["status"].value_counts()
         status = " ".join(f"{s}={int(counts[s])}" for s in STATUSES if s in counts)
         deps = ", ".join(self.deployments)
-        return f"Results({len(self.frame)} rows; deployments: {deps}; {status or 'empty'})"
+        head = f"Results({len(self.frame)} rows; deployments: {deps}; {status or 'empty'})"
+        return "\n".join([head, *self.first_failures()])
+
+    def first_failures(self) -> list[str]:
+        """One line per deployment with failed rows: how many, and the first failure's error."""
+        f = self.frame
+        failed = f[f["status"].isin(list(FAILED_STATUSES))]
+        lines = []
+        for dep in self.deployments:
+            rows = failed[failed["deployment"] == dep]
+            if len(rows):
+                first = rows.iloc[0]
+                message = str(first["error_message"] or "")
+                lines.append(f"  {dep}: {len(rows)} failed, first: {first['error_type']}: "
+                             f"{message[:200]}")
+        return lines
