@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import compare
@@ -43,6 +44,8 @@ def test_two_workers_make_one_run_that_resumes_without_sending(make_endpoint_ser
     assert manifest["sharding"]["shards"] == 2 and manifest["parts"]["complete"]
     # The same keys as an in-process run, each answered once.
     assert sorted(rows_per_key(out).values()) == [1] * 160
+    pd.testing.assert_frame_equal(Results.summarize_dir(out), res.summary(),
+                                  check_dtype=False)
 
     written = lines_written(out)
     again = compare.run(prompts, ep, repeats=2, out=out, workers=2, progress=False)
@@ -52,7 +55,8 @@ def test_two_workers_make_one_run_that_resumes_without_sending(make_endpoint_ser
 
     narrow = Results.load(out, columns=["deployment", "status", "latency_s"])
     assert list(narrow.frame.columns) == ["deployment", "status", "latency_s"]
-    assert str(narrow.frame["deployment"].dtype) == "string"
+    assert isinstance(narrow.frame["deployment"].dtype, pd.CategoricalDtype)  # one code a row
+    assert str(res.frame["deployment"].dtype) == "string"  # the whole frame: as in-process
     # An in-process rerun in the same directory reads the shards' rows as its own.
     inproc = compare.run(prompts, ep, repeats=2, out=out, progress=False)
     assert inproc.frame["cached"].all() and lines_written(out) == written
