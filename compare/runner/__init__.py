@@ -10,6 +10,8 @@ Where each step happens, by file:
 - measure.py    an attempt's outcome → the record's timing, tokens, cost and error fields
 - scheduler.py  per-deployment workers, the checkpoint, progress, the Results at the end
 - resume.py     what an earlier run in the same `out` already finished
+- batch.py      batch deployments: keys as JSONL files through the batch API, polled, joined
+                back (batch_input, batch_ledger, batch_part, batch_records)
 - progress.py   the progress bar; sync.py: `run()` inside Jupyter's running loop
 """
 
@@ -63,6 +65,7 @@ async def arun(
     shared_limits: SharedLimits | None = None,
     fresh: bool = False,
     fail_fast: bool = False,
+    cancel_batches_on_interrupt: bool = False,
     **param_overrides: Any,
 ) -> Results:
     """Send every prompt to every deployment `repeats` times; one record per request.
@@ -86,6 +89,8 @@ async def arun(
         be used (refused key, no such deployment, no HTTP answer), raise
         DeploymentUnusableError naming every such deployment instead of warning and going on
         without it (the CLI fails fast).
+    cancel_batches_on_interrupt: a batch deployment's batches run on when the run is
+        interrupted (a rerun with the same `out` collects them); True cancels them instead.
     param_overrides: temperature, max_tokens, top_p, seed, stop, system, extra — override the
         deployments' defaults for this run.
     """
@@ -100,7 +105,7 @@ async def arun(
         concurrency=concurrency, max_attempts=max_attempts, progress=progress,
         on_record=on_record, backoff=backoff or Backoff(), pool=pool, overrides=overrides,
         shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
-        fail_fast=fail_fast,
+        fail_fast=fail_fast, cancel_batches_on_interrupt=bool(cancel_batches_on_interrupt),
     )
     return await run.execute()
 
@@ -149,6 +154,7 @@ def run(
     shared_limits: SharedLimits | None = None,
     fresh: bool = False,
     fail_fast: bool = False,
+    cancel_batches_on_interrupt: bool = False,
     **param_overrides: Any,
 ) -> Results:
     """Synchronous `arun` (same arguments). Inside a running event loop (Jupyter) it runs on its
@@ -157,7 +163,8 @@ def run(
     kwargs = dict(repeats=repeats, out=out, run_id=run_id, stream=stream,
                   concurrency=concurrency, max_attempts=max_attempts, progress=progress,
                   on_record=on_record, backoff=backoff, pool=pool, shared_limits=shared_limits,
-                  fresh=fresh, fail_fast=fail_fast, **param_overrides)
+                  fresh=fresh, fail_fast=fail_fast,
+                  cancel_batches_on_interrupt=cancel_batches_on_interrupt, **param_overrides)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
