@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import tempfile
 import time
@@ -118,7 +119,6 @@ class BatchRun:
             part = Part(keys, ledger=pending, adopted=True, attempts=1)  # sent by an earlier run
             for cid in await self._resume(part):
                 wanted[cid] = part.keys[cid]
-                self.resubmitted += 1
 
     async def _resume(self, part: Part) -> list[str]:
         """Take up a pending part; the custom_ids to send again in a new batch."""
@@ -158,8 +158,13 @@ class BatchRun:
 
     async def _submit(self, wanted: dict[str, Key],
                       probed: Callable[[], Awaitable[None]]) -> None:
+        # Keys an earlier batch of this directory had (expired, cancelled, refused) that go
+        # into a new one now: counted in the manifest.
+        earlier = {cid for p in self.ledger.parts.values() if p.deployment == self.dep.name
+                   for cid, _ in p.lines}
+        self.resubmitted = sum(cid in earlier for cid in wanted)
         t0 = time.perf_counter()
-        stem = f"{self.run_id}-{self.dep.name}"[:80].replace("/", "_")
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{self.run_id}-{self.dep.name}")[:80]
         sources, refused = write_parts(((p, r) for p, r, _ in wanted.values()),
                                        self.run.plan.requests, self.prompt_ids, self.workdir,
                                        stem)
