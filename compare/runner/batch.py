@@ -41,6 +41,7 @@ from compare.runner.batch_ledger import Ledger
 from compare.runner.batch_part import Part, collect, is_quota_failure, record_failure
 from compare.runner.batch_records import BatchRecords
 from compare.runner.measure import MAX_UNREACHABLE_IN_A_ROW, RecordMaker
+from compare.runner.plan import Requests
 
 log = logging.getLogger("compare.runner")
 T = TypeVar("T")
@@ -101,16 +102,7 @@ class BatchRun:
     async def _adopt(self, wanted: dict[str, Key]) -> None:
         digests: dict[int, str | None] = {}
         for pending in self.ledger.pending(self.dep.name):
-            keys: dict[str, Key] = {}
-            for cid, stored in pending.lines:
-                key = wanted.get(cid)
-                if key is None:
-                    continue
-                if key[0] not in digests:
-                    digests[key[0]] = built(self.run.plan.requests, key[0])[1]
-                current = digests[key[0]]
-                if stored is None or current is None or stored == current:
-                    keys[cid] = (key[0], key[1], stored)  # else: changed since, send anew
+            keys = _still_wanted(pending.lines, wanted, self.run.plan.requests, digests)
             if not keys:
                 self.ledger.ended(pending, "unneeded")
                 continue
@@ -325,6 +317,23 @@ async def retrying(run: DeploymentRun, call: Callable[[], Awaitable[T]]) -> T:
                 raise
             await asyncio.sleep(run.backoff.delay(attempt, e.retry_after_s, run.rng))
     raise AssertionError("unreachable")
+
+
+def _still_wanted(lines: list[tuple[str, str | None]], wanted: dict[str, Key],
+                  requests: Requests, digests: dict[int, str | None]) -> dict[str, Key]:
+    """The lines of an earlier part this run still wants: keys not finished, whose request
+    did not change since (a changed one is sent anew). `digests` caches this run's."""
+    keys: dict[str, Key] = {}
+    for cid, stored in lines:
+        key = wanted.get(cid)
+        if key is None:
+            continue
+        if key[0] not in digests:
+            digests[key[0]] = built(requests, key[0])[1]
+        current = digests[key[0]]
+        if stored is None or current is None or stored == current:
+            keys[cid] = (key[0], key[1], stored)
+    return keys
 
 
 def _collected(part: Part) -> bool:

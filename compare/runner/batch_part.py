@@ -144,13 +144,15 @@ async def collect(part: Part, state: BatchState, client: BatchClient, records: B
         part.timings["parse"] = part.timings.get("parse", 0.0) + time.perf_counter() - t0
     if resubmit:
         return [cid for cid in part.keys if cid not in part.recorded]
+    part.state = state
     record_failure(part, unanswered_error(state), records, sink)
     return []
 
 
 def record_failure(part: Part, error: EndpointError, records: BatchRecords,
                    sink: Callable[[Record], None]) -> None:
-    """An error record for every key of the part that has no record yet in this run."""
+    """An error record for every key of the part that has no record yet in this run (with
+    the part's batch, when it has one)."""
     for cid, (pidx, repeat, digest) in part.keys.items():
         if cid not in part.recorded:
             part.recorded.add(cid)

@@ -26,7 +26,7 @@ CONFIG: dict[str, Any] = {"deployments": {
     "twin-batch": {"backend": "simulated", "deployment_type": "global-batch",
                    "model": "twin-simulated", "simulated": SIM, "content_filter": FILTER,
                    "batch": {"concurrency": 8}},
-    # 2 at a time, ~0.25 s each: a 12-line batch runs for about 1.5 s.
+    # 2 at a time, ~0.25 s each: a 20-line batch runs for about 2.5 s.
     "slow-batch": {"backend": "simulated", "deployment_type": "global-batch",
                    "simulated": {"seed": 2, "output_tokens": 3, "ttft_ms": 200, "itl_ms": 20},
                    "batch": {"concurrency": 2}},
