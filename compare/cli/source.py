@@ -155,8 +155,8 @@ def missing_key(dep: Deployment, origin: str) -> str | None:
         return None
     head = f"no API key for deployment {dep.name!r}"
     if origin == RUN_MANIFEST:
-        return (f"{head}: set the environment variable {dep.key_env} (the run's manifest says "
-                "where the deployment is; keys are never saved)")
+        return (f"{head}: set the environment variable {dep.key_env} (the endpoint comes from "
+                "the run's manifest, which never holds keys)")
     if origin == FLAGS:
         if dep.api_key_env:
             return f"{head}: the environment variable {dep.key_env} (--api-key-env) is not set"

@@ -84,6 +84,15 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=command)
 
 
+def _metric_hint(name: str, columns: list[str]) -> str:
+    """Did-you-mean over the columns and the scores' short names (exatc → score_exact)."""
+    import difflib
+
+    short = {c.removeprefix("score_"): c for c in columns if c.startswith("score_")}
+    close = difflib.get_close_matches(name, [*columns, *short], n=1, cutoff=0.6)
+    return f" (did you mean {short.get(close[0], close[0])!r}?)" if close else ""
+
+
 def metric_names(given: list[str] | None, frames: list[Any], runs: list[str],
                  flag: str = "--metric") -> list[str] | None:
     """The values of `flag` as metric columns of every frame (NAME means score_NAME when that
@@ -105,7 +114,7 @@ def metric_names(given: list[str] | None, frames: list[Any], runs: list[str],
                    if column.startswith("score_") and elsewhere else
                    f"; it has: {', '.join(columns)}")
             raise UsageError(f"{flag} {name}: {run} has no metric column {column!r}"
-                             f"{hint(column, columns)}{fix}")
+                             f"{_metric_hint(name, columns)}{fix}")
         out.append(column)
     return list(dict.fromkeys(out))
 
@@ -116,11 +125,17 @@ def _check_args(args: argparse.Namespace, results: Any) -> None:
         raise UsageError(f"--baseline {args.baseline}: {args.run_dir} has no deployment "
                          f"{args.baseline!r}{hint(args.baseline, names)}; it has: "
                          f"{', '.join(names)}")
-    if args.by not in (None, "tag") and args.by not in results.frame.columns:
-        columns = [str(c) for c in results.frame.columns]
+    if args.by in (None, "tag"):
+        return
+    frame = results.frame
+    if args.by not in frame.columns:
+        columns = [str(c) for c in frame.columns]
         raise UsageError(f"--by {args.by}: {args.run_dir} has no column {args.by!r}"
                          f"{hint(args.by, ['tag', *columns])}; use --by tag (prompt tags) or "
                          "a column such as a label_<key> one")
+    if frame[args.by].map(lambda v: not isinstance(v, str | int | float | bool)).any():
+        raise UsageError(f"--by {args.by}: column {args.by!r} holds lists, not one value per "
+                         "row; --by tag splits by prompt tag")
 
 
 def _leaderboards(results: Any, metrics: list[str], level: float) -> dict[str, Any]:

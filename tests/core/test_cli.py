@@ -83,8 +83,8 @@ def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", ["", "run", "summary", "show", "report", "deployments",
-                                     "demo"])
+@pytest.mark.parametrize("command", ["", "run", "score", "summary", "stats", "diff", "show",
+                                     "report", "deployments", "demo"])
 def test_help(command: str) -> None:
     proc = compare_cli(*([command] if command else []), "--help")
     assert proc.returncode == 0, proc.stderr
@@ -180,9 +180,9 @@ def test_unknown_flags_and_commands_get_a_did_you_mean() -> None:
             "error: compare deployments: unrecognized argument --key (did you mean "
             "'--api-key-env'?)",
         ("rn",):
-            "error: compare: argument COMMAND: invalid choice: 'rn' (choose from 'run', "
-            "'summary', 'show', 'report', 'deployments', 'demo', 'serve', 'app') (did you mean "
-            "'run'?)",
+            "error: compare: argument COMMAND: invalid choice: 'rn' (choose from 'run', 'score', "
+            "'summary', 'stats', 'diff', 'show', 'report', 'deployments', 'demo', 'serve', "
+            "'app') (did you mean 'run'?)",
         ("summary", "runs/a", "runs/b"): "error: compare summary: unrecognized argument runs/b",
     }
     for args, expected in cases.items():
