@@ -77,13 +77,55 @@ def _top_level(
             defaults, default_lines = _deployment_fields(section, "defaults", source,
                                                          allow_name=False)
         items = top["deployments"]
+        if isinstance(items, YamlMap):
+            items = _named_list(items, source)
         if not isinstance(items, YamlList):
-            raise ConfigError("`deployments` must be a non-empty list of mappings",
-                              source=source, line=line_of(items, top.value_line("deployments")))
+            raise ConfigError(
+                "`deployments` must be a list of mappings, or a mapping of name to settings; "
+                f"for example:\n{_SNIPPET}", source=source,
+                line=line_of(items, top.value_line("deployments")))
     if not items:
         raise ConfigError("`deployments` must be a non-empty list of mappings", source=source,
                           line=items.line)
     return items, defaults, default_lines
+
+
+_SNIPPET: Final = """deployments:
+  - name: gpt-4o-mini
+    endpoint: https://RES.services.ai.azure.com/models
+  - name: Phi-4
+or
+deployments:
+  gpt-4o-mini: {endpoint: https://RES.services.ai.azure.com/models}
+  Phi-4: {}"""
+
+
+def _named_list(entries: YamlMap, source: str) -> YamlList:
+    """`deployments: {name: {settings}}` (the local endpoint's shape) as the list shape, each
+    entry with its `name` and lines kept."""
+    out = YamlList()
+    out.line = entries.line
+    out.item_lines = []
+    for name, settings in entries.items():
+        if settings is None:
+            settings = YamlMap()
+            settings.line = entries.key_line(name)
+        if not isinstance(settings, YamlMap):
+            raise ConfigError(f"deployment {name!r}: its settings must be a mapping (key: value "
+                              f"lines), for example:\n{_SNIPPET}", source=source,
+                              line=entries.value_line(name))
+        if "name" in settings:
+            raise ConfigError(f"deployment {name!r}: give its name once, as the key (remove "
+                              "`name:`)", source=source, line=settings.key_line("name"))
+        item = YamlMap({"name": name, **settings})
+        item.line = entries.key_line(name)
+        item.key_lines = {"name": entries.key_line(name) or 0,
+                          **getattr(settings, "key_lines", {})}
+        item.value_lines = {"name": entries.key_line(name) or 0,
+                            **getattr(settings, "value_lines", {})}
+        out.append(item)
+        out.item_lines.append(entries.key_line(name) or 0)
+    return out
 
 
 def load_deployments(path: str | os.PathLike[str]) -> list[Deployment]:
@@ -100,7 +142,8 @@ def load_deployments(path: str | os.PathLike[str]) -> list[Deployment]:
             labels: {model: gpt-4o-mini, capacity_type: standard}
             price_input_per_1k: 0.00015
 
-    A top-level list is read as the `deployments` list.
+    A top-level list is read as the `deployments` list; `deployments:` may also map each name to
+    its settings (the shape `compare serve --deployments` files use).
     """
     source = str(path)
     items, defaults, default_lines = _top_level(load_file(path, "deployments file"), source)

@@ -103,12 +103,7 @@ class OpenAISDKClient:
                 pool=deployment.connect_timeout_s,
             ),
         }
-        for name in ("temperature", "max_tokens", "top_p", "seed"):
-            value = getattr(request, name)
-            if value is not None:
-                kwargs[name] = value
-        if request.stop:
-            kwargs["stop"] = list(request.stop)
+        kwargs.update(request.params())
         if request.extra:
             kwargs["extra_body"] = dict(request.extra)
         headers = self._extra_headers(deployment, request)

@@ -6,6 +6,10 @@ others; a global limit caps the total in flight. Every finished record goes, at 
 checkpoint (`out/records.jsonl`), the column buffer behind the Results frame, the progress bar
 and the `on_record` callback. `_close` always runs (also on cancel): the checkpoint is flushed
 and what finished is saved.
+
+A shard of a sharded run (`compare.distributed`) is this same Run with a `shard` role: it sends
+only the keys the role owns, through the role's shared limits, into the role's record file, and
+hands its rows to the role (parquet parts) instead of saving the run directory's results.
 """
 
 from __future__ import annotations
@@ -75,7 +79,8 @@ class Run:
                  max_attempts: int, progress: bool, on_record: Callable[[Record], Any] | None,
                  backoff: Backoff, pool: Any, overrides: dict[str, Any],
                  shared_limits: list[tuple[frozenset[str], int]], fresh: bool = False,
-                 fail_fast: bool = False, scoring: LiveScoring | None = None) -> None:
+                 fail_fast: bool = False, scoring: LiveScoring | None = None,
+                 shard: Any = None) -> None:
         self.prompts, self.deps, self.repeats, self.out = prompts, deps, repeats, out
         self.stream, self.concurrency, self.max_attempts = stream, concurrency, max_attempts
         self.progress_enabled, self.on_record, self.backoff = progress, on_record, backoff
@@ -84,7 +89,10 @@ class Run:
         self.fresh, self.fail_fast, self.scoring = fresh, fail_fast, scoring
         self.rng = random.Random()
         self.buffer = ColumnBuffer()
-        self.checkpoint: Checkpoint | None = Checkpoint(out) if out is not None else None
+        self.shard = shard  # a compare.distributed.worker.ShardRole, or None
+        self.checkpoint: Checkpoint | None = None
+        if out is not None:
+            self.checkpoint = shard.checkpoint(out) if shard is not None else Checkpoint(out)
         self.run_id = run_id
         self.started_at = datetime.now(UTC)
         self.records = RecordMaker()
@@ -126,6 +134,11 @@ class Run:
     def _runs(self, done: Mapping[Key, Any]) -> list[DeploymentRun]:
         plans = plan_jobs(self.requests, repeats=self.repeats, concurrency=self.concurrency,
                           done=done)
+        if self.shard is not None:
+            ids, owns = self.prompts.ids, self.shard.owns
+            for p in plans:
+                name = p.deployment.name
+                p.jobs = [(i, r) for i, r in p.jobs if owns(ids[i], name, r)]
         workers = sum(min(p.concurrency, len(p.jobs)) for p in plans)
         global_slots = ConcurrencyLimit(self.concurrency) if workers > self.concurrency else None
         shared = {}
@@ -140,6 +153,7 @@ class Run:
         return [
             DeploymentRun(
                 plan,
+                self.shard.limits(plan.deployment, global_slots) if self.shard is not None else
                 deployment_limits(plan.deployment, retry_after_cap_s=self.backoff.max_retry_after_s,
                                   shared=shared.get(plan.deployment.name),
                                   global_slots=global_slots),
@@ -197,6 +211,8 @@ class Run:
         self.buffer.add(rec)
         if self.scoring is not None:
             self.scoring.on_record(rec, self.prompts)
+        if self.shard is not None:
+            self.buffer = self.shard.flush(self.buffer)
         if self.progress is not None:
             self.progress.add(rec)
         if self.on_record is not None:
@@ -217,6 +233,8 @@ class Run:
                     self.finish(record_from_row(row, cached=True))
                 else:
                     self.buffer.add_row(row, cached=True)
+                    if self.shard is not None:
+                        self.buffer = self.shard.flush(self.buffer)
 
     async def worker(self, run: DeploymentRun, jobs: Any, limit: int | None = None) -> None:
         """Send jobs from the deployment's shared iterator (at most `limit`)."""
@@ -242,8 +260,12 @@ class Run:
         progress = Progress(total, [d.name for d in self.deps], self.progress_enabled,
                             initial=total - todo)
         self.progress = progress if progress.bar is not None else None
+        if self.shard is not None:
+            self.shard.start()
         self.replay()
-        if self.checkpoint is not None and self.out is not None:
+        if self.checkpoint is not None and self.out is not None and self.shard is not None:
+            self.checkpoint.open(loaded=True)  # the driver owns results and manifest
+        elif self.checkpoint is not None and self.out is not None:
             self.checkpoint.open(loaded=True)
             # From the first new record on, a results.parquet of an earlier run is stale: remove
             # it so a run killed now leaves only the checkpoint, which Results.load rebuilds from.
@@ -328,6 +350,10 @@ class Run:
             self.progress.close()
         if self.checkpoint is not None:
             self.checkpoint.close()
+        if self.shard is not None:
+            self.shard.flush(self.buffer, final=True)
+            self.buffer = ColumnBuffer()
+            return Results(self.buffer.frame(), manifest=self.manifest(status))
         frame = self.buffer.frame()
         self.buffer = ColumnBuffer()
         if len(frame):
