@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from compare._checks import hint
 from compare.cli.args import UsageError
@@ -23,7 +23,9 @@ from compare.cli.outcome import read_file
 from compare.cli.source import FLAGS, LOCAL, RUN_MANIFEST, Chosen
 from compare.deployments import FIELD_NAMES, Deployment
 from compare.errors import CompareError
-from compare.scorers import Scorer, parse_scorer_spec
+
+if TYPE_CHECKING:
+    from compare.scorers import Scorer
 
 # Scorers whose spec has the form NAME:DEPLOYMENT[:options].
 MODEL_SPECS: Final = ("judge", "pairwise", "similarity")
@@ -44,6 +46,8 @@ class ScoreFlag:
 def score_flag(text: str) -> ScoreFlag:
     """argparse type of `--score`: the spec parsed once, where it is read (did-you-mean on a
     misspelt scorer or option)."""
+    from compare.scorers import parse_scorer_spec
+
     try:
         return ScoreFlag(text, parse_scorer_spec(text))
     except CompareError as e:

@@ -8,10 +8,10 @@ Machine formats (csv, json) take the full tables from compare.stats instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Test labels compare.stats writes in the `test` column, and what each does. Matched by prefix
 # ("paired t (no log: values ≤ 0)" is a paired t).
@@ -77,6 +77,8 @@ def _group_column(table: pd.DataFrame) -> str | None:
 
 def comparison_view(table: pd.DataFrame) -> pd.DataFrame:
     """The comparison table with the columns a reader needs, intervals folded in."""
+    import pandas as pd
+
     level = f"{level_of(table):.0%}"
     group = _group_column(table)
     if is_run_diff(table):
@@ -153,7 +155,8 @@ def omnibus_lines(table: pd.DataFrame) -> list[str]:
         group = f" [{t['group']}]" if t.get("group") is not None else ""
         head = f"  {t['metric']}{group}: {t['test']}"
         if t.get("note"):
-            lines.append(f"{head}: not tested ({t['note']}; {t['n_prompts']} prompts)")
+            n = t["n_prompts"]
+            lines.append(f"{head}: not tested ({t['note']}; {n} prompt{'s' if n != 1 else ''})")
             continue
         verdict = ("at least one deployment differs" if t["p_value"] < alpha else
                    "no evidence that any deployment differs: read the pairs with care")
@@ -166,13 +169,15 @@ def note_lines(table: pd.DataFrame) -> list[str]:
     """Why rows have no p-value or left prompts out (the note and dropped columns), one line
     per distinct reason with the rows it applies to."""
     reasons: dict[str, dict[str, list[str]]] = {}
+    group = _group_column(table)
     for row in table.to_dict(orient="records"):
         who = str(row["deployment"]) if is_run_diff(table) else f"{row['a']} vs {row['b']}"
+        metric = str(row["metric"]) + (f" [{row[group]}]" if group is not None else "")
         texts = [str(row["note"])] if isinstance(row.get("note"), str) and row["note"] else []
         if isinstance(row.get("dropped"), str) and row["dropped"]:
             texts.append(f"left out: {row['dropped']}")
         for text in texts:
-            reasons.setdefault(text, {}).setdefault(who, []).append(str(row["metric"]))
+            reasons.setdefault(text, {}).setdefault(who, []).append(metric)
     lines = [f"  {text}: " + "; ".join(f"{who} on {', '.join(metrics)}"
                                        for who, metrics in rows.items())
              for text, rows in reasons.items()]
@@ -181,6 +186,8 @@ def note_lines(table: pd.DataFrame) -> list[str]:
 
 def leaderboard_view(board: pd.DataFrame) -> pd.DataFrame:
     """A leaderboard with its interval folded in and the notes kept when there are any."""
+    import pandas as pd
+
     level = f"{float(board.attrs.get('level', 0.95)):.0%}"
     view = pd.DataFrame(index=board.index)
     view["n_prompts"] = board["n_prompts"].astype(int)
@@ -214,6 +221,8 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def render(view: pd.DataFrame, fmt: str, *, index: bool = False) -> str:
     """A readable view as an aligned text table or a markdown table."""
+    import pandas as pd
+
     from compare.stats import format_table
 
     if fmt == "markdown":
@@ -221,7 +230,3 @@ def render(view: pd.DataFrame, fmt: str, *, index: bool = False) -> str:
     with pd.option_context("display.width", 250, "display.max_columns", 40,
                            "display.max_colwidth", 200):
         return view.to_string(index=index)
-
-
-def used_metrics(table: pd.DataFrame) -> Sequence[str]:
-    return list(dict.fromkeys(table["metric"]))

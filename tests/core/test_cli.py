@@ -104,6 +104,16 @@ def test_python_m_compare_is_the_compare_script(args: list[str], code: int) -> N
     assert done[0].returncode == code and "compare" in done[0].stdout + done[0].stderr
 
 
+def test_the_parser_is_light() -> None:
+    # `compare --help` and a mistyped flag answer at once: the parser imports no pandas, numpy
+    # or scorer; commands import what they need when they run.
+    code = ("import sys; from compare.cli.parser import build_parser; build_parser(); "
+            "print([m for m in ('pandas', 'numpy', 'scipy', 'compare.scorers', 'compare.stats') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("command", ["serve", "app"])
 def test_delegated_help(command: str) -> None:
     proc = compare_cli(command, "--help")

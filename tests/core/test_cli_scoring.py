@@ -261,3 +261,22 @@ def test_scoring_usage_errors_name_the_flag_and_the_fix(server, tmp_path) -> Non
                                "warning: scorer 'by_wrong': 4 replies could not be read and 0 "
                                "calls failed (NaN scores; the replies are in "
                                "Results.scores.explanation)\n")
+
+
+def test_judges_on_the_local_endpoint(server, tmp_path) -> None:
+    out = tmp_path / "local"
+    prompts = str(_prompts(tmp_path, 2))
+    # The judge is not compared: the endpoint started for the command serves it too.
+    proc = compare_cli("run", "-p", prompts, "--local", "--only", "sim-fast", "--score",
+                       "judge:sim-slow", "-o", str(out), "--no-charts", "--max-tokens", "8")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        "warning: scorer 'judge': 2 replies could not be read and 0 calls failed (NaN scores; "
+        "the replies are in Results.scores.explanation)")  # placeholder text has no grade
+    calls = read_checkpoint(out / "judge_records.jsonl")
+    assert [c["deployment"] for c in calls] == ["sim-slow", "sim-slow"]
+    later = compare_cli("score", str(out), "--local", "--score", "judge:sim-fast:name=again")
+    assert later.returncode == 0, later.stderr
+    assert later.stderr.splitlines()[:2] == [
+        "starting the local endpoint ...",
+        f"scoring {out}: 2 rows with again (model calls to sim-fast)"]

@@ -42,7 +42,8 @@ CONFIG = {"deployments": {
     "slow": {"backend": "simulated", "simulated": {**SIM, "ttft_ms": 60}},
 }}
 PROMPTS = [{"id": f"c{i:02d}", "prompt": f"What is the capital of country {i}?",
-            "reference": "Paris"} for i in range(1, N + 1)]
+            "reference": "Paris", "tags": ["early" if i <= 6 else "late"]}
+           for i in range(1, N + 1)]
 PASSED = {"right": N, "half": 6, "wrong": 3}
 
 
@@ -119,6 +120,26 @@ def test_stats_matches_scipy_and_says_what_it_did(runs) -> None:
     board = _tokens(proc.stdout, "wrong")[-1]
     low, high = proportion_confint(3, N, alpha=0.05, method="wilson")
     assert board == ["wrong", "12", "0.25", f"[{_g(low)},", f"{_g(high)}]", "3"]
+
+
+def test_stats_by_tag_adjusts_over_every_group(runs) -> None:
+    proc = compare_cli("stats", str(runs["three"]), "--metric", "exact", "--baseline", "right",
+                       "--by", "tag", "--table", "compare")
+    assert proc.returncode == 0, proc.stderr
+    # wrong misses 3 early and 6 late prompts, half the 6 late ones; Holm over the 4 rows.
+    p = [stats.binomtest(0, k, 0.5).pvalue if k else 1.0 for k in (3, 0, 6, 6)]
+    adjusted = multipletests(p, method="holm")[1]
+    cells = [(row[1], row[3], row[-3], row[-1]) for row in _tokens(proc.stdout, "right")]
+    assert cells == [
+        ("wrong", "early", f"{adjusted[0]:.4f}", "0/3/3"),
+        ("half", "early", f"{adjusted[1]:.4f}", "0/0/6"),
+        ("wrong", "late", f"{adjusted[2]:.4f}", "0/6/0"),
+        ("half", "late", f"{adjusted[3]:.4f}", "0/6/0"),
+    ]
+    assert proc.stdout.splitlines()[1].split()[:5] == ["a", "b", "metric", "tag", "test"]
+    assert proc.stdout.splitlines()[-1] == (
+        "  no discordant prompts: both got every prompt equally right or wrong: right vs half "
+        "on score_exact [early]")
 
 
 def test_stats_json_and_csv_carry_every_column(runs) -> None:
