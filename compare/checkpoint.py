@@ -46,9 +46,8 @@ def record_to_json(record: Record) -> bytes:
         if value.__class__ is float and math.isnan(value):
             value = None
         row[name] = value
-    digest = record.extra.get(REQUEST_HASH_KEY)
-    if digest is not None:
-        row[REQUEST_HASH_KEY] = digest
+    for key, value in record.extra.items():  # the request fingerprint, a scoring call's key
+        row.setdefault(key, value)
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 

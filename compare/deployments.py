@@ -74,11 +74,12 @@ _RANGES: Final[dict[str, tuple[float, float]]] = {
     "price_input_per_1k": (0.0, math.inf),
     "price_output_per_1k": (0.0, math.inf),
 }
-_POSITIVE_INTS: Final = ("max_tokens", "concurrency")
+_POSITIVE_INTS: Final = ("max_tokens", "concurrency", "max_concurrent_requests")
 # Pacing may be off (None); a timeout may not: None would mean waiting forever.
 _POSITIVE_OPTIONAL: Final = ("requests_per_minute", "tokens_per_minute")
 _POSITIVE_REQUIRED: Final = ("connect_timeout_s", "read_timeout_s")
-_TEXT_FIELDS: Final = ("endpoint", "deployment", "api_key", "api_key_env", "api_version", "system")
+_TEXT_FIELDS: Final = ("endpoint", "deployment", "api_key", "api_key_env", "api_version", "system",
+                       "capacity_group")
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ class Deployment:
 
     `endpoint` falls back to the kind's endpoint variable and `api_version` to its version
     variable, at construction. The key is resolved only by `resolve_api_key()`.
+    `concurrency` caps this deployment's requests in flight. `max_concurrent_requests` is what
+    the service is declared to serve at once (local deployments know it): a run sends no more by
+    default, and says so when told to (TTFT then includes the server's queue);
+    `capacity_group` names a capacity several deployments share (one loaded model).
     """
 
     name: str
@@ -109,6 +114,8 @@ class Deployment:
     price_input_per_1k: float | None = None
     price_output_per_1k: float | None = None
     concurrency: int | None = None
+    max_concurrent_requests: int | None = None
+    capacity_group: str | None = None
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S

@@ -19,11 +19,13 @@ import pandas as pd
 
 from compare.errors import ConfigError
 from compare.frame import ColumnBuffer, add_group_columns, coerce
-from compare.records import METRICS, RECORD_COLUMNS, STATUSES, Record
+from compare.records import FAILED_STATUSES, METRICS, RECORD_COLUMNS, STATUSES, Record
 from compare.run_dir import (
     MANIFEST_FILE,
+    PAIRS_FILE,
     PROMPTS_FILE,
     RESULTS_FILE,
+    SCORES_FILE,
     clean_nan,
     package_versions,
     read_frame,
@@ -71,11 +73,17 @@ class Results(StatsMethods):
         self.frame: pd.DataFrame = frame if columns is not None else add_group_columns(
             frame, self.manifest.get("deployments") or (), prompts)
         self.path = Path(path) if path is not None else None
+        # Set by scoring (compare.scoring): one row per row × scorer, and judged pairs.
+        self.scores: pd.DataFrame | None = None
+        self.pairs: pd.DataFrame | None = None
 
     @property
-    def prompts(self) -> pd.DataFrame | None:
-        """The prompts table (id, prompt, reference, tags). Same as `prompt_table`."""
-        return self.prompt_table
+    def ratings(self) -> pd.DataFrame:
+        """Human A/B votes given in the explorer's rate tab (OUT/ratings.jsonl): prompt_id,
+        repeat, left, right, vote (left / right / tie / both_bad), note, rated_at."""
+        from compare.ratings import read_ratings
+
+        return read_ratings(self.path)
 
     # -- construction ----------------------------------------------------------------------
 
@@ -111,7 +119,11 @@ class Results(StatsMethods):
         manifest = read_manifest(d)
         prompts = read_frame(d / PROMPTS_FILE) if (d / PROMPTS_FILE).exists() else None
         frame = read_run_frame(d, manifest, wanted)
-        return cls(frame, manifest=manifest, prompts=prompts, path=d, columns=wanted)
+        results = cls(frame, manifest=manifest, prompts=prompts, path=d, columns=wanted)
+        for name, file in (("scores", SCORES_FILE), ("pairs", PAIRS_FILE)):
+            if wanted is None and (d / file).exists():
+                setattr(results, name, read_frame(d / file))
+        return results
 
     # -- views -----------------------------------------------------------------------------
 
@@ -190,6 +202,9 @@ class Results(StatsMethods):
         write_frame(self.frame, d / RESULTS_FILE)
         if self.prompt_table is not None:
             write_frame(self.prompt_table, d / PROMPTS_FILE)
+        for table, file in ((self.scores, SCORES_FILE), (self.pairs, PAIRS_FILE)):
+            if table is not None:
+                write_frame(table, d / file)
         manifest = dict(self.manifest)
         manifest.setdefault("packages", package_versions())
         manifest["saved_at"] = datetime.now(UTC).isoformat()
@@ -208,4 +223,19 @@ class Results(StatsMethods):
         counts = self.frame["status"].value_counts()
         status = " ".join(f"{s}={int(counts[s])}" for s in STATUSES if s in counts)
         deps = ", ".join(self.deployments)
-        return f"Results({len(self.frame)} rows; deployments: {deps}; {status or 'empty'})"
+        head = f"Results({len(self.frame)} rows; deployments: {deps}; {status or 'empty'})"
+        return "\n".join([head, *self.first_failures()])
+
+    def first_failures(self) -> list[str]:
+        """One line per deployment with failed rows: how many, and the first failure's error."""
+        f = self.frame
+        failed = f[f["status"].isin(list(FAILED_STATUSES))]
+        lines = []
+        for dep in self.deployments:
+            rows = failed[failed["deployment"] == dep]
+            if len(rows):
+                first = rows.iloc[0]
+                message = str(first["error_message"] or "")
+                lines.append(f"  {dep}: {len(rows)} failed, first: {first['error_type']}: "
+                             f"{message[:200]}")
+        return lines

@@ -26,9 +26,8 @@ from compare.distributed.coordinator import Admit, Done, Exchange, Grant, Reply
 from compare.endpoints.base import Completion
 from compare.errors import EndpointError
 from compare.records import Record
-from compare.runner.limits import Outcome, Ticket
+from compare.runner.limits import Outcome, Ticket, token_correction
 from compare.runner.measure import as_float
-from compare.runner.plan import DEFAULT_MAX_TOKENS_ESTIMATE, estimate_prompt_tokens
 
 PROGRESS_INTERVAL_S: Final = 0.25
 ADMIT_POLL_S: Final = 0.004
@@ -211,7 +210,7 @@ class SharedAdmission:
         remaining_tokens = as_float(headers.get("x-ratelimit-remaining-tokens"))
         self.client.done(Done(
             grant.id, self.deployment,
-            token_refund=_token_refund(ticket, comp) if ticket.tokens else 0.0,
+            token_refund=float(token_correction(ticket, outcome)),
             retry_after_s=_retry_after(outcome),
             remaining_requests=None if remaining_requests != remaining_requests
             else remaining_requests,
@@ -221,15 +220,3 @@ class SharedAdmission:
         ))
 
 
-def _token_refund(ticket: Ticket, comp: Completion | None) -> float:
-    """Tokens the booking over-estimated (negative: under-estimated), as the in-process
-    `TokenPacing` corrects them: the completion part when max_tokens was unset, the prompt part
-    only upwards."""
-    if not isinstance(comp, Completion):
-        return 0.0
-    delta = 0
-    if comp.prompt_tokens is not None:
-        delta += min(0, estimate_prompt_tokens(ticket.request) - comp.prompt_tokens)
-    if ticket.request.max_tokens is None and comp.completion_tokens is not None:
-        delta += DEFAULT_MAX_TOKENS_ESTIMATE - comp.completion_tokens
-    return float(delta)

@@ -15,6 +15,7 @@ hands its rows to the role (parquet parts) instead of saving the run directory's
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import warnings
@@ -36,8 +37,9 @@ from compare.results import Results
 from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
 from compare.runner.limits import ConcurrencyLimit, deployment_limits
+from compare.runner.live_scoring import LiveScoring
 from compare.runner.measure import RecordMaker
-from compare.runner.plan import Key, Requests, plan_jobs
+from compare.runner.plan import Key, Requests, plan_jobs, queueing_note
 from compare.runner.progress import Progress
 from compare.runner.resume import (
     Resumed,
@@ -77,13 +79,14 @@ class Run:
                  max_attempts: int, progress: bool, on_record: Callable[[Record], Any] | None,
                  backoff: Backoff, pool: Any, overrides: dict[str, Any],
                  shared_limits: list[tuple[frozenset[str], int]], fresh: bool = False,
-                 fail_fast: bool = False, shard: Any = None) -> None:
+                 fail_fast: bool = False, scoring: LiveScoring | None = None,
+                 shard: Any = None) -> None:
         self.prompts, self.deps, self.repeats, self.out = prompts, deps, repeats, out
         self.stream, self.concurrency, self.max_attempts = stream, concurrency, max_attempts
         self.progress_enabled, self.on_record, self.backoff = progress, on_record, backoff
         self.own_pool, self.pool = pool is None, pool
         self.overrides, self.shared_limits = overrides, shared_limits
-        self.fresh, self.fail_fast = fresh, fail_fast
+        self.fresh, self.fail_fast, self.scoring = fresh, fail_fast, scoring
         self.rng = random.Random()
         self.buffer = ColumnBuffer()
         self.shard = shard  # a compare.distributed.worker.ShardRole, or None
@@ -92,7 +95,7 @@ class Run:
             self.checkpoint = shard.checkpoint(out) if shard is not None else Checkpoint(out)
         self.run_id = run_id
         self.started_at = datetime.now(UTC)
-        self.records = RecordMaker(prompts.ids, stream=stream)
+        self.records = RecordMaker()
         self.progress: Progress | None = None
         self.resumed = Resumed()
         # Each (deployment, prompt) request is built once, here, for resume and for sending.
@@ -142,6 +145,11 @@ class Run:
         for names, n in self.shared_limits:
             limit = ConcurrencyLimit(n)  # one per group: a deployment is in one group at most
             shared.update(dict.fromkeys(names, limit))
+        shared.update(self._capacity_groups(set(shared)))
+        for plan in plans:
+            note = queueing_note(plan)
+            if note is not None and plan.jobs:
+                warnings.warn(note, RuntimeWarning, stacklevel=4)
         return [
             DeploymentRun(
                 plan,
@@ -153,6 +161,22 @@ class Run:
             )
             for plan in plans
         ]
+
+    def _capacity_groups(self, taken: set[str]) -> dict[str, ConcurrencyLimit]:
+        """Deployments declared to share one capacity (one loaded model) get one limit of its
+        size, unless `shared_limits` already places them. Waiting for it is queueing before
+        the send, never part of ttft_s."""
+        groups: dict[str, list[Deployment]] = {}
+        for d in self.deps:
+            if d.capacity_group and d.name not in taken:
+                groups.setdefault(d.capacity_group, []).append(d)
+        out: dict[str, ConcurrencyLimit] = {}
+        for members in groups.values():
+            sizes = [d.max_concurrent_requests for d in members if d.max_concurrent_requests]
+            if len(members) > 1 and sizes:
+                limit = ConcurrencyLimit(min(sizes))
+                out.update({d.name: limit for d in members})
+        return out
 
     def _resume(self) -> None:
         if self.checkpoint is None or self.out is None:
@@ -185,6 +209,8 @@ class Run:
         if self.checkpoint is not None and not rec.cached:
             self.checkpoint.append(rec)
         self.buffer.add(rec)
+        if self.scoring is not None:
+            self.scoring.on_record(rec, self.prompts)
         if self.shard is not None:
             self.buffer = self.shard.flush(self.buffer)
         if self.progress is not None:
@@ -212,8 +238,8 @@ class Run:
 
     async def worker(self, run: DeploymentRun, jobs: Any, limit: int | None = None) -> None:
         """Send jobs from the deployment's shared iterator (at most `limit`)."""
-        for done, (pidx, repeat) in enumerate(jobs, start=1):
-            record = await run.send_with_retries(pidx, repeat)
+        for done, job in enumerate(jobs, start=1):
+            record = await run.send_with_retries(job)
             self._first.setdefault(run.dep.name, record)
             self.finish(record)
             if limit is not None and done >= limit:
@@ -259,8 +285,11 @@ class Run:
         self.records.set_secrets(getattr(self.pool, "secrets", []))
         self._probes_left = len(active)
         self._all_probed = asyncio.Event()
-        tasks = [asyncio.ensure_future(self._deployment(run)) for run in active]
+        tasks: list[asyncio.Task[None]] = []
         try:
+            if self.scoring is not None:
+                self.scoring.start(self.deps, self.pool, self.out, str(self.run_id))
+            tasks = [asyncio.ensure_future(self._deployment(run)) for run in active]
             await asyncio.gather(*tasks)
             status = "complete"
         finally:
@@ -269,8 +298,14 @@ class Run:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
             results = self._close(status)
-            if self.own_pool and self.pool is not None:
-                await asyncio.shield(self.pool.aclose())
+            try:
+                if self.scoring is not None and status == "complete":
+                    results = await self.scoring.finish(results, self.prompts)
+            finally:
+                if self.scoring is not None:
+                    await asyncio.shield(self.scoring.close())
+                if self.own_pool and self.pool is not None:
+                    await asyncio.shield(self.pool.aclose())
         return results
 
     async def _deployment(self, run: DeploymentRun) -> None:
@@ -346,5 +381,8 @@ def _prompt_frame(prompts: PromptSet) -> Any:
             "prompt": pd.Series([p.text for p in prompts], dtype="string"),
             "reference": pd.Series([p.reference for p in prompts], dtype="string"),
             "tags": [list(p.tags) for p in prompts],
+            # The whole conversation, so a saved run can be scored later (judges see it).
+            "messages": pd.Series([json.dumps(p.messages, ensure_ascii=False) for p in prompts],
+                                  dtype="string"),
         }
     )
