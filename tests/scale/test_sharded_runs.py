@@ -104,7 +104,7 @@ async def test_a_killed_worker_is_restarted_and_resends_no_finished_key(
     assert resent_after_finished(out) == []
     assert max(rows_per_key(out).values()) == 1
     assert bar.created == [120] and bar.n == 120 and bar.closed
-    assert "slow 120 done/0 err" in bar.postfix
+    assert "slow 120 done/0 " in bar.postfix
 
 
 DRIVER = """
@@ -178,3 +178,22 @@ def test_sharded_runs_say_what_they_need(tmp_path: Path) -> None:
         compare.run(["hi"], deps, workers=2, out=tmp_path, on_record=print)
     with pytest.raises(ConfigError, match=r"no record column .latncy_s.*latency_s"):
         Results.load(tmp_path, columns=["latncy_s"])
+
+
+def test_cli_run_with_workers(make_endpoint_server, tmp_path: Path) -> None:
+    ep = make_endpoint_server({"deployments": {"a": sim(seed=1), "b": sim(seed=2)}})
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}"}) + "\n"
+                               for i in range(10)))
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "compare", "run", "-p", str(prompts), "--endpoint", ep.url,
+         "--kind", "azure-inference", "--deployment", "a", "--deployment", "b", "--out",
+         str(out), "--workers", "2", "--no-charts", "--no-progress"],
+        capture_output=True, text=True, timeout=240, check=False,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), AZURE_AI_CHAT_KEY=ep.api_key))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"results: {out}/ (parts/*.parquet, manifest.json, records-*.jsonl)" in proc.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sharding"] == {**manifest["sharding"], "engine": "processes", "shards": 2}
+    assert len(Results.load(out)) == 20
