@@ -235,7 +235,8 @@ class Results(StatsMethods):
             rows = failed[failed["deployment"] == dep]
             if len(rows):
                 first = rows.iloc[0]
-                message = str(first["error_message"] or "")
+                message = first["error_message"]  # pd.NA when missing: never truthy-tested
+                message = "" if pd.isna(message) else str(message)
                 lines.append(f"  {dep}: {len(rows)} failed, first: {first['error_type']}: "
                              f"{message[:200]}")
         return lines

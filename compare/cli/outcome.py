@@ -88,14 +88,18 @@ def interrupted(out: Path) -> int:
     from compare.checkpoint import read_checkpoint
 
     n = len(read_checkpoint(out))
-    print(f"\ninterrupted: {n} finished records kept in {out / 'records.jsonl'}; run the same "
+    where = out / "records.jsonl" if (out / "records.jsonl").exists() else out
+    print(f"\ninterrupted: {n} finished records kept in {where}; run the same "
           "command again to resume", file=sys.stderr)
     return EXIT_INTERRUPTED
 
 
 def print_where(out: Path, chart: Path | None) -> None:
     """Where the run directory and the charts are."""
-    print(f"\nresults: {out}/ (results.parquet, manifest.json, records.jsonl)")
+    files = "results.parquet, manifest.json, records.jsonl"
+    if (out / "parts").is_dir():  # a sharded run (--workers / --ray)
+        files = "parts/*.parquet, manifest.json, records-*.jsonl"
+    print(f"\nresults: {out}/ ({files})")
     if chart is not None:
         print(f"charts:  {chart}")
 

@@ -51,6 +51,13 @@ def add_parser(sub: Any) -> None:
                    help="global in-flight limit (default 32)")
     p.add_argument("--max-attempts", type=positive_int, default=5, metavar="N",
                    help="attempts per request incl. retries (default 5)")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="run in N processes on this machine, the prompt × deployment × repeat "
+                        "keys sharded among them; rate limits hold across all of them")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run the shards on a Ray cluster: auto, host:port or local (needs "
+                        "compare[ray]; --workers is then the number of shards; --out must be "
+                        "on a filesystem every node writes)")
     p.add_argument("--no-stream", action="store_true", help="non-streaming requests (no TTFT)")
     p.add_argument("--no-charts", action="store_true", help=f"do not write OUT/{CHARTS_FILE}")
     p.add_argument("--temperature", type=float)
@@ -78,12 +85,15 @@ def command(args: argparse.Namespace) -> int:
         check_keys(Chosen(judges, chosen.origin))
         try:
             # fail_fast: a deployment whose first request shows it cannot be used at all
-            # stops the run (exit 2), one line per such deployment.
+            # stops the run (exit 2), one line per such deployment. A sharded run cannot stop
+            # every shard at once: each warns and goes on without it.
+            sharded = args.workers is not None or args.ray is not None
             results = run(prompts, chosen.deployments, repeats=args.repeats, out=out,
                           stream=not args.no_stream, concurrency=args.concurrency,
                           max_attempts=args.max_attempts, progress=progress_enabled(args),
-                          run_id=args.run_id, fresh=args.fresh, fail_fast=True,
-                          scorers=scorers or None, score_with=judges or None, **overrides)
+                          run_id=args.run_id, fresh=args.fresh, fail_fast=not sharded,
+                          workers=args.workers, ray=args.ray, scorers=scorers or None,
+                          score_with=judges or None, **overrides)
         except KeyboardInterrupt:
             return interrupted(out)
     print(format_summary(results))

@@ -10,6 +10,8 @@ Where each step happens, by file:
 - measure.py    an attempt's outcome → the record's timing, tokens, cost and error fields
 - scheduler.py  per-deployment workers, the checkpoint, progress, the Results at the end
 - resume.py     what an earlier run in the same `out` already finished
+- batch.py      batch deployments: keys as JSONL files through the batch API, polled, joined
+                back (batch_input, batch_ledger, batch_part, batch_records)
 - progress.py   the progress bar; sync.py: `run()` inside Jupyter's running loop
 """
 
@@ -71,6 +73,7 @@ async def arun(
     score_with: Any = None,
     workers: int | None = None,
     ray: str | None = None,
+    cancel_batches_on_interrupt: bool = False,
     **param_overrides: Any,
 ) -> Results:
     """Send every prompt to every deployment `repeats` times; one record per request.
@@ -108,6 +111,8 @@ async def arun(
     ray: run the shards on a Ray cluster ("auto" or its address; the `compare[ray]` extra);
         `workers` is then the number of shards (default: the cluster's CPUs). `out` must be a
         directory every node can write.
+    cancel_batches_on_interrupt: a batch deployment's batches run on when the run is
+        interrupted (a rerun with the same `out` collects them); True cancels them instead.
     param_overrides: temperature, max_tokens, top_p, seed, stop, system, extra — override the
         deployments' defaults for this run.
     """
@@ -137,7 +142,7 @@ async def arun(
         concurrency=concurrency, max_attempts=max_attempts, progress=progress,
         on_record=on_record, backoff=backoff or Backoff(), pool=pool, overrides=overrides,
         shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
-        fail_fast=fail_fast,
+        fail_fast=fail_fast, cancel_batches_on_interrupt=bool(cancel_batches_on_interrupt),
         scoring=LiveScoring(scorers, score_with) if scorers else None,
     )
     return await run.execute()

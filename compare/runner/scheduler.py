@@ -10,6 +10,8 @@ and what finished is saved.
 A shard of a sharded run (`compare.distributed`) is this same Run with a `shard` role: it sends
 only the keys the role owns, through the role's shared limits, into the role's record file, and
 hands its rows to the role (parquet parts) instead of saving the run directory's results.
+A batch deployment's keys go the batch path instead (`compare.runner.batch`: JSONL files, one
+batch per file, polled, joined back by custom_id).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from compare.records import Record
 from compare.results import Results
 from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
+from compare.runner.batch_ledger import Ledger
 from compare.runner.limits import ConcurrencyLimit, deployment_limits
 from compare.runner.live_scoring import LiveScoring
 from compare.runner.measure import RecordMaker
@@ -71,6 +74,46 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
+class Probes:
+    """Each deployment's first result, and what it showed: a deployment that cannot be used at
+    all is stopped, and a run failing fast raises once every deployment's first result is in
+    (so that the error names each unusable one)."""
+
+    def __init__(self, fail_fast: bool) -> None:
+        self.fail_fast = fail_fast
+        self.first: dict[str, Record] = {}  # each deployment's first finished record
+        self.problems: dict[str, str] = {}  # deployments found unusable, and why
+        self._left = 0
+        self._all_in = asyncio.Event()
+
+    def start(self, deployments: int) -> None:
+        self._left = deployments
+        self._all_in = asyncio.Event()
+
+    async def probed(self, run: DeploymentRun) -> None:
+        """The deployment's first result is in."""
+        problem = self._unusable(run)
+        self._left -= 1
+        if self._left == 0:
+            self._all_in.set()
+        if problem is not None and self.fail_fast:
+            await self._all_in.wait()
+            raise DeploymentUnusableError(self.problems)
+
+    def _unusable(self, run: DeploymentRun) -> str | None:
+        """Stop the deployment when its first record shows it cannot be used; say why."""
+        first = self.first.get(run.dep.name)
+        if first is None or first.error_type not in UNUSABLE_ERRORS:
+            return None
+        run.abort = run.abort or DeploymentStopped(first)
+        problem = f"{first.error_type}: {first.error_message}"
+        self.problems[run.dep.name] = problem
+        if not self.fail_fast:
+            warnings.warn(f"deployment {run.dep.name!r} cannot be used, its other rows are not "
+                          f"sent: {problem}", RuntimeWarning, stacklevel=2)
+        return problem
+
+
 class Run:
     """One call of `arun`: set up, execute, close."""
 
@@ -80,7 +123,7 @@ class Run:
                  backoff: Backoff, pool: Any, overrides: dict[str, Any],
                  shared_limits: list[tuple[frozenset[str], int]], fresh: bool = False,
                  fail_fast: bool = False, scoring: LiveScoring | None = None,
-                 shard: Any = None) -> None:
+                 shard: Any = None, cancel_batches_on_interrupt: bool = False) -> None:
         self.prompts, self.deps, self.repeats, self.out = prompts, deps, repeats, out
         self.stream, self.concurrency, self.max_attempts = stream, concurrency, max_attempts
         self.progress_enabled, self.on_record, self.backoff = progress, on_record, backoff
@@ -99,12 +142,14 @@ class Run:
         self.progress: Progress | None = None
         self.resumed = Resumed()
         # Each (deployment, prompt) request is built once, here, for resume and for sending.
-        self.requests = [Requests(prompts, d, overrides, stream) for d in deps]
+        # Batch requests never stream.
+        self.requests = [Requests(prompts, d, overrides, stream and not d.is_batch)
+                         for d in deps]
+        self.ledger = Ledger(out)  # the batches made by this run directory
+        self.batch_runs: dict[str, Any] = {}
+        self.cancel_batches_on_interrupt = cancel_batches_on_interrupt
         self._callback_failed = False
-        self._first: dict[str, Record] = {}  # each deployment's first finished record
-        self._problems: dict[str, str] = {}  # deployments found unusable, and why
-        self._probes_left = 0
-        self._all_probed = asyncio.Event()
+        self.probes = Probes(fail_fast)
 
     def manifest(self, status: str) -> dict[str, Any]:
         return {
@@ -127,6 +172,8 @@ class Run:
             "deployments": [d.to_dict() for d in self.deps],
             "deployment_order": [d.name for d in self.deps],
             "packages": package_versions(),
+            **({"batches": {name: b.report() for name, b in self.batch_runs.items()}}
+               if self.batch_runs else {}),
         }
 
     # -- setup ---------------------------------------------------------------------------------
@@ -193,6 +240,7 @@ class Run:
 
         self.resumed = load_finished(self.checkpoint, self.out, current_hash, self.deps,
                                      self.prompts.ids)
+        self.ledger.load()
 
     def _open_endpoint(self, run: DeploymentRun) -> None:
         try:
@@ -240,7 +288,7 @@ class Run:
         """Send jobs from the deployment's shared iterator (at most `limit`)."""
         for done, job in enumerate(jobs, start=1):
             record = await run.send_with_retries(job)
-            self._first.setdefault(run.dep.name, record)
+            self.probes.first.setdefault(run.dep.name, record)
             self.finish(record)
             if limit is not None and done >= limit:
                 return
@@ -281,15 +329,16 @@ class Run:
         status = "interrupted"
         active = [run for run in runs if run.plan.jobs]
         for run in active:
-            self._open_endpoint(run)
+            if not run.dep.is_batch:
+                self._open_endpoint(run)
         self.records.set_secrets(getattr(self.pool, "secrets", []))
-        self._probes_left = len(active)
-        self._all_probed = asyncio.Event()
+        self.probes.start(len(active))
         tasks: list[asyncio.Task[None]] = []
         try:
             if self.scoring is not None:
                 self.scoring.start(self.deps, self.pool, self.out, str(self.run_id))
-            tasks = [asyncio.ensure_future(self._deployment(run)) for run in active]
+            tasks = [asyncio.ensure_future(self._batch_deployment(run) if run.dep.is_batch
+                                           else self._deployment(run)) for run in active]
             await asyncio.gather(*tasks)
             status = "complete"
         finally:
@@ -317,13 +366,7 @@ class Run:
         workers: list[asyncio.Task[None]] = []
         try:
             await self.worker(run, jobs, limit=1)
-            problem = self._unusable(run)
-            self._probes_left -= 1
-            if self._probes_left == 0:
-                self._all_probed.set()
-            if problem is not None and self.fail_fast:
-                await self._all_probed.wait()
-                raise DeploymentUnusableError(self._problems)
+            await self.probes.probed(run)
             n = min(run.plan.concurrency, len(run.plan.jobs) - 1)
             workers = [asyncio.ensure_future(self.worker(run, jobs)) for _ in range(n)]
             await asyncio.gather(*workers)
@@ -331,18 +374,20 @@ class Run:
             for w in workers:
                 w.cancel()
 
-    def _unusable(self, run: DeploymentRun) -> str | None:
-        """Stop the deployment when its first record shows it cannot be used; say why."""
-        first = self._first.get(run.dep.name)
-        if first is None or first.error_type not in UNUSABLE_ERRORS:
-            return None
-        run.abort = run.abort or DeploymentStopped(first)
-        problem = f"{first.error_type}: {first.error_message}"
-        self._problems[run.dep.name] = problem
-        if not self.fail_fast:
-            warnings.warn(f"deployment {run.dep.name!r} cannot be used, its other rows are not "
-                          f"sent: {problem}", RuntimeWarning, stacklevel=2)
-        return problem
+    async def _batch_deployment(self, run: DeploymentRun) -> None:
+        """A batch deployment: its keys as batches (`compare.runner.batch`); its first upload
+        and create are its probe."""
+        from compare.runner.batch import BatchRun
+
+        def sink(rec: Record) -> None:
+            self.probes.first.setdefault(run.dep.name, rec)
+            self.finish(rec)
+
+        batch = BatchRun(run, self.pool, self.ledger, self.records, sink,
+                         prompt_ids=self.prompts.ids, run_id=str(self.run_id), out=self.out,
+                         cancel_on_interrupt=self.cancel_batches_on_interrupt)
+        self.batch_runs[run.dep.name] = batch
+        await batch.execute(lambda: self.probes.probed(run))
 
     def _close(self, status: str) -> Results:
         """Always runs (also on cancel): flush the checkpoint, build and save what we have."""
