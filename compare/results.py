@@ -293,6 +293,10 @@ class Results:
     def summary(self) -> pd.DataFrame:
         """Per deployment: counts by status, error rate, timing percentiles, decode rate, cost.
 
+        `tokens_source` says what decode_tps_mean counts: `usage` tokens, or content `chunks`
+        for a server that streamed no usage; never both (usage wins, the rest are left out and
+        counted in the text), `none` when no row has a decode rate.
+
         Percentiles of ttft_s and latency_s use `timing_frame()` rows only (ok, not cached);
         `n_timing` says how many. Token and cost totals cover every row (cached included).
         """
@@ -314,7 +318,7 @@ class Results:
                 values = t[metric].dropna().to_numpy()
                 for q in PERCENTILES:
                     row[f"{metric}_p{q}"] = _percentile(values, q)
-            row["decode_tps_mean"] = float(t["decode_tps"].mean()) if len(t) else math.nan
+            row["decode_tps_mean"], row["tokens_source"] = _decode_rate(t)
             row["prompt_tokens"] = float(d["prompt_tokens"].sum(min_count=1))
             row["completion_tokens"] = float(d["completion_tokens"].sum(min_count=1))
             row["cost"] = float(d["cost"].sum(min_count=1))
@@ -359,6 +363,21 @@ class Results:
         return f"Results({len(self.frame)} rows; deployments: {deps}; {status or 'empty'})"
 
 
+def _decode_rate(timing: pd.DataFrame) -> tuple[float, str]:
+    """(mean decode_tps, what it counts) of one deployment's timing rows, from one source only:
+    usage tokens where any row has them (rows counted by chunks are then left out, and the
+    text says how many), else content chunks."""
+    rated = timing[timing["decode_tps"].notna()]
+    # Records written before tokens_source existed only ever had usage-based rates.
+    counts = rated["tokens_source"].fillna("usage").value_counts()
+    if counts.empty:
+        return math.nan, "none"
+    source = "usage" if "usage" in counts else str(counts.index[0])
+    mean = float(rated.loc[rated["tokens_source"].fillna("usage") == source, "decode_tps"].mean())
+    left_out = int(counts.sum() - counts[source])
+    return mean, source + (f" ({left_out} rows by another source left out)" if left_out else "")
+
+
 SUMMARY_COLUMNS: Final = (
     "n",
     "ok",
@@ -368,6 +387,7 @@ SUMMARY_COLUMNS: Final = (
     "n_timing",
     *(f"{m}_p{q}" for m in TIMING_METRICS for q in PERCENTILES),
     "decode_tps_mean",
+    "tokens_source",
     "prompt_tokens",
     "completion_tokens",
     "cost",
