@@ -207,7 +207,10 @@ def write_section(name: str, body: str, path: Path | None,
         return
     if goals is not None:
         body = body.rstrip() + "\n\n" + GOALS_MARK + json.dumps(list(goals)) + " -->\n"
-    text = path.read_text(encoding="utf-8") if path.exists() else RESULTS_HEADER
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    # The header and the scripts' sections only: text outside them was not written by a script.
+    blocks = [m.group(0) for m in _SECTION.finditer(old)]
+    text = RESULTS_HEADER + "".join(f"\n{block}\n" for block in blocks)
     text = _replace_section(text, name, body)
     text = _replace_section(text, "summary", summary_section(text), first=True)
     path.write_text(text, encoding="utf-8")
@@ -255,9 +258,11 @@ def summary_section(text: str) -> str:
 
 RESULTS_HEADER = """# Benchmark results
 
-Written by `python bench/run_all.py` (each section by its own `bench/bench_*.py`). Every number is
-a ratio or a measurement inside one run on this 2-core machine: the local endpoint pinned to core 0,
-the client to core 1. Other work on the machine is not stopped; each section notes the load average.
+Written by the scripts only: `python bench/run_all.py` (each section by its own `bench/bench_*.py`),
+`bench/before_after.py` (before/after sections); the summary is rebuilt from the goal lines each
+script writes into its section. Every number is a ratio or a measurement inside one run on this
+2-core machine: the server pinned to core 0, the client to core 1. Other work on the machine is not
+stopped; each section notes the load average.
 """
 
 

@@ -96,6 +96,8 @@ def _num(value: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", required=True, help="the older revision (any git rev)")
+    parser.add_argument("--after", default=None,
+                        help="a revision for the after side too (default: the current tree)")
     parser.add_argument("--script", choices=sorted(SCRIPTS), required=True)
     parser.add_argument("--rounds", type=int, default=2, help="runs per side, interleaved")
     parser.add_argument("--smoke", action="store_true")
@@ -104,22 +106,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     extra = list(args.extra) + (["--smoke"] if args.smoke else [])
     rev_name = git("rev-parse", "--short", args.rev)
-    current = describe_current()
+    current = git("rev-parse", "--short", args.after) if args.after else describe_current()
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory(prefix="bench-before-after-") as tmp:
-        worktree = Path(tmp) / "rev"
+        worktree, after_tree = Path(tmp) / "rev", Path(tmp) / "after"
         git("worktree", "add", "--detach", str(worktree), args.rev)
+        if args.after:
+            git("worktree", "add", "--detach", str(after_tree), args.after)
         try:
             for r in range(args.rounds):
                 order = ("before", "after") if r % 2 == 0 else ("after", "before")
                 for side in order:
-                    root = worktree if side == "before" else ROOT
+                    root = worktree if side == "before" else after_tree if args.after else ROOT
                     out = Path(tmp) / f"{side}-{r}.json"
                     runs[side].append(run_side(args.script, root, extra, out))
                     print(f"round {r + 1}/{args.rounds}: {side} done", file=sys.stderr,
                           flush=True)
         finally:
             git("worktree", "remove", "--force", str(worktree))
+            if args.after:
+                git("worktree", "remove", "--force", str(after_tree))
     lines, headers, ratios = compare_rows(args.script, runs)
     goal_ratio = median(ratios)
     met = goal_ratio <= GOAL_RATIO
@@ -127,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
              for side, payloads in runs.items()}
     head = header(f"Before/after: {SCRIPTS[args.script]}, {rev_name} vs {current}", args.smoke)
     notes = (
-        f"`bench/before_after.py --rev {args.rev} --script {args.script} --rounds {args.rounds}"
+        f"`bench/before_after.py --rev {args.rev}"
+        f"{' --after ' + args.after if args.after else ''} --script {args.script} "
+        f"--rounds {args.rounds}"
         f"{' -- ' + ' '.join(args.extra) if args.extra else ''}`: the current `bench/` script "
-        f"with `{rev_name}`'s `compare/` (before) and the current tree's (after), {args.rounds} "
+        f"with `{rev_name}`'s `compare/` (before) and `{current}`'s (after), {args.rounds} "
         "run(s) per side, alternating; medians per side. Load average (1 min) at each run's "
         f"end: before {loads['before']}; after {loads['after']}. Goal: no regression, median "
         f"after ÷ before of CPU ms/request ≤ {GOAL_RATIO} → {goal_ratio:.2f} "
@@ -143,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
               "met": met}] if ratios else []
     path = args.results if args.results is not None else (None if args.smoke else
                                                          results_path(args))
-    write_section(f"before-after-{args.script}", body, path, goals=goals)
+    write_section(f"before-after-{args.script}-{rev_name}", body, path, goals=goals)
     return 0
 
 

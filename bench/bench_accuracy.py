@@ -175,8 +175,8 @@ def report(rows: list[dict[str, Any]]) -> str:
     lines = [[r["harness"], r["inflight"], r["round"] + 1, r["n"], r["ttft_50"], r["ttft_99"],
               r["latency_50"], r["latency_99"], max(r["ttft_99"], r["latency_99"]),
               round(100 * r["busy"]), r["late_99"]] for r in rows]
-    headers = ["harness", "in flight", "round", "n", "TTFT |err| p50 ms", "TTFT |err| p99 ms",
-               "latency |err| p50 ms", "latency |err| p99 ms", "worse p99 ms",
+    headers = ["harness", "in flight", "round", "n", "TTFT err p50 ms", "TTFT err p99 ms",
+               "latency err p50 ms", "latency err p99 ms", "worse p99 ms",
                "client CPU busy %", "server late p99 ms"]
     return table(headers, lines)
 
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({'pinned to core 0, client to core 1' if pinned else 'not pinned'}), first content "
         f"chunk scheduled {TTFT_MS:.0f} ms after it received the request, then {TOKENS - 1} "
         f"tokens {ITL_MS:.0f} ms apart. Each request paired with the server's log by "
-        f"`x-request-id`; |err| = |measured − logged| in ms. n = {prompts} prompts × {repeats} "
+        f"`x-request-id`; err = \\|measured − logged\\| in ms. n = {prompts} prompts × {repeats} "
         f"repeats × {len(DEPLOYMENTS)} deployments per row; {rounds} interleaved rounds. "
         "`server late` = how far past its schedule the server wrote the first chunk (the truth "
         "is the log, not the schedule). Runner goals: " + verdict + ".\n"

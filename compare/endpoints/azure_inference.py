@@ -140,11 +140,10 @@ class AzureInferenceClient:
     async def _on_connection(self, *_: Any) -> None:
         self._connections += 1
 
-    def _call_options(self, deployment: Deployment, hook: Any) -> dict[str, Any]:
+    def _call_options(self, deployment: Deployment) -> dict[str, Any]:
         options: dict[str, Any] = {
             "connection_timeout": deployment.connect_timeout_s,
             "read_timeout": deployment.read_timeout_s,
-            "raw_response_hook": hook,
         }
         if self._token_auth and self._allow_http_token:
             options["enforce_https"] = False
@@ -161,97 +160,59 @@ class AzureInferenceClient:
             mode = mode or "pass-through"  # what the SDK itself sends with model_extras
         if mode:
             headers["extra-parameters"] = mode
-        captured: dict[str, str] = {}
-
-        def hook(pipeline_response: Any) -> None:
-            # Fires for every attempt (retries are off, so once); errors included.
-            captured.clear()
-            captured.update(lower_headers(pipeline_response.http_response.headers))
-
-        options = self._call_options(deployment, hook)
-        if request.stream:
-            return await self._stream(client, body, headers, options, model, captured)
-        return await self._complete(client, body, headers, options, model, captured)
-
-    async def _send(
-        self,
-        client: ChatCompletionsClient,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        options: dict[str, Any],
-        model: str,
-        captured: dict[str, str],
-        *,
-        stream: bool,
-    ) -> tuple[Any, float]:
-        """POST /chat/completions; returns the response and when its request was written."""
+        # What `complete(body=...)` sends, minus its model deserialisation on the way back.
+        # The response's headers are read from it: no raw_response_hook (a policy per call).
         http_request = HttpRequest(
             "POST",
             "/chat/completions",
             params={"api-version": self.api_version},
-            headers={**headers, "Accept": "text/event-stream" if stream else "application/json"},
+            headers={**headers,
+                     "Accept": "text/event-stream" if request.stream else "application/json"},
             json=body,
         )
         with SendClock() as clock:
             try:
-                response = await client.send_request(http_request, stream=stream, **options)
+                response = await client.send_request(
+                    http_request, stream=request.stream, **self._call_options(deployment))
             except Exception as e:
-                raise translate(e, Call(model, self.endpoint, captured)) from e
-        return response, clock.at
+                raise translate(e, Call(model, self.endpoint)) from e
+        received = lower_headers(response.headers)
+        if request.stream:
+            return await self._stream(response, clock.at, model, received)
+        return self._complete(response, clock.at, model, received)
 
-    async def _complete(
-        self,
-        client: ChatCompletionsClient,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        options: dict[str, Any],
-        model: str,
-        captured: dict[str, str],
-    ) -> Completion:
-        # What `complete(body=...)` sends, minus its model deserialisation on the way back.
-        response, sent_at = await self._send(
-            client, body, headers, options, model, captured, stream=False
-        )
+    def _complete(self, response: Any, sent_at: float, model: str,
+                  headers: dict[str, str]) -> Completion:
         if not 200 <= response.status_code < 300:
-            raise http_error(response.status_code, response.content, captured, deployment=model)
+            raise http_error(response.status_code, response.content, headers, deployment=model)
         acc = Accumulator(sent_at, streamed=False)
         try:
             # json.loads, not response.json(): no charset detection (the body is UTF-8 JSON).
             acc.add_chunk(json.loads(response.content), time.perf_counter())
         except ValueError as e:  # not JSON, or not shaped like a chat completion
-            raise unexpected_response(e, model, captured) from e
-        acc.completion.headers = dict(captured)
-        return require_finish(acc, model, captured)
+            raise unexpected_response(e, model, headers) from e
+        acc.completion.headers = headers
+        return require_finish(acc, model, headers)
 
-    async def _stream(
-        self,
-        client: ChatCompletionsClient,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        options: dict[str, Any],
-        model: str,
-        captured: dict[str, str],
-    ) -> Completion:
-        response, sent_at = await self._send(
-            client, body, headers, options, model, captured, stream=True
-        )
+    async def _stream(self, response: Any, sent_at: float, model: str,
+                      headers: dict[str, str]) -> Completion:
         acc = Accumulator(sent_at, streamed=True)
-        acc.completion.headers = captured
+        acc.completion.headers = headers
         try:
             if response.status_code != 200:
                 # Reading the whole error body also releases the connection for reuse.
                 error_body = await _read_error_body(response)
-                raise http_error(response.status_code, error_body, captured, deployment=model)
-            await consume_sse(response.iter_bytes(), acc, model, captured, lost=_LOST)
+                raise http_error(response.status_code, error_body, headers, deployment=model)
+            await consume_sse(response.iter_bytes(), acc, model, headers, lost=_LOST)
         except EndpointError:
             raise
         except Exception as e:
-            raise translate(e, Call(model, self.endpoint, captured), partial=acc.finish()) from e
+            raise translate(e, Call(model, self.endpoint, headers), partial=acc.finish()) from e
         finally:
             # After a full read the connection is already back in the pool and this is a no-op;
             # after an error or cancellation it closes the half-read connection.
             await response.close()
-        return require_finish(acc, model, captured)
+        return require_finish(acc, model, headers)
 
     async def model_info(self, deployment: str) -> dict[str, Any] | None:
         """`GET /info` for one deployment (routed by the `azureml-model-deployment` header, as
