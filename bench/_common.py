@@ -130,6 +130,20 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def run_delay_s(pid: int) -> float:
+    """Seconds the process's threads have waited on a run queue while runnable (Linux
+    /proc/PID/task/*/schedstat, second field): time the OS kept it off a CPU it wanted. NaN
+    where schedstat is not available."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with suppress(OSError, IndexError, ValueError):
+                total += int((task / "schedstat").read_text().split()[1])
+    except OSError:
+        return float("nan")
+    return total / 1e9
+
+
 class Clock:
     """CPU and wall time of a block: `with Clock() as c: ...; c.cpu, c.wall`."""
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -43,6 +44,7 @@ from _common import (
     pct,
     pin_self,
     results_path,
+    run_delay_s,
     table,
     truth_server,
     write_json,
@@ -149,12 +151,17 @@ async def bench(server: TruthServer, levels: list[int], prompts: int, repeats: i
     for c in levels:
         for r in range(rounds):
             for name, kind in plan:
+                waits = run_delay_s(os.getpid()), run_delay_s(server.proc.pid)
                 with Clock() as clock:
                     measured = await HARNESSES[name](server.url, kind, prompts, repeats, c)
+                client_wait = run_delay_s(os.getpid()) - waits[0]
+                server_wait = run_delay_s(server.proc.pid) - waits[1]
                 errors = pair(measured, server.log(clear=True))
                 label = f"runner ({kind})" if name == "runner" else "raw aiohttp (floor)"
                 rows.append({"harness": label, "kind": kind, "inflight": c, "round": r,
                              "n": len(measured), "busy": clock.cpu / clock.wall,
+                             "client_wait": client_wait / clock.wall,
+                             "server_wait": server_wait / clock.wall,
                              "cpu_ms_per_request": clock.cpu * 1000 / len(measured),
                              **{f"{m}_{q}": pct(errors[m], q) for m in errors
                                 for q in (50, 99)}})
@@ -174,10 +181,12 @@ def goal_met(rows: list[dict[str, Any]]) -> dict[int, bool]:
 def report(rows: list[dict[str, Any]]) -> str:
     lines = [[r["harness"], r["inflight"], r["round"] + 1, r["n"], r["ttft_50"], r["ttft_99"],
               r["latency_50"], r["latency_99"], max(r["ttft_99"], r["latency_99"]),
-              round(100 * r["busy"]), r["late_99"]] for r in rows]
+              round(100 * r["busy"]), r["late_99"], 1000 * r["client_wait"],
+              1000 * r["server_wait"]] for r in rows]
     headers = ["harness", "in flight", "round", "n", "TTFT err p50 ms", "TTFT err p99 ms",
                "latency err p50 ms", "latency err p99 ms", "worse p99 ms",
-               "client CPU busy %", "server late p99 ms"]
+               "client CPU busy %", "server late p99 ms", "client waited for CPU ms/s",
+               "server waited for CPU ms/s"]
     return table(headers, lines)
 
 
@@ -228,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         f"`x-request-id`; err = \\|measured − logged\\| in ms. n = {prompts} prompts × {repeats} "
         f"repeats × {len(DEPLOYMENTS)} deployments per row; {rounds} interleaved rounds. "
         "`server late` = how far past its schedule the server wrote the first chunk (the truth "
-        "is the log, not the schedule). Runner goals: " + verdict + ".\n"
+        "is the log, not the schedule). `waited for CPU` = run-queue wait (Linux schedstat) "
+        "of the client's / the server's threads per second of the batch: time the OS kept a "
+        "process that had work off its core (other processes on the shared machine), which "
+        "no client can measure around. Runner goals: " + verdict + ".\n"
     )
     body = f"{head}\n{notes}\n{report(rows)}\n"
     print(body)

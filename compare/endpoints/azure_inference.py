@@ -152,7 +152,7 @@ class AzureInferenceClient:
     async def chat(self, request: ChatRequest, deployment: Deployment) -> Completion:
         client = self._client()
         model = request.deployment
-        body = chat_body(request, model, stream=request.stream)
+        body = request.body(model)
         headers: dict[str, str] = {}
         mode = deployment.extra_parameters
         if request.extra:
@@ -260,17 +260,3 @@ async def _read_error_body(response: Any) -> bytes:
 
 # Errors that, while draining a finished stream, only lose the connection.
 _LOST: Final = (ServiceResponseError, ServiceRequestError, IncompleteReadError)
-
-
-def chat_body(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
-    """The OpenAI-shaped JSON body (common parameters only; None omitted)."""
-    body: dict[str, Any] = {"model": model, "messages": list(request.messages)}
-    if stream:
-        body["stream"] = True
-    for name in ("temperature", "max_tokens", "top_p", "seed"):
-        value = getattr(request, name)
-        if value is not None:
-            body[name] = value
-    if request.stop:
-        body["stop"] = list(request.stop)
-    return body

@@ -12,11 +12,14 @@ Choices that differ from the SDK's defaults, and why (each measured with openai 
   read, so a stream that hangs mid-way fails too) and `sock_connect` / `connect`.
 - The transport maps aiohttp's exceptions to httpx2's lossily (a refused connection becomes a
   ConnectTimeout): `http_errors.translate` decides by the aiohttp exception kept as the cause.
-- `with_raw_response` to keep the response headers (request id, region, rate-limit state), and
-  its response read with json.loads, not `parse()`: the SDK's pydantic model per chunk was
-  about half of the client's CPU for streams (bench/RESULTS.md). Streams go through the same SSE
-  decoder as the azure-inference adapter (`sse.consume_sse`); non-2xx answers are still
-  raised by the SDK (its error body parsing), so error translation is unchanged.
+- The body is built by `ChatRequest.body` and sent with the client's documented
+  `post(path, cast_to=httpx2.Response, body=...)`: the client's auth, Azure deployment URLs and
+  error raising (non-2xx answers raise the SDK's APIStatusError, with its error body parsing),
+  without `chat.completions.create`'s TypedDict transform of the body (a third of the client's
+  CPU per request, profiled with bench/profile_adapter.py). The raw response keeps the headers
+  (request id, region, rate-limit state) and is read with json.loads, not the SDK's pydantic
+  models (about half of the client's CPU for streams, bench/RESULTS.md); streams go through the
+  same SSE decoder as the azure-inference adapter (`sse.consume_sse`).
 - Streams request `stream_options.include_usage` (tokens, decode_tps, cost); we read the body to
   its end after `[DONE]`, so finished streams keep their keep-alive connection.
 """
@@ -109,38 +112,29 @@ class OpenAISDKClient:
     async def chat(self, request: ChatRequest, deployment: Deployment) -> Completion:
         client = self._client()
         model = self._model(request)
-        kwargs: dict[str, Any] = {
-            "model": model,
-            "messages": list(request.messages),
-            "timeout": httpx2.Timeout(
-                deployment.read_timeout_s,
-                connect=deployment.connect_timeout_s,
-                pool=deployment.connect_timeout_s,
-            ),
-        }
-        for name in ("temperature", "max_tokens", "top_p", "seed"):
-            value = getattr(request, name)
-            if value is not None:
-                kwargs[name] = value
-        if request.stop:
-            kwargs["stop"] = list(request.stop)
-        if request.extra:
-            kwargs["extra_body"] = dict(request.extra)
-        headers = self._extra_headers(deployment, request)
-        if headers:
-            kwargs["extra_headers"] = headers
+        body = request.body(model)
+        body.update(request.extra)  # what the SDK's `extra_body` does: merged in, last
         if request.stream:
-            kwargs["stream"] = True
-            kwargs["stream_options"] = {"include_usage": True}
+            body["stream_options"] = {"include_usage": True}
+        options: dict[str, Any] = {
+            "timeout": httpx2.Timeout(deployment.read_timeout_s,
+                                      connect=deployment.connect_timeout_s,
+                                      pool=deployment.connect_timeout_s),
+            "headers": self._extra_headers(deployment, request),
+        }
         captured: dict[str, str] = {}
         with SendClock() as clock:
             try:
-                raw = await client.chat.completions.with_raw_response.create(**kwargs)
-                captured.update(lower_headers(raw.headers))
+                # The SDK's documented way to send a body as is (`client.post`, the client's
+                # auth, URL and error handling): `chat.completions.create` first rebuilds the
+                # body through its TypedDict transforms, a third of the client's CPU per request.
+                response: httpx2.Response = await client.post(
+                    "/chat/completions", cast_to=httpx2.Response, body=body, options=options,
+                    stream=request.stream)
+                captured.update(lower_headers(response.headers))
             except Exception as e:
                 raise translate(e, Call(model, self.endpoint, captured)) from e
         # A non-streamed body is read already; a streamed one is not (stream=True).
-        response: httpx2.Response = raw.http_response
         acc = Accumulator(clock.at, streamed=request.stream)
         acc.completion.headers = captured
         if not request.stream:
