@@ -82,8 +82,9 @@ class TruthServer:
 
 @contextmanager
 def truth_server(*, ttft_ms: float, itl_ms: float, tokens: int,
-                 cpu: int = SERVER_CPU) -> Iterator[TruthServer]:
-    """`bench/truth_server.py` in its own process, pinned to `cpu`; stopped on exit."""
+                 cpu: int | None = SERVER_CPU) -> Iterator[TruthServer]:
+    """`bench/truth_server.py` in its own process, pinned to `cpu` (None: not pinned); stopped
+    on exit."""
     cmd = [sys.executable, str(BENCH_DIR / "truth_server.py"), "--ttft-ms", str(ttft_ms),
            "--itl-ms", str(itl_ms), "--tokens", str(tokens)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -91,7 +92,8 @@ def truth_server(*, ttft_ms: float, itl_ms: float, tokens: int,
         line = proc.stdout.readline() if proc.stdout is not None else ""
         if not line.startswith("listening on "):
             raise RuntimeError(f"truth_server.py did not start (printed {line!r})")
-        _pin(proc.pid, cpu)
+        if cpu is not None:
+            _pin(proc.pid, cpu)
         yield TruthServer(line.split("listening on ", 1)[1].strip(), proc)
     finally:
         proc.terminate()
@@ -131,17 +133,13 @@ def cpu_seconds() -> float:
 
 
 def run_delay_s(pid: int) -> float:
-    """Seconds the process's threads have waited on a run queue while runnable (Linux
-    /proc/PID/task/*/schedstat, second field): time the OS kept it off a CPU it wanted. NaN
-    where schedstat is not available."""
-    total = 0
+    """Seconds the process's main thread (its event loop) has waited on a run queue while
+    runnable (Linux /proc/PID/schedstat, second field): time the OS kept it off a CPU it wanted.
+    NaN where schedstat is not available."""
     try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with suppress(OSError, IndexError, ValueError):
-                total += int((task / "schedstat").read_text().split()[1])
-    except OSError:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
         return float("nan")
-    return total / 1e9
 
 
 class Clock:

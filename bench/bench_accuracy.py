@@ -37,6 +37,7 @@ from typing import Any
 
 import aiohttp
 from _common import (
+    SERVER_CPU,
     Clock,
     TruthServer,
     common_args,
@@ -216,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--no-pin", action="store_true",
+                        help="pin neither process (on a shared machine the kernel may then run "
+                             "each on whichever core frees up first)")
     common_args(parser)
     args = parser.parse_args(argv)
     levels = [2] if args.smoke else [int(x) for x in args.levels.split(",")]
@@ -223,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                                                              args.rounds)
     kinds = args.kinds.split(",")
     head = header("2. Measurement accuracy (paired with the server's log)", args.smoke)
-    pinned = pin_self()
-    with truth_server(ttft_ms=TTFT_MS, itl_ms=ITL_MS, tokens=TOKENS) as server:
+    pinned = False if args.no_pin else pin_self()
+    with truth_server(ttft_ms=TTFT_MS, itl_ms=ITL_MS, tokens=TOKENS,
+                      cpu=None if args.no_pin else SERVER_CPU) as server:
         rows = asyncio.run(bench(server, levels, prompts, repeats, rounds, kinds))
     met = goal_met(rows)
     verdict = ", ".join(f"{c} in flight ≤ {GOALS_MS[c]:.0f} ms → **{'met' if m else 'NOT met'}**"
@@ -238,9 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         f"repeats × {len(DEPLOYMENTS)} deployments per row; {rounds} interleaved rounds. "
         "`server late` = how far past its schedule the server wrote the first chunk (the truth "
         "is the log, not the schedule). `waited for CPU` = run-queue wait (Linux schedstat) "
-        "of the client's / the server's threads per second of the batch: time the OS kept a "
-        "process that had work off its core (other processes on the shared machine), which "
-        "no client can measure around. Runner goals: " + verdict + ".\n"
+        "of the client's / the server's event-loop thread per second of the batch: time the "
+        "OS kept a process that had work off its core (other processes on the shared "
+        "machine), which no client can measure around. Runner goals: " + verdict + ".\n"
     )
     body = f"{head}\n{notes}\n{report(rows)}\n"
     print(body)
