@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
               "met": met}] if ratios else []
     path = args.results if args.results is not None else (None if args.smoke else
                                                          results_path(args))
-    write_section(f"before-after-{args.script}-{rev_name}", body, path, goals=goals)
+    after_name = git("rev-parse", "--short", args.after) if args.after else "tree"
+    write_section(f"before-after-{args.script}-{rev_name}-{after_name}", body, path,
+                  goals=goals)
     return 0
 
 
