@@ -97,24 +97,9 @@ def compare_rows(script: str, runs: dict[str, list[dict[str, Any]]]
     return lines, headers, ratios, reference
 
 
-def _num(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rev", required=True, help="the older revision (any git rev)")
-    parser.add_argument("--after", default=None,
-                        help="a revision for the after side too (default: the current tree)")
-    parser.add_argument("--script", choices=sorted(SCRIPTS), required=True)
-    parser.add_argument("--rounds", type=int, default=2, help="runs per side, interleaved")
-    parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--results", type=Path, default=None)
-    parser.add_argument("extra", nargs="*", help="arguments for the script (after --)")
-    args = parser.parse_args(argv)
-    extra = list(args.extra) + (["--smoke"] if args.smoke else [])
-    rev_name = git("rev-parse", "--short", args.rev)
-    current = git("rev-parse", "--short", args.after) if args.after else describe_current()
+def run_sides(args: argparse.Namespace, extra: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The script's JSON payloads per side, from `args.rounds` alternating runs in temporary
+    worktrees (removed at the end)."""
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory(prefix="bench-before-after-") as tmp:
         worktree, after_tree = Path(tmp) / "rev", Path(tmp) / "after"
@@ -134,6 +119,28 @@ def main(argv: list[str] | None = None) -> int:
             git("worktree", "remove", "--force", str(worktree))
             if args.after:
                 git("worktree", "remove", "--force", str(after_tree))
+    return runs
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rev", required=True, help="the older revision (any git rev)")
+    parser.add_argument("--after", default=None,
+                        help="a revision for the after side too (default: the current tree)")
+    parser.add_argument("--script", choices=sorted(SCRIPTS), required=True)
+    parser.add_argument("--rounds", type=int, default=2, help="runs per side, interleaved")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument("extra", nargs="*", help="arguments for the script (after --)")
+    args = parser.parse_args(argv)
+    extra = list(args.extra) + (["--smoke"] if args.smoke else [])
+    rev_name = git("rev-parse", "--short", args.rev)
+    current = git("rev-parse", "--short", args.after) if args.after else describe_current()
+    runs = run_sides(args, extra)
     lines, headers, ratios, reference = compare_rows(args.script, runs)
     drift = median(reference) if reference else 1.0
     goal_ratio = median(ratios) / drift
