@@ -87,9 +87,16 @@ class BatchRun:
             self.run.abort = e
         except Exception as e:
             self.run.abort = ConfigError(f"cannot build a client for {self.dep.name!r}: {e}")
+        # Keys an earlier batch of this directory had (expired, cancelled, refused) that go into
+        # a new one now are counted in the manifest.
+        earlier = {cid for p in self.ledger.parts.values() if p.deployment == self.dep.name
+                   for cid, _ in p.lines}
         if self.client is not None:
             await self._adopt(wanted)
+        self.resubmitted = sum(cid in earlier for cid in wanted)
+        del earlier
         await self._submit(wanted, probed)
+        del wanted  # a 100,000-key run holds only its parts' keys from here on
         await asyncio.gather(*(self._follow(p) for p in list(self.parts)
                                if p.state is not None and not _collected(p)))
 
@@ -111,6 +118,8 @@ class BatchRun:
             part = Part(keys, ledger=pending, adopted=True, attempts=1)  # sent by an earlier run
             for cid in await self._resume(part):
                 wanted[cid] = part.keys[cid]
+            if _collected(part):
+                part.release()
 
     async def _resume(self, part: Part) -> list[str]:
         """Take up a pending part; the custom_ids to send again in a new batch."""
@@ -150,11 +159,6 @@ class BatchRun:
 
     async def _submit(self, wanted: dict[str, Key],
                       probed: Callable[[], Awaitable[None]]) -> None:
-        # Keys an earlier batch of this directory had (expired, cancelled, refused) that go
-        # into a new one now: counted in the manifest.
-        earlier = {cid for p in self.ledger.parts.values() if p.deployment == self.dep.name
-                   for cid, _ in p.lines}
-        self.resubmitted = sum(cid in earlier for cid in wanted)
         t0 = time.perf_counter()
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{self.run_id}-{self.dep.name}")[:80]
         sources, refused = write_parts(((p, r) for p, r, _ in wanted.values()),
@@ -164,7 +168,8 @@ class BatchRun:
         for bad in refused:
             self.sink(self.records.failed(bad.pidx, bad.repeat, bad.digest, bad.error, None, 0))
         first = True
-        for source in sources:
+        while sources:
+            source = sources.pop(0)
             part = Part({cid: (wanted[cid][0], wanted[cid][1], digest)
                          for cid, digest in source.lines}, source=source)
             if self.run.abort is not None or self.client is None:
@@ -195,6 +200,7 @@ class BatchRun:
             return
         finally:
             _drop(source)
+            part.source = None
         self.parts.append(part)
 
     async def _create(self, part: Part) -> BatchState:
@@ -233,6 +239,7 @@ class BatchRun:
                     break
                 await self._create(part)
             await self._collect(part, resubmit=False)
+            part.release()
         except EndpointError as e:
             if e.http_status == 404:
                 self.ledger.ended(part.ledger, "not_found")

@@ -21,7 +21,7 @@ from compare.endpoints.completion import Accumulator, require_finish, unexpected
 from compare.endpoints.http_errors import http_error
 from compare.errors import EndpointError, EndpointTimeout
 from compare.records import NAN, Record
-from compare.runner.measure import RecordMaker, Tries, utc_iso
+from compare.runner.measure import RecordMaker, Tries, fill_completion, utc_iso
 
 if TYPE_CHECKING:
     from compare.runner.attempt import DeploymentRun
@@ -48,6 +48,7 @@ class BatchRecords:
         self.run = run
         self.maker = maker
         self.service_name = str(run.dep.deployment)
+        self._created: dict[str, str | None] = {}  # batch id → started_at text
 
     def answer(self, item: Mapping[str, Any], state: BatchState, pidx: int, repeat: int,
                digest: str | None, attempts: int) -> Record:
@@ -67,7 +68,11 @@ class BatchRecords:
         else:
             outcome = EndpointError("batch line with neither response nor error")
         if isinstance(outcome, Completion):
-            rec = self.maker.ok(self.run, pidx, repeat, digest, outcome, tries)
+            # The ok path per line, without the online path's send-time arithmetic.
+            rec = self.maker.new(self.run, pidx, repeat, digest)
+            fill_completion(rec, outcome, self.run.dep)
+            if outcome.finish_reason == "content_filter":
+                rec.status = "content_filtered"
         else:
             rec = self.maker.error(self.run, pidx, repeat, digest, outcome, tries, 0.0, 0.0)
         if isinstance(response, Mapping) and isinstance(response.get("request_id"), str):
@@ -107,7 +112,9 @@ class BatchRecords:
         if state is not None:
             rec.batch_id = state.id
             rec.batch_turnaround_s = state.turnaround_s
-            created = state.created_at
-            rec.started_at = utc_iso(created) if created is not None and math.isfinite(
-                created) else None
+            if state.id not in self._created:
+                created = state.created_at
+                self._created[state.id] = utc_iso(created) if created is not None and \
+                    math.isfinite(created) else None
+            rec.started_at = self._created[state.id]
         return rec
