@@ -56,12 +56,13 @@ def _typed(col: pd.Series, kind: str) -> pd.Series:
     return col.astype("string")
 
 
-def coerce(frame: pd.DataFrame) -> pd.DataFrame:
+def coerce(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """The record columns with their dtypes (missing ones added empty), then every other column
-    of `frame` as it was."""
+    of `frame` as it was. `columns`: only these record columns (a frame read column by column)."""
     out: dict[str, Any] = {}
     n = len(frame)
-    for name, kind in COLUMN_KINDS.items():
+    kinds = COLUMN_KINDS if columns is None else {c: COLUMN_KINDS[c] for c in columns}
+    for name, kind in kinds.items():
         col = frame[name] if name in frame.columns else pd.Series([None] * n, index=frame.index)
         out[name] = _typed(col, kind)
     for name in frame.columns:

@@ -3,7 +3,11 @@
     OUT/records.jsonl    the runner's checkpoint: one JSON line per final record (checkpoint.py)
     OUT/results.parquet  the results frame, written at the end of a run (also when cancelled)
     OUT/manifest.json    run config, deployments without secrets, package versions, timestamps
-    OUT/prompts.parquet  the prompts (id, text of the last user turn, reference, tags)
+    OUT/prompts.parquet  the prompts (id, text of the last user turn, reference, tags, messages)
+    OUT/scores.parquet   scores, one row per row × scorer (compare.scoring)
+    OUT/pairs.parquet    pairwise judge verdicts, when a pairwise scorer ran
+    OUT/judge_records.jsonl  the scoring calls' checkpoint (judges, embeddings)
+    OUT/ratings.jsonl    human A/B votes from the explorer's rate tab
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ LIST_COLUMNS: Final = ("tags",)
 RESULTS_FILE: Final = "results.parquet"
 MANIFEST_FILE: Final = "manifest.json"
 PROMPTS_FILE: Final = "prompts.parquet"
-RUN_FILES: Final = (RECORDS_FILE, RESULTS_FILE, MANIFEST_FILE, PROMPTS_FILE)
+SCORES_FILE: Final = "scores.parquet"
+PAIRS_FILE: Final = "pairs.parquet"
+JUDGE_RECORDS_FILE: Final = "judge_records.jsonl"
+RATINGS_FILE: Final = "ratings.jsonl"
+RUN_FILES: Final = (RECORDS_FILE, RESULTS_FILE, MANIFEST_FILE, PROMPTS_FILE, SCORES_FILE,
+                    PAIRS_FILE, JUDGE_RECORDS_FILE)
 # Versions recorded in every manifest (what produced the numbers).
 VERSIONED_PACKAGES: Final = (
     "compare",

@@ -22,6 +22,7 @@ from compare.charts.heatmap import latency_heatmap
 from compare.charts.latency import latency_distribution, ttft_vs_decode
 
 __all__ = [
+    "CHARTS",
     "STATUS_COLORS",
     "ChartFigure",
     "dashboard",
@@ -33,3 +34,12 @@ __all__ = [
     "tokens_and_cost",
     "ttft_vs_decode",
 ]
+
+# Every chart with its title, in the order the explorer's charts tab and the report show them.
+CHARTS = (
+    ("latency", latency_distribution),
+    ("TTFT vs decode", ttft_vs_decode),
+    ("status", status_breakdown),
+    ("per-prompt latency", latency_heatmap),
+    ("tokens and cost", tokens_and_cost),
+)

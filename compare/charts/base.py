@@ -8,14 +8,14 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, ListedColormap
 from matplotlib.figure import Figure, SubFigure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 
 class ResultsLike(Protocol):
@@ -129,13 +129,45 @@ def say(ax: Axes, text: str) -> None:
 
 
 def format_seconds(value: float) -> str:
+    """Seconds to three significant digits, always in seconds (0.089, 0.19, 2.56, 15.3), so
+    numbers side by side share one unit."""
     if not math.isfinite(value):
         return "–"
-    if value >= 10:
-        return f"{value:.1f}"
-    if value >= 0.1:
-        return f"{value:.2f}"
-    return f"{value * 1000:.0f}ms"
+    if value >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def log_axis(axis: Any, low: float, high: float) -> None:
+    """A log-scaled axis labelled in plain numbers at 1-2-5 steps (1 per decade beyond three
+    decades) and no labels on minor ticks: matplotlib's defaults label minor ticks in scientific
+    notation when a range spans about one decade, and the labels run into each other."""
+    decades = math.log10(max(high, low * 1.0001) / low) if low > 0 else 1.0
+    subs = (1.0, 2.0, 5.0) if decades <= 3 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(PLAIN)
+    axis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def untimed(results: ResultsLike, metric: str) -> list[str]:
+    """Deployments with rows but no timed value of `metric` (e.g. batch deployments, whose
+    latency is NaN): latency panels leave them out and say so with `untimed_note`."""
+    timing = timed_rows(results)
+    values = numeric(timing, metric)
+    timed = set(timing.loc[values.notna(), "deployment"].astype(str)) if len(timing) else set()
+    return [n for n in deployment_names(results) if n not in timed]
+
+
+def untimed_note(results: ResultsLike, names: Sequence[str]) -> str:
+    """'not shown (no timed rows): a, b' — with where batch turnaround is, when the frame has it."""
+    if not names:
+        return ""
+    note = f"not shown (no timed rows): {', '.join(shorten(n, 20) for n in names)}"
+    frame = results.frame
+    if "batch_turnaround_s" in frame and numeric(frame, "batch_turnaround_s").notna().any():
+        note += "; batch deployments: see batch_turnaround_s"
+    return note
 
 
 def legend_outside(ax: Axes, **kwargs: object) -> None:

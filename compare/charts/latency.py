@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -9,7 +11,6 @@ from compare.charts.base import (
     NO_TIMING,
     PCT_MARKERS,
     PERCENTILES,
-    PLAIN,
     Canvas,
     ChartFigure,
     ResultsLike,
@@ -17,64 +18,70 @@ from compare.charts.base import (
     deployment_names,
     format_seconds,
     legend_outside,
+    log_axis,
     numeric,
     say,
     shorten,
     timed_rows,
+    untimed,
+    untimed_note,
     wide_range,
 )
 from compare.records import METRICS
 
 
+def _box(ax: Any, data: np.ndarray, y: float, color: Any, legend: bool) -> None:
+    """One deployment's box (p25-p75, whiskers p5-p95), its p50/p90/p99 markers and numbers."""
+    box = ax.boxplot(data, positions=[y], orientation="horizontal", widths=0.55,
+                     patch_artist=True, showfliers=True, whis=(5, 95),
+                     flierprops={"markersize": 3, "markeredgecolor": color},
+                     medianprops={"color": "black"})
+    for patch in box["boxes"]:
+        patch.set_facecolor((*color[:3], 0.35))
+        patch.set_edgecolor(color)
+    pct = np.percentile(data, PERCENTILES)
+    for p, v in zip(PERCENTILES, pct, strict=True):
+        marker, size = PCT_MARKERS[p]
+        ax.plot([v], [y], marker=marker, markersize=size, color="black", linestyle="none",
+                label=f"p{p}" if legend else None)
+    # In the right margin (axes x > 1) so the numbers never cover a box or marker.
+    text = "  ".join(f"p{p} {format_seconds(v)}" for p, v in zip(PERCENTILES, pct, strict=True))
+    ax.annotate(f"{text}  n={len(data)}", xy=(1.01, y), xycoords=("axes fraction", "data"),
+                va="center", fontsize=8)
+
+
 def draw_latency(canvas: Canvas, results: ResultsLike, metric: str) -> None:
+    """Box per timed deployment, top to bottom in run order; untimed ones named under it."""
     ax = canvas.add_subplot()
     ax.set_title(f"{METRICS[metric].split(':')[0]} per deployment (p50 | p90 ◆ p99 ▲)", fontsize=11)
     timing = timed_rows(results)
-    names = deployment_names(results)
-    values = {n: numeric(timing[timing["deployment"].astype(str) == n], metric).dropna().to_numpy()
-              for n in names} if len(timing) else {}
-    if not any(len(v) for v in values.values()):
+    skipped = untimed(results, metric)
+    names = [n for n in deployment_names(results) if n not in skipped]
+    if not names:
         say(ax, NO_TIMING)
         ax.set_xlabel(METRICS[metric])
         return
-    colors = deployment_colors(names)
-    # Top to bottom in the user's order.
+    colors = deployment_colors(deployment_names(results))
     positions = {n: len(names) - i for i, n in enumerate(names)}
-    every = np.concatenate([v for v in values.values() if len(v)])
-    x_max = float(every.max())
-    log = wide_range(every)
+    values = {n: numeric(timing[timing["deployment"].astype(str) == n], metric).dropna()
+              .to_numpy() for n in names}
     for name in names:
-        data, y = values[name], positions[name]
-        if not len(data):
-            ax.annotate("  no timing rows", xy=(0.0, y), xycoords=("axes fraction", "data"),
-                        va="center", fontsize=8, color="#555555")
-            continue
-        box = ax.boxplot(data, positions=[y], orientation="horizontal", widths=0.55,
-                         patch_artist=True, showfliers=True, whis=(5, 95),
-                         flierprops={"markersize": 3, "markeredgecolor": colors[name]},
-                         medianprops={"color": "black"})
-        for patch in box["boxes"]:
-            patch.set_facecolor((*colors[name][:3], 0.35))
-            patch.set_edgecolor(colors[name])
-        pct = np.percentile(data, PERCENTILES)
-        for p, v in zip(PERCENTILES, pct, strict=True):
-            marker, size = PCT_MARKERS[p]
-            ax.plot([v], [y], marker=marker, markersize=size, color="black", linestyle="none",
-                    label=f"p{p}" if name == names[0] else None)
-        # In the right margin (axes x > 1) so the numbers never cover a box or marker.
-        text = "  ".join(f"p{p} {format_seconds(v)}" for p, v in zip(PERCENTILES, pct, strict=True))
-        text += f"  n={len(data)}"
-        ax.annotate(text, xy=(1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=8)
+        _box(ax, values[name], positions[name], colors[name], legend=name == names[0])
+    every = np.concatenate(list(values.values()))
     ax.set_yticks([positions[n] for n in names], [shorten(n) for n in names])
     ax.set_ylim(0.4, len(names) + 0.6)
+    log = wide_range(every)
     if log:
+        low, high = float(every[every > 0].min()) * 0.7, float(every.max()) * 1.4
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(PLAIN)
-        ax.set_xlim(float(every[every > 0].min()) * 0.7, x_max * 1.4)
+        ax.set_xlim(low, high)
+        log_axis(ax.xaxis, low, high)
     else:
-        ax.set_xlim(0, x_max * 1.05)
+        ax.set_xlim(0, float(every.max()) * 1.05)
     scale = ", log scale" if log else ""
-    ax.set_xlabel(METRICS[metric] + f"  (box: p25-p75, whiskers: p5-p95{scale})")
+    note = untimed_note(results, skipped)
+    ax.set_xlabel(METRICS[metric] + f"  (box: p25-p75, whiskers: p5-p95{scale})"
+                  + (f"\n{note}" if note else ""))
     ax.grid(axis="x", alpha=0.3)
 
 
@@ -112,12 +119,17 @@ def draw_scatter(canvas: Canvas, results: ResultsLike) -> None:
     if not drawn:
         say(ax, NO_TIMING + "\nwith both TTFT and decode tokens/s")
         return
-    if wide_range(np.concatenate(ttfts)):
+    every = np.concatenate(ttfts)
+    note = untimed_note(results, untimed(results, "ttft_s"))
+    if wide_range(every):
+        low, high = float(every[every > 0].min()) * 0.8, float(every.max()) * 1.25
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(PLAIN)
-        ax.set_xlabel(METRICS["ttft_s"] + " (log scale)")
+        ax.set_xlim(low, high)
+        log_axis(ax.xaxis, low, high)
+        ax.set_xlabel(METRICS["ttft_s"] + " (log scale)" + (f"\n{note}" if note else ""))
     else:
         ax.set_xlim(left=0)
+        ax.set_xlabel(METRICS["ttft_s"] + (f"\n{note}" if note else ""))
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.text(0.99, 0.99, "better: up and left", ha="right", va="top", transform=ax.transAxes,

@@ -1,9 +1,9 @@
-"""`compare` command line: run, summary, deployments, demo, serve, app.
+"""`compare` command line: run, summary, show, report, deployments, demo, serve, app.
 
-One module per command (`run`, `summary`, `deployments`, `demo`; `delegate` hands `serve` and
-`app` to compare.server and compare.voila), plus `args` (the parser class and argparse types),
-`source` (where deployments come from), `tables` (the printed summary) and `outcome` (exit codes,
-failure report, reading a user's file).
+One module per command (`run`, `summary`, `show`, `report`, `deployments`, `demo`; `delegate`
+hands `serve` and `app` to compare.server and compare.voila), plus `parser` (the top level),
+`args` (the parser class and argparse types), `source` (where deployments come from), `tables`
+(the printed summary) and `outcome` (exit codes, failure report, charts, reading a user's file).
 
 Exit codes (scripts can rely on them):
   0    done; every row ok (or content_filtered: the service answered with a filter verdict)
@@ -31,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from compare.cli.parser import build_parser
 
     given = list(sys.argv[1:] if argv is None else argv)
+    _say_what_the_runner_does()
     if given and given[0] in DELEGATED:
         return _guard(lambda: delegate(given[0], given[1:]))
     parser = build_parser()
@@ -43,6 +44,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     return _guard(lambda: args.func(args))
+
+
+def _say_what_the_runner_does() -> None:
+    """The runner's notes for a person at a terminal (e.g. "resuming runs/x: 40 finished, 10 to
+    send") go to stderr as plain lines; warnings too, without Python's file:line prefix."""
+    import logging
+    import warnings
+
+    log = logging.getLogger("compare")
+    if not any(getattr(h, "_compare_cli", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._compare_cli = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+    def show(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show  # type: ignore[assignment]
 
 
 def _guard(command: Callable[[], int]) -> int:

@@ -13,10 +13,12 @@ from typing import Any, Final
 
 from compare.cli.args import add_progress, name_list, positive_int, progress_enabled
 from compare.cli.outcome import (
+    CHARTS_FILE,
     EXIT_CODES_HELP,
     EXIT_OK,
     EXIT_ROWS_FAILED,
     interrupted,
+    print_where,
     write_charts,
 )
 from compare.cli.tables import format_summary
@@ -132,7 +134,7 @@ def command(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if not args.resume:
-        for name in ("records.jsonl", RESULTS_FILE, MANIFEST_FILE, PROMPTS_FILE, "charts.png"):
+        for name in ("records.jsonl", RESULTS_FILE, MANIFEST_FILE, PROMPTS_FILE, CHARTS_FILE):
             (out / name).unlink(missing_ok=True)
     print("starting the local endpoint (loads the models; first start takes a while) ...",
           file=sys.stderr)
@@ -150,8 +152,7 @@ def command(args: argparse.Namespace) -> int:
     notes = demo_notes(deps, shared)
     if notes:
         print(notes)
-    chart = write_charts(results, out / "charts.png")
-    print(f"\nresults: {out}/ (results.parquet, manifest.json, records.jsonl, {chart.name})")
+    print_where(out, write_charts(results, out / CHARTS_FILE))
     ok = results.frame["status"] == "ok"
     # The demo succeeds when every deployment answered; individual throttled rows are part of it.
     answered = set(results.frame.loc[ok, "deployment"])

@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from compare.records import FAILED_STATUSES
+
 EXIT_OK: Final = 0
 EXIT_ROWS_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
-FAILED_STATUSES: Final = ("error", "timeout", "rate_limited", "incomplete")
+CHARTS_FILE: Final = "charts.png"
 EXIT_CODES_HELP: Final = """exit codes:
   0    every row ok (or content_filtered)
   1    finished, but some rows failed (error, timeout, rate_limited, incomplete)
@@ -45,10 +47,14 @@ def read_file(path: str | Path, loader: Any, what: str) -> Any:
 def report_failures(results: Any) -> int:
     """Say on stderr how many rows failed and the first failure; the exit code that goes with it.
 
-    content_filtered is a result (the service's filter verdict), not a failure: it never makes
-    the exit code 1.
+    content_filtered is a result (the service's filter verdict), not a failure: it is counted on
+    its own line and never makes the exit code 1.
     """
     frame = results.frame
+    filtered = int((frame["status"] == "content_filtered").sum())
+    if filtered:
+        print(f"{filtered} of {len(frame)} rows content_filtered (the service's filter answered "
+              "instead of the model; not a failure)", file=sys.stderr)
     failed = frame["status"].isin(list(FAILED_STATUSES))
     n_failed = int(failed.sum())
     if not n_failed:
@@ -70,6 +76,13 @@ def interrupted(out: Path) -> int:
     print(f"\ninterrupted: {n} finished records kept in {out / 'records.jsonl'}; run the same "
           "command again to resume", file=sys.stderr)
     return EXIT_INTERRUPTED
+
+
+def print_where(out: Path, chart: Path | None) -> None:
+    """Where the run directory and the charts are."""
+    print(f"\nresults: {out}/ (results.parquet, manifest.json, records.jsonl)")
+    if chart is not None:
+        print(f"charts:  {chart}")
 
 
 def write_charts(results: Any, path: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from compare.cli import delegate, demo, deployments, run, summary
+from compare.cli import delegate, demo, deployments, report, run, show, summary
 from compare.cli.args import Parser
 from compare.cli.outcome import EXIT_CODES_HELP
 
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     run.add_parser(sub)
     summary.add_parser(sub)
+    show.add_parser(sub)
+    report.add_parser(sub)
     deployments.add_parser(sub)
     demo.add_parser(sub)
     delegate.add_parsers(sub)

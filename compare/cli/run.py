@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from compare.cli.args import add_progress, positive_int, progress_enabled
-from compare.cli.outcome import EXIT_CODES_HELP, interrupted, read_file, report_failures
+from compare.cli.outcome import (
+    CHARTS_FILE,
+    EXIT_CODES_HELP,
+    interrupted,
+    print_where,
+    read_file,
+    report_failures,
+    write_charts,
+)
 from compare.cli.source import (
     add_source_args,
     check_keys,
@@ -24,20 +32,24 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run a prompt set against deployments", epilog=EXIT_CODES_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Send every prompt to every deployment REPEATS times; "
-                                   "write OUT/results.parquet, manifest.json and the "
-                                   "records.jsonl checkpoint (rerun with the same --out to "
+                                   "write OUT/results.parquet, manifest.json, charts.png and "
+                                   "the records.jsonl checkpoint (rerun with the same --out to "
                                    "resume), then print the summary.")
     p.add_argument("--prompts", "-p", required=True, metavar="FILE",
                    help="prompt set: .jsonl, .csv or .json")
     add_source_args(p)
     p.add_argument("--repeats", "-n", type=positive_int, default=1, metavar="N")
-    p.add_argument("--out", "-o", metavar="DIR", help="run directory (default runs/<run id>)")
+    p.add_argument("--out", "-o", metavar="DIR", help="run directory (default runs/<run id>); "
+                   "an existing one is resumed")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over in --out instead of resuming the run there")
     p.add_argument("--run-id", metavar="ID")
     p.add_argument("--concurrency", type=positive_int, default=32, metavar="N",
                    help="global in-flight limit (default 32)")
     p.add_argument("--max-attempts", type=positive_int, default=5, metavar="N",
                    help="attempts per request incl. retries (default 5)")
     p.add_argument("--no-stream", action="store_true", help="non-streaming requests (no TTFT)")
+    p.add_argument("--no-charts", action="store_true", help=f"do not write OUT/{CHARTS_FILE}")
     p.add_argument("--temperature", type=float)
     p.add_argument("--max-tokens", type=positive_int, dest="max_tokens")
     p.add_argument("--top-p", type=float, dest="top_p")
@@ -55,14 +67,18 @@ def command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / new_run_id()
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
     with local_endpoint_for(args) as ep:
-        deps = deployments_from_args(args, ep)
-        check_keys(deps)
+        chosen = deployments_from_args(args, ep)
+        check_keys(chosen)
         try:
-            results = run(prompts, deps, repeats=args.repeats, out=out, stream=not args.no_stream,
-                          concurrency=args.concurrency, max_attempts=args.max_attempts,
-                          progress=progress_enabled(args), run_id=args.run_id, **overrides)
+            # fail_fast: a deployment whose first request shows it cannot be used at all
+            # stops the run (exit 2), one line per such deployment.
+            results = run(prompts, chosen.deployments, repeats=args.repeats, out=out,
+                          stream=not args.no_stream, concurrency=args.concurrency,
+                          max_attempts=args.max_attempts, progress=progress_enabled(args),
+                          run_id=args.run_id, fresh=args.fresh, fail_fast=True, **overrides)
         except KeyboardInterrupt:
             return interrupted(out)
     print(format_summary(results))
-    print(f"\nresults: {out}/ (results.parquet, manifest.json, records.jsonl)")
+    chart = None if args.no_charts else write_charts(results, out / CHARTS_FILE)
+    print_where(out, chart)
     return report_failures(results)

@@ -42,29 +42,43 @@ def _cell(column: str) -> Callable[[Any], str]:
     return cell
 
 
-def format_summary(results: Any) -> str:
-    """The summary table plus the definitions of the metrics it shows."""
-    import pandas as pd
-
-    from compare.records import METRICS
-
+def summary_view(results: Any) -> tuple[Any, dict[str, Callable[[Any], str]]]:
+    """The summary columns shown (status counts only when some row has them, cost only when
+    priced) and a formatter per column: what the CLI prints and the HTML report shows."""
     table = results.summary()
     shown = [c for c in SUMMARY_SHOWN if c in table.columns]
     counted = [s for s in STATUS_COUNTS if s in table.columns and table[s].sum() > 0]
     table = table[shown[:3] + counted + shown[3:]]
-    if table["cost"].isna().all():
+    if "cost" in table.columns and table["cost"].isna().all():
         table = table.drop(columns="cost")
+    return table, {c: _cell(c) for c in table.columns}
+
+
+def format_summary(results: Any) -> str:
+    """The summary table plus the definitions of the metrics it shows."""
+    import pandas as pd
+
+    table, formatters = summary_view(results)
+    counted = [s for s in STATUS_COUNTS if s in table.columns]
     with pd.option_context("display.width", 200, "display.max_columns", 40):
-        text = table.to_string(formatters={c: _cell(c) for c in table.columns})
+        text = table.to_string(formatters=formatters)
+    return text + "\n" + summary_legend(table.columns, counted)
+
+
+def summary_legend(columns: Any, counted: list[str]) -> str:
+    """The definitions of the summary columns shown, one per line."""
+    from compare.records import METRICS
+
     legend = [
-        "  n: rows (prompts × repeats); ok: rows with status ok; error_rate: share of rows not ok"
-        + ("; " + ", ".join(counted) + ": rows with that status" if counted else ""),
+        "  n: rows (prompts × repeats); ok: rows with status ok; error_rate: share of rows that "
+        "failed (error, timeout, rate_limited, incomplete; content_filtered is a result, not a "
+        "failure)" + ("; " + ", ".join(counted) + ": rows with that status" if counted else ""),
     ]
     for metric in ("ttft_s", "latency_s", "decode_tps"):
         legend.append(f"  {metric}: {METRICS[metric]}")
     legend.append("  _p50/_p90/_p99: percentiles over rows with status ok, not replayed from a "
                   "checkpoint; decode_tps_mean: mean over the same rows")
     legend.append("  completion_tokens: total over all rows (from usage)")
-    if "cost" in table.columns:
+    if "cost" in columns:
         legend.append("  cost: total over all rows, from the deployments' per-1k-token prices")
-    return text + "\n" + "\n".join(legend)
+    return "\n".join(legend)

@@ -37,7 +37,12 @@ from azure.core.rest import HttpRequest
 
 from compare.deployments import DEFAULT_API_VERSION, Deployment
 from compare.endpoints.base import ChatRequest, Completion
-from compare.endpoints.completion import Accumulator, require_finish, unexpected_response
+from compare.endpoints.completion import (
+    Accumulator,
+    embeddings_completion,
+    require_finish,
+    unexpected_response,
+)
 from compare.endpoints.http_errors import Call, http_error, lower_headers, translate
 from compare.endpoints.send_clock import SendClock, on_request_written
 from compare.endpoints.sse import consume_sse
@@ -253,6 +258,32 @@ class AzureInferenceClient:
             await response.close()
         return require_finish(acc, model, captured)
 
+    async def embed(self, texts: list[str], deployment: Deployment) -> Completion:
+        """POST /embeddings (the unified endpoint's embeddings route; `model` routes it)."""
+        client = self._client()
+        model = str(deployment.deployment)
+        captured: dict[str, str] = {}
+
+        def hook(pipeline_response: Any) -> None:
+            captured.clear()
+            captured.update(lower_headers(pipeline_response.http_response.headers))
+
+        request = HttpRequest("POST", "/embeddings", params={"api-version": self.api_version},
+                              json={"model": model, "input": texts})
+        with SendClock() as clock:
+            try:
+                response = await client.send_request(
+                    request, **self._call_options(deployment, hook))
+            except Exception as e:
+                raise translate(e, Call(model, self.endpoint, captured)) from e
+        if not 200 <= response.status_code < 300:
+            raise http_error(response.status_code, response.content, captured, deployment=model)
+        try:
+            body = json.loads(response.content)
+        except ValueError as e:
+            raise unexpected_response(e, model, captured) from e
+        return embeddings_completion(body, clock.at, captured, n=len(texts), model=model)
+
     async def model_info(self, deployment: str) -> dict[str, Any] | None:
         """`GET /info` for one deployment (routed by the `azureml-model-deployment` header, as
         the multi-deployment endpoints document, and `model`). None when the endpoint has none."""
@@ -306,10 +337,5 @@ def chat_body(request: ChatRequest, model: str, *, stream: bool) -> dict[str, An
     body: dict[str, Any] = {"model": model, "messages": list(request.messages)}
     if stream:
         body["stream"] = True
-    for name in ("temperature", "max_tokens", "top_p", "seed"):
-        value = getattr(request, name)
-        if value is not None:
-            body[name] = value
-    if request.stop:
-        body["stop"] = list(request.stop)
+    body.update(request.params())
     return body

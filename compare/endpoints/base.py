@@ -33,6 +33,18 @@ class ChatRequest:
     # Parameters outside the common set, sent per the deployment's `extra-parameters` mode.
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def params(self) -> dict[str, Any]:
+        """The common sampling parameters that are set, as JSON body keys (every adapter
+        sends these the same way)."""
+        out: dict[str, Any] = {}
+        for name in ("temperature", "max_tokens", "top_p", "seed"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.stop:
+            out["stop"] = list(self.stop)
+        return out
+
 
 @dataclass
 class Completion:
@@ -50,6 +62,8 @@ class Completion:
     headers: dict[str, str] = field(default_factory=dict)
     content_filter: Any = None
     streamed: bool = True
+    # An embeddings call's vectors, in input order (chat completions have none).
+    embeddings: list[list[float]] | None = None
 
 
 @runtime_checkable
@@ -62,6 +76,10 @@ class Endpoint(Protocol):
 
     async def model_info(self, deployment: str) -> dict[str, Any] | None:
         """What the service reports about a deployment (`/info`), or None where it has none."""
+        ...
+
+    async def embed(self, texts: list[str]) -> Completion:
+        """One embeddings call: `Completion.embeddings` holds a vector per text."""
         ...
 
     async def aclose(self) -> None: ...
@@ -77,6 +95,10 @@ class SharedClient(Protocol):
         ...
 
     async def model_info(self, deployment: str) -> dict[str, Any] | None: ...
+
+    async def embed(self, texts: list[str], deployment: Deployment) -> Completion:
+        """One embeddings call for `deployment` (its service name goes in `model`)."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -7,6 +7,7 @@ EndpointError (not retryable: a server that answers so will answer so again); an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -135,3 +136,31 @@ def require_finish(acc: Accumulator, deployment: str, headers: Mapping[str, str]
             partial=completion,
         )
     return completion
+
+
+def embeddings_completion(
+    body: Any, sent_at: float, headers: Mapping[str, str], *, n: int, model: str
+) -> Completion:
+    """An embeddings answer (`{data: [{index, embedding}], usage}`) as a Completion whose
+    `embeddings` are in input order; anything else is an `unexpected_response`."""
+    data = body.get("data") if isinstance(body, Mapping) else None
+    try:
+        if not isinstance(data, list) or len(data) != n:
+            raise ResponseShapeError(f"expected {n} embeddings, got {_count(data)}")
+        ordered = sorted(data, key=lambda item: int(item.get("index", 0)))
+        vectors = [[float(x) for x in item["embedding"]] for item in ordered]
+    except (ResponseShapeError, TypeError, ValueError, KeyError, AttributeError) as e:
+        raise unexpected_response(e, model, headers) from None
+    usage = body.get("usage") if isinstance(body, Mapping) else None
+    prompt_tokens = usage.get("prompt_tokens") if isinstance(usage, Mapping) else None
+    return Completion(
+        sent_at=sent_at, ended_at=time.perf_counter(), finish_reason="stop",
+        model=body.get("model") if isinstance(body.get("model"), str) else None,
+        prompt_tokens=prompt_tokens if isinstance(prompt_tokens, int) else None,
+        completion_tokens=0,  # embeddings generate no tokens: only input is priced
+        headers=dict(headers), streamed=False, embeddings=vectors,
+    )
+
+
+def _count(data: Any) -> str:
+    return str(len(data)) if isinstance(data, list) else type(data).__name__

@@ -59,6 +59,10 @@ class DeploymentEndpoint:
         check_sendable(request)
         return await self.client.chat(request, self.deployment)
 
+    async def embed(self, texts: list[str]) -> Completion:
+        """One embeddings call: `Completion.embeddings` holds a vector per text."""
+        return await self.client.embed(list(texts), self.deployment)
+
     async def model_info(self, deployment: str | None = None) -> dict[str, Any] | None:
         """What the service reports about this deployment (`/info`), or None where it has none."""
         name = deployment or self.deployment.deployment

@@ -27,7 +27,7 @@ import openai
 
 from compare.deployments import Deployment
 from compare.endpoints.base import ChatRequest, Completion
-from compare.endpoints.completion import Accumulator, require_finish
+from compare.endpoints.completion import Accumulator, embeddings_completion, require_finish
 from compare.endpoints.http_errors import Call, lower_headers, translate
 from compare.endpoints.send_clock import SendClock, request_written
 from compare.endpoints.sse import consume_sse
@@ -108,12 +108,7 @@ class OpenAISDKClient:
                 pool=deployment.connect_timeout_s,
             ),
         }
-        for name in ("temperature", "max_tokens", "top_p", "seed"):
-            value = getattr(request, name)
-            if value is not None:
-                kwargs[name] = value
-        if request.stop:
-            kwargs["stop"] = list(request.stop)
+        kwargs.update(request.params())
         if request.extra:
             kwargs["extra_body"] = dict(request.extra)
         headers = self._extra_headers(deployment, request)
@@ -149,6 +144,24 @@ class OpenAISDKClient:
             # A no-op after a full read (httpx2 released the connection at the body's end).
             await response.aclose()
         return require_finish(acc, model, captured)
+
+    async def embed(self, texts: list[str], deployment: Deployment) -> Completion:
+        """`embeddings.create` (the deployment's service name as `model`), body read with
+        json.loads like chat answers."""
+        client = self._client()
+        model = str(deployment.deployment)
+        timeout = httpx2.Timeout(deployment.read_timeout_s, connect=deployment.connect_timeout_s,
+                                 pool=deployment.connect_timeout_s)
+        captured: dict[str, str] = {}
+        with SendClock() as clock:
+            try:
+                raw = await client.embeddings.with_raw_response.create(
+                    model=model, input=texts, encoding_format="float", timeout=timeout)
+                captured.update(lower_headers(raw.headers))
+                body = json.loads(raw.http_response.content)
+            except Exception as e:
+                raise translate(e, Call(model, self.endpoint, captured)) from e
+        return embeddings_completion(body, clock.at, captured, n=len(texts), model=model)
 
     async def model_info(self, deployment: str) -> dict[str, Any] | None:
         return None

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from compare.charts import STATUS_COLORS
-from compare.records import METRICS, Record
+from compare.records import FAILED_STATUSES, METRICS, Record
 
 FOLD_AT: Final = 280  # characters: longer outputs are folded into <details>
 FRAME_COLUMNS: Final = (
@@ -30,6 +30,7 @@ table.cmp-side-by-side th, table.cmp-side-by-side td {border: 1px solid #ddd; pa
 table.cmp-side-by-side th {background: #f3f3f3; position: sticky; top: 0;}
 .cmp-text {white-space: pre-wrap; word-break: break-word; font-family: monospace;}
 .cmp-error {color: #b00;}
+.cmp-filtered {color: #9467bd;}
 .cmp-meta {color: #555; font-size: 11px; margin-top: 3px;}
 .cmp-prompt {max-width: 22em;}
 </style>"""
@@ -64,6 +65,9 @@ def _cell(rows: pd.DataFrame) -> str:
     status = str(first["status"])
     if status == "ok" or (isinstance(first["output"], str) and first["output"]):
         content = _fold(str(first["output"] or ""))
+    elif status == "content_filtered":  # the service's verdict, not an error
+        message = f"content filter: {first['error_message'] or 'blocked'}"
+        content = f'<div class="cmp-text cmp-filtered">{html.escape(message)}</div>'
     else:
         message = f"{first['error_type'] or status}: {first['error_message'] or ''}".strip(": ")
         content = f'<div class="cmp-text cmp-error">{html.escape(message)}</div>'
@@ -84,7 +88,7 @@ def _cell(rows: pd.DataFrame) -> str:
 def _prompt_texts(results: Any, prompts: Any) -> dict[str, str]:
     if prompts is not None:
         return {p.id: p.text for p in prompts}
-    saved = results.prompts
+    saved = results.prompt_table
     if saved is not None and "prompt" in saved:
         return dict(zip(saved["id"], saved["prompt"], strict=False))
     return {}
@@ -118,20 +122,26 @@ def side_by_side_html(results: Any, prompts: Any = None) -> str:
 
 
 def counters_html(records: Sequence[Record], names: Sequence[str], total: int) -> str:
-    """Live per-deployment table: done / total, errors, p50 latency of timed records."""
+    """Live per-deployment table: done / total, failed (error, timeout, rate_limited,
+    incomplete: red), content filtered (its own colour: a result, not an error), p50 latency of
+    timed records."""
     rows = []
+    filtered_color = status_color("content_filtered")
     for name in names:
         mine = [r for r in records if r.deployment == name]
-        errors = sum(r.status != "ok" for r in mine)
+        failed = sum(r.status in FAILED_STATUSES for r in mine)
+        filtered = sum(r.status == "content_filtered" for r in mine)
         lat = [r.latency_s for r in mine
                if r.status == "ok" and not r.cached and math.isfinite(r.latency_s)]
         p50 = f"{np.median(lat):.2f}" if lat else "–"
-        color = ERROR_COLOR if errors else "inherit"
+        color = ERROR_COLOR if failed else "inherit"
         rows.append(f"<tr><td>{html.escape(name)}</td><td>{len(mine)} / {total}</td>"
-                    f'<td style="color:{color}">{errors}</td><td>{p50}</td></tr>')
+                    f'<td style="color:{color}">{failed}</td>'
+                    f'<td style="color:{filtered_color if filtered else "inherit"}">{filtered}</td>'
+                    f"<td>{p50}</td></tr>")
     return ('<table class="cmp-counters" style="font-size:12px;border-collapse:collapse">'
-            '<thead><tr><th style="text-align:left">deployment</th><th>done</th><th>errors</th>'
-            '<th>p50 latency (s)</th></tr></thead>'
+            '<thead><tr><th style="text-align:left">deployment</th><th>done</th><th>failed</th>'
+            '<th>content filtered</th><th>p50 latency (s)</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>'
             '<style>table.cmp-counters td, table.cmp-counters th {padding: 2px 10px;}</style>')
 

@@ -1,5 +1,6 @@
 """The explorer's widgets and how they are arranged: deployment list and parameters, prompt inputs,
-Run/Stop, status line, live counters, and the tabs (side by side, charts, frame, export).
+Run/Stop, status line, live counters, and the tabs (side by side, charts, frame, export, open
+run).
 
 `ExplorerView` only builds and paints; `compare.explorer.widget.Explorer` adds what the buttons do.
 """
@@ -21,14 +22,7 @@ from compare.errors import ConfigError
 from compare.explorer.html import frame_html, message_html, side_by_side_html
 from compare.prompts import PromptSet, demo_prompts, load_prompts
 
-CHARTS: Final = (
-    ("latency", charts.latency_distribution),
-    ("TTFT vs decode", charts.ttft_vs_decode),
-    ("status", charts.status_breakdown),
-    ("per-prompt latency", charts.latency_heatmap),
-    ("tokens and cost", charts.tokens_and_cost),
-)
-TAB_TITLES: Final = ("side by side", "charts", "frame", "export")
+TAB_TITLES: Final = ("side by side", "charts", "frame", "export", "open run")
 _WIDE: Final = {"description_width": "110px"}
 
 
@@ -37,6 +31,11 @@ def figure_png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return buf.getvalue()
+
+
+def chart_pngs(results: Any) -> list[tuple[str, bytes]]:
+    """(title, PNG) of every chart in `compare.charts.CHARTS`."""
+    return [(title, figure_png(draw(results))) for title, draw in charts.CHARTS]
 
 
 class ExplorerView:
@@ -106,7 +105,13 @@ class ExplorerView:
         self.export_status = w.HTML()
         export = w.VBox([self.export_dir, w.HBox([self.parquet_button, self.csv_button]),
                          self.export_status])
-        self.tabs = w.Tab(children=[self.outputs, self.charts, self.frame_view, export])
+        self.open_dir = w.Text(description="run directory", style=_WIDE,
+                               placeholder="runs/NAME (holds results.parquet or records.jsonl)",
+                               layout=w.Layout(width="520px"))
+        self.open_button = w.Button(description="Open", icon="folder-open")
+        self.open_status = w.HTML("<i>Shows a saved run in these tabs; nothing is sent.</i>")
+        opener = w.VBox([w.HBox([self.open_dir, self.open_button]), self.open_status])
+        self.tabs = w.Tab(children=[self.outputs, self.charts, self.frame_view, export, opener])
         for i, title in enumerate(TAB_TITLES):
             self.tabs.set_title(i, title)
 
@@ -158,13 +163,11 @@ class ExplorerView:
         else:
             self.export_status.value = f"{text} <code>{html.escape(str(path))}</code>"
 
-    async def _render(self, results: Any, prompts: PromptSet | None) -> None:
-        """Fill the tabs from `results`."""
+    def _render_tables(self, results: Any, prompts: PromptSet | None) -> None:
         self.outputs.value = side_by_side_html(results, prompts)
         self.frame_view.value = frame_html(results)
-        # Drawing PNGs takes a second or two: do it off the event loop so the kernel stays live.
-        pngs = await asyncio.to_thread(
-            lambda: [(title, figure_png(fn(results))) for title, fn in CHARTS])
+
+    def _show_charts(self, pngs: Sequence[tuple[str, bytes]]) -> None:
         # flex-start: images keep their natural size (a stretched PNG looks blurred).
         self.charts.children = [
             w.VBox([w.HTML(f"<b>{html.escape(title)}</b>"),
@@ -173,3 +176,14 @@ class ExplorerView:
                    layout=w.Layout(align_items="flex-start"))
             for title, png in pngs
         ]
+
+    async def _render(self, results: Any, prompts: PromptSet | None) -> None:
+        """Fill the tabs from `results`."""
+        self._render_tables(results, prompts)
+        # Drawing PNGs takes a second or two: do it off the event loop so the kernel stays live.
+        self._show_charts(await asyncio.to_thread(chart_pngs, results))
+
+    def _render_now(self, results: Any, prompts: PromptSet | None) -> None:
+        """Fill the tabs from `results` without an event loop (a script, a plain console)."""
+        self._render_tables(results, prompts)
+        self._show_charts(chart_pngs(results))

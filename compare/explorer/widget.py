@@ -19,7 +19,7 @@ from compare.deployments import Deployment
 from compare.errors import CompareError, ConfigError
 from compare.explorer.html import counters_html
 from compare.explorer.kernel import BackgroundTask
-from compare.explorer.layout import ExplorerView
+from compare.explorer.saved import SavedRuns
 from compare.prompts import PromptSet
 from compare.records import Record
 from compare.results import Results
@@ -37,14 +37,15 @@ def _deployments(deployments: Any, endpoint: Any) -> list[Deployment]:
     return as_deployments(deployments if deployments is not None else endpoint)
 
 
-class Explorer(ExplorerView):
+class Explorer(SavedRuns):
     """Pick deployments and prompts, press Run, watch counters, read outputs side by side.
 
     `deployments`: a deployments YAML path or a list of `Deployment`; or leave it out and pass
     `endpoint` (a `compare.local_endpoint(...)`) to use every deployment it serves.
     `prompts`: a prompt file path (.jsonl/.csv), a list of strings, a PromptSet, or None for the
     bundled demo set. `out_dir`: where runs checkpoint (`<out_dir>/<run_id>/records.jsonl`) and
-    where Export writes by default.
+    where Export writes by default. `run`: a saved run directory to show at once; with no
+    deployments the explorer only browses it (`Explorer.open(run_dir)`), Run stays off.
     """
 
     def __init__(
@@ -59,8 +60,10 @@ class Explorer(ExplorerView):
         repeats: int = 1,
         concurrency: int = 8,
         selected: Sequence[str] | None = None,
+        run: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.deployments = _deployments(deployments, endpoint)
+        browse = run is not None and deployments is None and endpoint is None
+        self.deployments = [] if browse else _deployments(deployments, endpoint)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.records: list[Record] = []
         self.results: Results | None = None
@@ -80,6 +83,26 @@ class Explorer(ExplorerView):
         self.stop_button.on_click(self._guard(self.stop_clicked))
         self.parquet_button.on_click(self._guard(self.export_parquet))
         self.csv_button.on_click(self._guard(self.export_csv))
+        self.open_button.on_click(self._guard(lambda _button: self.open_run()))
+        if run is not None:
+            self._open_at_start(Path(run), browse)
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike[str], **kwargs: Any) -> Explorer:
+        """An explorer that browses a saved run directory: side by side, charts, frame, export.
+        Nothing is sent (pass deployments= to `Explorer(..., run=run_dir)` to run as well)."""
+        return cls(run=run_dir, **kwargs)
+
+    def _open_at_start(self, run_dir: Path, browse: bool) -> None:
+        results = Results.load(run_dir)  # a ConfigError names the directory and what is missing
+        self.open_dir.value = str(run_dir)
+        self._show_saved(results, run_dir)
+        if browse:
+            names = results.deployments
+            self.deployment_select.options = names
+            self.deployment_select.value = tuple(names)
+            self.deployment_select.disabled = True
+            self.run_button.disabled = True
 
     def _guard(self, handler: Callable[[Any], Any]) -> Callable[[Any], None]:
         """A button handler whose unexpected errors show in the status line: the front end
@@ -101,6 +124,9 @@ class Explorer(ExplorerView):
         return bundle
 
     def __repr__(self) -> str:
+        if not self.deployments and self.results is not None:
+            return (f"Explorer(saved run {self.open_dir.value}: "
+                    f"{', '.join(self.results.deployments)})")
         names = ", ".join(d.name for d in self.deployments)
         return f"Explorer({len(self.deployments)} deployments: {names})"
 
@@ -127,6 +153,9 @@ class Explorer(ExplorerView):
             return self.background.task
         self.error = None
         try:
+            if not self.deployments:
+                raise ConfigError("this explorer only browses a saved run; to send requests, "
+                                  "make one with deployments= (or endpoint=)", field="deployments")
             chosen = set(self.deployment_select.value)
             if not chosen:
                 raise ConfigError("select at least one deployment", field="deployments")
@@ -219,34 +248,3 @@ class Explorer(ExplorerView):
             return
         self._last_paint = now
         self.counters.value = counters_html(self.records, self._names, self._total)
-
-    # -- export ------------------------------------------------------------------------------
-
-    def _export_target(self) -> Path:
-        if self.results is None or not len(self.results):
-            raise ConfigError("nothing to export yet: run first", field="results")
-        return Path(self.export_dir.value.strip() or ".").expanduser()
-
-    def export_parquet(self, _button: Any = None) -> Path | None:
-        """Save results.parquet + manifest.json into the export directory (Results.save)."""
-        try:
-            directory = self.results.save(self._export_target())  # type: ignore[union-attr]
-        except (CompareError, OSError) as exc:
-            self._export_said(str(exc))
-            return None
-        path = directory / "results.parquet"
-        self._export_said("wrote", path)
-        return path
-
-    def export_csv(self, _button: Any = None) -> Path | None:
-        """Save the records frame as results.csv into the export directory."""
-        try:
-            target = self._export_target()
-            target.mkdir(parents=True, exist_ok=True)
-            path = target / "results.csv"
-            self.results.frame.to_csv(path, index=False)  # type: ignore[union-attr]
-        except (CompareError, OSError) as exc:
-            self._export_said(str(exc))
-            return None
-        self._export_said("wrote", path)
-        return path

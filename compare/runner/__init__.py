@@ -17,19 +17,20 @@ Where each step happens, by file:
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from compare.deployments_file import as_deployments
 from compare.errors import ConfigError
 from compare.prompts import load_prompts
 from compare.runner.attempt import Backoff
+from compare.runner.live_scoring import LiveScoring
 from compare.runner.plan import check_overrides
 from compare.runner.scheduler import Run, new_run_id
-from compare.runner.sync import run_in_thread
+from compare.runner.sync import run_sync
 
 if TYPE_CHECKING:
     from compare.deployments import Deployment
@@ -37,10 +38,13 @@ if TYPE_CHECKING:
     from compare.prompts import PromptSet
     from compare.records import Record
     from compare.results import Results
+    from compare.scorers import Scorer
 
 __all__ = ["Backoff", "arun", "new_run_id", "run"]
 
 SharedLimits = Iterable[tuple[Iterable[str] | str, int]]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _positive_int(value: Any, name: str) -> None:
@@ -65,6 +69,10 @@ async def arun(
     shared_limits: SharedLimits | None = None,
     fresh: bool = False,
     fail_fast: bool = False,
+    scorers: Sequence[Scorer | str] | None = None,
+    score_with: Any = None,
+    workers: int | None = None,
+    ray: str | None = None,
     cancel_batches_on_interrupt: bool = False,
     **param_overrides: Any,
 ) -> Results:
@@ -89,6 +97,20 @@ async def arun(
         be used (refused key, no such deployment, no HTTP answer), raise
         DeploymentUnusableError naming every such deployment instead of warning and going on
         without it (the CLI fails fast).
+    scorers: score the answers (see compare.scorers: "exact", "f1", "judge:DEPLOYMENT", Scorer
+        objects, @compare.scorer functions): score_<name> columns, Results.scores, the
+        manifest's scorers. Judge and embedding scorers start as records arrive; their calls
+        are timed, retried, paced and checkpointed in out/judge_records.jsonl, and cost apart.
+    score_with: the deployments those scorers call when they are not compared ones (a
+        Deployment, a list, a deployments file or a local endpoint).
+    workers: run in N processes on this machine, the keys sharded among them by a stable hash
+        (needs `out`; each shard appends its own record file there). Deployments' requests/min,
+        tokens/min and concurrency, shared_limits and Retry-After pauses hold across all shards
+        together; `concurrency` is split evenly among them. A killed worker is restarted and
+        resumes. See compare.distributed.
+    ray: run the shards on a Ray cluster ("auto" or its address; the `compare[ray]` extra);
+        `workers` is then the number of shards (default: the cluster's CPUs). `out` must be a
+        directory every node can write.
     cancel_batches_on_interrupt: a batch deployment's batches run on when the run is
         interrupted (a rerun with the same `out` collects them); True cancels them instead.
     param_overrides: temperature, max_tokens, top_p, seed, stop, system, extra — override the
@@ -99,15 +121,42 @@ async def arun(
     _positive_int(max_attempts, "max_attempts")
     overrides = check_overrides(param_overrides)
     deps = as_deployments(deployments)
+    if workers is not None or ray is not None:
+        from compare.distributed.driver import arun_sharded
+
+        _check_no_batch(deps)
+        results = await arun_sharded(
+            load_prompts(prompts), deps, out=out, workers=workers, ray=ray, repeats=repeats,
+            run_id=run_id, stream=stream, concurrency=concurrency, max_attempts=max_attempts,
+            progress=progress, backoff=backoff, overrides=overrides,
+            shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
+            fail_fast=fail_fast, on_record=on_record, pool=pool)
+        if scorers:  # the shards' records are in: score them in this process
+            from compare.scoring import ascore
+
+            results = await ascore(results, scorers, score_with=score_with, deployments=deps,
+                                   prompts=prompts, pool=pool)
+        return results
     run = Run(
         load_prompts(prompts), deps, repeats=repeats,
         out=Path(out) if out is not None else None, run_id=run_id, stream=stream,
         concurrency=concurrency, max_attempts=max_attempts, progress=progress,
         on_record=on_record, backoff=backoff or Backoff(), pool=pool, overrides=overrides,
         shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
-        fail_fast=fail_fast, cancel_batches_on_interrupt=bool(cancel_batches_on_interrupt),
+        fail_fast=fail_fast,
+        scoring=LiveScoring(scorers, score_with) if scorers else None,
+        cancel_batches_on_interrupt=bool(cancel_batches_on_interrupt),
     )
     return await run.execute()
+
+
+def _check_no_batch(deps: list[Deployment]) -> None:
+    batch = [d.name for d in deps if d.is_batch]
+    if batch:
+        # A batch is the service's own parallelism; shards would each upload their own file.
+        raise ConfigError(
+            f"batch deployment {batch[0]!r} cannot run sharded (workers/ray): run it without "
+            "workers, or in a run of its own", field="workers")
 
 
 def _check_shared_limits(groups: SharedLimits | None, deps: list[Deployment]
@@ -137,36 +186,18 @@ def _check_shared_limits(groups: SharedLimits | None, deps: list[Deployment]
     return out
 
 
-def run(
-    prompts: PromptSet | list[Any] | str | os.PathLike[str] | Any,
-    deployments: Deployment | Iterable[Deployment] | str | os.PathLike[str] | Any,
-    *,
-    repeats: int = 1,
-    out: str | os.PathLike[str] | None = None,
-    run_id: str | None = None,
-    stream: bool = True,
-    concurrency: int = 32,
-    max_attempts: int = 5,
-    progress: bool = True,
-    on_record: Callable[[Record], Any] | None = None,
-    backoff: Backoff | None = None,
-    pool: EndpointPool | Any = None,
-    shared_limits: SharedLimits | None = None,
-    fresh: bool = False,
-    fail_fast: bool = False,
-    cancel_batches_on_interrupt: bool = False,
-    **param_overrides: Any,
-) -> Results:
-    """Synchronous `arun` (same arguments). Inside a running event loop (Jupyter) it runs on its
-    own loop in a worker thread; Ctrl-C / interrupting the kernel cancels the run, keeping
-    finished records."""
-    kwargs = dict(repeats=repeats, out=out, run_id=run_id, stream=stream,
-                  concurrency=concurrency, max_attempts=max_attempts, progress=progress,
-                  on_record=on_record, backoff=backoff, pool=pool, shared_limits=shared_limits,
-                  fresh=fresh, fail_fast=fail_fast,
-                  cancel_batches_on_interrupt=cancel_batches_on_interrupt, **param_overrides)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(arun(prompts, deployments, **kwargs))
-    return run_in_thread(lambda: arun(prompts, deployments, **kwargs))
+def synchronous(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:
+    """The blocking twin of an async entry point, with the same typed parameters. Inside a
+    running event loop (Jupyter) it runs on its own loop in a worker thread; Ctrl-C /
+    interrupting the kernel cancels the run, keeping finished records."""
+
+    @functools.wraps(fn)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> R:
+        return run_sync(lambda: fn(*args, **kwargs))
+
+    blocking.__doc__ = f"Synchronous `{fn.__name__}` (same arguments).\n\n{fn.__doc__}"
+    return blocking
+
+
+run = synchronous(arun)
+run.__name__ = run.__qualname__ = "run"

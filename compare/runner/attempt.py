@@ -31,7 +31,7 @@ from compare.errors import (
 from compare.records import Record
 from compare.runner.limits import Limit, Outcome, Ticket
 from compare.runner.measure import MAX_UNREACHABLE_IN_A_ROW, RecordMaker, Tries
-from compare.runner.plan import DeploymentPlan, estimate_tokens
+from compare.runner.plan import DeploymentPlan, Job
 
 
 @dataclass(frozen=True)
@@ -70,21 +70,18 @@ class DeploymentRun:
         self.endpoint: Endpoint | None = None
         self.abort: BaseException | None = None  # why this deployment was stopped
         self._unreachable = 0
-        self._counts_tokens = bool(self.dep.tokens_per_minute)
 
-    async def send_with_retries(self, pidx: int, repeat: int) -> Record:
+    async def send_with_retries(self, job: Job) -> Record:
         """The final Record of one job."""
-        request, digest = self.plan.requests.get(pidx)
-        ticket = Ticket(request, estimate_tokens(request) if self._counts_tokens else 0)
+        ticket = Ticket.for_request(job.request)
         tries = Tries()
         last: tuple[BaseException, float, float] | None = None
         while True:
             if self.abort is not None:
                 if last is not None:  # sent before the deployment was stopped: its own error
-                    return self.records.error(self, pidx, repeat, digest, *last[:1], tries,
-                                              *last[1:])
-                return self.records.not_sent(self, pidx, repeat, digest, tries)
-            outcome, sent, ended = await self.send_paced(ticket)
+                    return self.records.error(self, job, last[0], tries, *last[1:])
+                return self.records.not_sent(self, job, tries)
+            outcome, sent, ended = await self.send_paced(job, ticket)
             if outcome is None:  # stopped while waiting for a send time
                 continue
             tries.attempts += 1
@@ -92,18 +89,17 @@ class DeploymentRun:
                 tries.first_sent = sent
             self._note(outcome)
             if isinstance(outcome, Completion):
-                return self.records.ok(self, pidx, repeat, digest, outcome, tries)
+                return self.records.ok(self, job, outcome, tries)
             retryable = isinstance(outcome, EndpointError) and outcome.retryable
             if not retryable or tries.attempts >= self.max_attempts or self.abort is not None:
-                return self.records.error(self, pidx, repeat, digest, outcome, tries, sent,
-                                          ended)
+                return self.records.error(self, job, outcome, tries, sent, ended)
             assert isinstance(outcome, EndpointError)
             last = (outcome, sent, ended)
             delay = self.backoff.delay(tries.attempts, outcome.retry_after_s, self.rng)
             tries.backoff_s += delay
             await asyncio.sleep(delay)
 
-    async def send_paced(self, ticket: Ticket) -> tuple[Outcome | None, float, float]:
+    async def send_paced(self, job: Job, ticket: Ticket) -> tuple[Outcome | None, float, float]:
         """(outcome, sent_at, ended_at) of one attempt through the limits; outcome None when the
         deployment was stopped while waiting."""
         now = time.monotonic()
@@ -121,19 +117,22 @@ class DeploymentRun:
             for limit in self.limits:
                 await limit.acquire()
                 held.append(limit)
-            outcome, sent = await self.send_once(ticket)
+            outcome, sent = await self.send_once(job)
         finally:
             ended = time.perf_counter()
             for limit in reversed(held):
                 limit.release(ticket, outcome)
         return outcome, sent, ended
 
-    async def send_once(self, ticket: Ticket) -> tuple[Outcome, float]:
+    async def send_once(self, job: Job) -> tuple[Outcome, float]:
         """(Completion or error, sent_at) of one adapter call."""
         assert self.endpoint is not None
         t_send = time.perf_counter()
         try:
-            comp = await self.endpoint.chat(ticket.request)
+            if job.call is not None:
+                comp = await job.call(self.endpoint)
+            else:
+                comp = await self.endpoint.chat(job.request)
         except EndpointError as e:
             partial = e.partial
             return e, partial.sent_at if isinstance(partial, Completion) else t_send

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +36,7 @@ from compare.errors import CompareError, ConfigError, EndpointError
 from compare.records import Record
 from compare.runner.attempt import DeploymentRun
 from compare.runner.batch_input import InputPart, built, custom_id, write_parts
+from compare.runner.batch_interrupt import interrupted
 from compare.runner.batch_ledger import Ledger
 from compare.runner.batch_part import Part, collect, is_quota_failure, record_failure
 from compare.runner.batch_records import BatchRecords
@@ -289,29 +289,13 @@ class BatchRun:
 
     async def _interrupted(self) -> None:
         running = [p for p in self.parts if not _collected(p) and p.batch_id is not None]
-        if not running:
-            return
-        cancelled = []
-        if self.cancel_on_interrupt and self.client is not None:
-            cancelled = await cancel_batches(self.client, running)
-        print(interrupt_message(self.dep.name, running, cancelled, self.out), file=sys.stderr)
+        client = self.client if self.cancel_on_interrupt else None
+        await interrupted(self.dep.name, running, client, self.out)
 
     def report(self) -> dict[str, Any]:
         """This deployment's batches, for the manifest."""
         return {"parts": [p.report() for p in self.parts], "build_s": round(self.build_s, 4),
                 "resubmitted_lines": self.resubmitted, "poll_s": self.poll_s}
-
-
-async def cancel_batches(client: BatchClient, parts: list[Part]) -> list[Part]:
-    """Ask the service to cancel each part's batch (15 s each at most); the ones it accepted."""
-    cancelled = []
-    for part in parts:
-        try:
-            await asyncio.wait_for(client.cancel(str(part.batch_id)), 15)
-            cancelled.append(part)
-        except (EndpointError, TimeoutError) as e:
-            log.warning("could not cancel batch %s: %s", part.batch_id, e)
-    return cancelled
 
 
 async def retrying(run: DeploymentRun, call: Callable[[], Awaitable[T]]) -> T:
@@ -360,27 +344,16 @@ def _lost(error: EndpointError, part: Part) -> EndpointError:
                        "it", http_status=error.http_status, code=error.code)
 
 
-def interrupt_message(name: str, running: list[Part], cancelled: list[Part],
-                      out: Path | None) -> str:
-    """What an interrupted run tells the user about its batches, and how to go on."""
-    ids = ", ".join(str(p.batch_id) for p in running)
-    n = len(running)
-    them = "it" if n == 1 else "them"
-    if cancelled:
-        head = (f"batch deployment {name!r}: cancelled {len(cancelled)} batch"
-                f"{'es' if len(cancelled) > 1 else ''} ({ids}); finished requests are kept by "
-                "the service")
-        todo = "collect what finished and send the rest in a new batch"
-    else:
-        head = (f"batch deployment {name!r}: {n} batch{'es' if n > 1 else ''} still running "
-                f"on the service ({ids})")
-        todo = f"collect {them} without sending anything again"
-    if out is None:
-        return (f"{head}. This run has no out directory, so compare cannot take "
-                f"{them} up again: fetch the results with the batch ids, and pass out=DIR "
-                "next time.")
-    tail = "" if cancelled else (" To cancel batches on interrupt instead, pass "
-                                 "cancel_batches_on_interrupt=True (CLI: "
-                                 "--cancel-batches-on-interrupt).")
-    return (f"{head}. Run the same call again with out={str(out)!r} (CLI: the same command "
-            f"with --out {out}) to {todo}.{tail}")
+async def run_batch(owner: Any, run: DeploymentRun) -> None:
+    """A batch deployment of a `scheduler.Run` (`owner`): its records go to the owner's sink,
+    its report to the owner's manifest, and its first upload and create are its probe."""
+
+    def sink(rec: Record) -> None:
+        owner.probes.first.setdefault(run.dep.name, rec)
+        owner.finish(rec)
+
+    batch = BatchRun(run, owner.pool, owner.ledger, owner.records, sink,
+                     prompt_ids=owner.prompts.ids, run_id=str(owner.run_id), out=owner.out,
+                     cancel_on_interrupt=owner.cancel_batches_on_interrupt)
+    owner.batch_runs[run.dep.name] = batch
+    await batch.execute(lambda: owner.probes.probed(run))

@@ -31,6 +31,7 @@ from compare.records import NAN, Record
 
 if TYPE_CHECKING:
     from compare.runner.attempt import DeploymentRun
+    from compare.runner.plan import Job
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -164,9 +165,7 @@ def key_hint(run: DeploymentRun) -> str:
 class RecordMaker:
     """Builds a job's final Record. `secrets` are replaced by *** in every message."""
 
-    def __init__(self, prompt_ids: list[str], *, stream: bool) -> None:
-        self.prompt_ids = prompt_ids
-        self.stream = stream
+    def __init__(self) -> None:
         self.run_id = ""
         # perf_counter → epoch, for started_at of each attempt.
         self.epoch_offset = time.time() - time.perf_counter()
@@ -184,17 +183,15 @@ class RecordMaker:
             return self._scrub.sub("***", text)
         return text
 
-    def new(self, run: DeploymentRun, pidx: int, repeat: int, digest: str | None) -> Record:
-        rec = Record(run_id=self.run_id, prompt_id=self.prompt_ids[pidx],
-                     deployment=run.dep.name, repeat=repeat, endpoint_kind=run.dep.kind,
-                     streamed=self.stream)
-        if digest is not None:
-            rec.extra[REQUEST_HASH_KEY] = digest
+    def new(self, run: DeploymentRun, job: Job) -> Record:
+        rec = Record(run_id=self.run_id, prompt_id=job.prompt_id, deployment=run.dep.name,
+                     repeat=job.repeat, endpoint_kind=run.dep.kind, streamed=job.request.stream)
+        if job.digest is not None:
+            rec.extra[REQUEST_HASH_KEY] = job.digest
         return rec
 
-    def ok(self, run: DeploymentRun, pidx: int, repeat: int, digest: str | None,
-           comp: Completion, tries: Tries) -> Record:
-        rec = self.new(run, pidx, repeat, digest)
+    def ok(self, run: DeploymentRun, job: Job, comp: Completion, tries: Tries) -> Record:
+        rec = self.new(run, job)
         fill_completion(rec, comp, run.dep)
         if comp.finish_reason == "content_filter":
             rec.status = "content_filtered"
@@ -203,9 +200,9 @@ class RecordMaker:
         rec.wall_s = comp.ended_at - (tries.first_sent or comp.sent_at)
         return rec
 
-    def error(self, run: DeploymentRun, pidx: int, repeat: int, digest: str | None,
-              err: BaseException, tries: Tries, sent: float, ended: float) -> Record:
-        rec = self.new(run, pidx, repeat, digest)
+    def error(self, run: DeploymentRun, job: Job, err: BaseException, tries: Tries,
+              sent: float, ended: float) -> Record:
+        rec = self.new(run, job)
         if isinstance(err, EndpointError):
             rec.status = err.status
             rec.error_type = err.error_type
@@ -229,9 +226,8 @@ class RecordMaker:
         rec.wall_s = ended - (tries.first_sent if tries.first_sent is not None else sent)
         return rec
 
-    def not_sent(self, run: DeploymentRun, pidx: int, repeat: int, digest: str | None,
-                 tries: Tries) -> Record:
-        rec = self.new(run, pidx, repeat, digest)
+    def not_sent(self, run: DeploymentRun, job: Job, tries: Tries) -> Record:
+        rec = self.new(run, job)
         err = run.abort
         rec.status = "error"
         rec.error_type = str(getattr(err, "error_type", None) or type(err).__name__)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from compare.deployments import REQUEST_PARAMS, Deployment
-from compare.endpoints.base import ChatRequest
+from compare.endpoints.base import ChatRequest, Completion
 from compare.prompts import Prompt, PromptSet
 
 OVERRIDE_PARAMS: Final = (*REQUEST_PARAMS, "system", "extra")
@@ -24,6 +24,19 @@ DEFAULT_MAX_TOKENS_ESTIMATE: Final = 256
 CHARS_PER_TOKEN: Final = 4
 
 Key = tuple[str, str, int]  # (prompt_id, deployment, repeat): one record each
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request to send, and the identity of its record."""
+
+    prompt_id: str
+    repeat: int
+    request: ChatRequest
+    digest: str | None = None  # the request's fingerprint, kept in the checkpoint
+    # Another call than chat on the same endpoint (scoring's embeddings); its Completion
+    # carries the result.
+    call: Callable[[Any], Awaitable[Completion]] | None = None
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,8 +148,12 @@ class DeploymentPlan:
     jobs: list[tuple[int, int]]  # (prompt index, repeat), repeats outermost
     concurrency: int
 
-    def iter_jobs(self) -> Iterator[tuple[int, int]]:
-        return iter(self.jobs)
+    def iter_jobs(self) -> Iterator[Job]:
+        """The jobs, each built when a worker takes it (requests are built once per prompt)."""
+        ids = self.requests.prompts.ids
+        for pidx, repeat in self.jobs:
+            request, digest = self.requests.get(pidx)
+            yield Job(ids[pidx], repeat, request, digest)
 
 
 def plan_jobs(
@@ -144,8 +161,8 @@ def plan_jobs(
 ) -> list[DeploymentPlan]:
     """A plan per deployment: every (prompt, repeat) not already `done`. Repeats outermost, so
     a deployment's repeats of one prompt are spread over the run. Without its own limit a
-    deployment gets an equal share of the global one, so a slow deployment never holds every
-    global slot."""
+    deployment gets an equal share of the global one (so a slow deployment never holds every
+    global slot), and no more than it is declared to serve at once."""
     share = max(1, math.ceil(concurrency / len(requests)))
     plans = []
     for reqs in requests:
@@ -153,5 +170,18 @@ def plan_jobs(
         ids = reqs.prompts.ids
         jobs = [(p, r) for r in range(repeats) for p, pid in enumerate(ids)
                 if (pid, dep.name, r) not in done]
-        plans.append(DeploymentPlan(dep, reqs, jobs, dep.concurrency or share))
+        declared = dep.max_concurrent_requests
+        default = min(share, declared) if declared else share
+        plans.append(DeploymentPlan(dep, reqs, jobs, dep.concurrency or default))
     return plans
+
+
+def queueing_note(plan: DeploymentPlan) -> str | None:
+    """Why this deployment's TTFT will include waiting on the server, when it will."""
+    declared = plan.deployment.max_concurrent_requests
+    if declared is None or plan.concurrency <= declared:
+        return None
+    return (f"deployment {plan.deployment.name!r} serves {declared} request"
+            f"{'s' if declared != 1 else ''} at once (as its endpoint declares) but this run "
+            f"sends up to {plan.concurrency}: its TTFT and latency include waiting on the "
+            f"server (set concurrency={declared} to measure the model alone)")

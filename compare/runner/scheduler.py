@@ -7,11 +7,16 @@ checkpoint (`out/records.jsonl`), the column buffer behind the Results frame, th
 and the `on_record` callback. `_close` always runs (also on cancel): the checkpoint is flushed
 and what finished is saved. A batch deployment's keys go the batch path instead
 (`compare.runner.batch`: JSONL files, one batch per file, polled, joined back by custom_id).
+
+A shard of a sharded run (`compare.distributed`) is this same Run with a `shard` role: it sends
+only the keys the role owns, through the role's shared limits, into the role's record file, and
+hands its rows to the role (parquet parts) instead of saving the run directory's results.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import warnings
@@ -19,23 +24,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
 from compare.checkpoint import Checkpoint
 from compare.deployments import Deployment
-from compare.errors import CompareError, ConfigError, DeploymentUnusableError
+from compare.errors import CompareError, ConfigError
 from compare.frame import ColumnBuffer
 from compare.prompts import PromptSet
 from compare.records import Record
 from compare.results import Results
 from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
+from compare.runner.batch import run_batch
 from compare.runner.batch_ledger import Ledger
 from compare.runner.limits import ConcurrencyLimit, deployment_limits
+from compare.runner.live_scoring import LiveScoring
 from compare.runner.measure import RecordMaker
-from compare.runner.plan import Key, Requests, plan_jobs
+from compare.runner.plan import Key, Requests, plan_jobs, queueing_note
+from compare.runner.probes import Probes
 from compare.runner.progress import Progress
 from compare.runner.resume import (
     Resumed,
@@ -46,58 +54,6 @@ from compare.runner.resume import (
 )
 
 log = logging.getLogger("compare.runner")
-# A deployment whose first request ended with one of these cannot be used at all.
-UNUSABLE_ERRORS: Final = frozenset({"AuthenticationError", "CredentialError",
-                                    "DeploymentNotFoundError", "TransportError"})
-
-
-class DeploymentStopped(CompareError):
-    """Why a deployment's remaining rows are not sent: its first request's error."""
-
-    def __init__(self, first: Record) -> None:
-        super().__init__(first.error_message or "")
-        self.error_type = str(first.error_type)
-        self.http_status = first.http_status
-
-
-class Probes:
-    """Each deployment's first result, and what it showed: a deployment that cannot be used at
-    all is stopped, and a run failing fast raises once every deployment's first result is in
-    (so that the error names each unusable one)."""
-
-    def __init__(self, fail_fast: bool) -> None:
-        self.fail_fast = fail_fast
-        self.first: dict[str, Record] = {}  # each deployment's first finished record
-        self.problems: dict[str, str] = {}  # deployments found unusable, and why
-        self._left = 0
-        self._all_in = asyncio.Event()
-
-    def start(self, deployments: int) -> None:
-        self._left = deployments
-        self._all_in = asyncio.Event()
-
-    async def probed(self, run: DeploymentRun) -> None:
-        """The deployment's first result is in."""
-        problem = self._unusable(run)
-        self._left -= 1
-        if self._left == 0:
-            self._all_in.set()
-        if problem is not None and self.fail_fast:
-            await self._all_in.wait()
-            raise DeploymentUnusableError(self.problems)
-
-    def _unusable(self, run: DeploymentRun) -> str | None:
-        """Stop the deployment when its first record shows it cannot be used; say why."""
-        first = self.first.get(run.dep.name)
-        if first is None or first.error_type not in UNUSABLE_ERRORS:
-            return None
-        run.abort = run.abort or DeploymentStopped(first)
-        problem = f"{first.error_type}: {first.error_message}"
-        self.problems[run.dep.name] = problem
-        if not self.fail_fast:
-            warnings.warn(f"deployment {run.dep.name!r} cannot be used, its other rows are not "
-                          f"sent: {problem}", RuntimeWarning, stacklevel=2)
-        return problem
 
 
 def new_run_id() -> str:
@@ -115,30 +71,34 @@ class Run:
                  max_attempts: int, progress: bool, on_record: Callable[[Record], Any] | None,
                  backoff: Backoff, pool: Any, overrides: dict[str, Any],
                  shared_limits: list[tuple[frozenset[str], int]], fresh: bool = False,
-                 fail_fast: bool = False, cancel_batches_on_interrupt: bool = False) -> None:
+                 fail_fast: bool = False, scoring: LiveScoring | None = None,
+                 shard: Any = None, cancel_batches_on_interrupt: bool = False) -> None:
         self.prompts, self.deps, self.repeats, self.out = prompts, deps, repeats, out
         self.stream, self.concurrency, self.max_attempts = stream, concurrency, max_attempts
         self.progress_enabled, self.on_record, self.backoff = progress, on_record, backoff
         self.own_pool, self.pool = pool is None, pool
         self.overrides, self.shared_limits = overrides, shared_limits
-        self.fresh, self.fail_fast = fresh, fail_fast
+        self.fresh, self.fail_fast, self.scoring = fresh, fail_fast, scoring
         self.rng = random.Random()
         self.buffer = ColumnBuffer()
-        self.checkpoint: Checkpoint | None = Checkpoint(out) if out is not None else None
+        self.shard = shard  # a compare.distributed.worker.ShardRole, or None
+        self.checkpoint: Checkpoint | None = None
+        if out is not None:
+            self.checkpoint = shard.checkpoint(out) if shard is not None else Checkpoint(out)
         self.run_id = run_id
         self.started_at = datetime.now(UTC)
-        self.records = RecordMaker(prompts.ids, stream=stream)
+        self.records = RecordMaker()
         self.progress: Progress | None = None
         self.resumed = Resumed()
         # Each (deployment, prompt) request is built once, here, for resume and for sending.
         # Batch requests never stream.
         self.requests = [Requests(prompts, d, overrides, stream and not d.is_batch)
                          for d in deps]
+        self._callback_failed = False
+        self.probes = Probes(fail_fast)
         self.ledger = Ledger(out)  # the batches made by this run directory
         self.batch_runs: dict[str, Any] = {}
         self.cancel_batches_on_interrupt = cancel_batches_on_interrupt
-        self._callback_failed = False
-        self.probes = Probes(fail_fast)
 
     def manifest(self, status: str) -> dict[str, Any]:
         return {
@@ -170,15 +130,26 @@ class Run:
     def _runs(self, done: Mapping[Key, Any]) -> list[DeploymentRun]:
         plans = plan_jobs(self.requests, repeats=self.repeats, concurrency=self.concurrency,
                           done=done)
+        if self.shard is not None:
+            ids, owns = self.prompts.ids, self.shard.owns
+            for p in plans:
+                name = p.deployment.name
+                p.jobs = [(i, r) for i, r in p.jobs if owns(ids[i], name, r)]
         workers = sum(min(p.concurrency, len(p.jobs)) for p in plans)
         global_slots = ConcurrencyLimit(self.concurrency) if workers > self.concurrency else None
         shared = {}
         for names, n in self.shared_limits:
             limit = ConcurrencyLimit(n)  # one per group: a deployment is in one group at most
             shared.update(dict.fromkeys(names, limit))
+        shared.update(self._capacity_groups(set(shared)))
+        for plan in plans:
+            note = queueing_note(plan)
+            if note is not None and plan.jobs:
+                warnings.warn(note, RuntimeWarning, stacklevel=4)
         return [
             DeploymentRun(
                 plan,
+                self.shard.limits(plan.deployment, global_slots) if self.shard is not None else
                 deployment_limits(plan.deployment, retry_after_cap_s=self.backoff.max_retry_after_s,
                                   shared=shared.get(plan.deployment.name),
                                   global_slots=global_slots),
@@ -186,6 +157,22 @@ class Run:
             )
             for plan in plans
         ]
+
+    def _capacity_groups(self, taken: set[str]) -> dict[str, ConcurrencyLimit]:
+        """Deployments declared to share one capacity (one loaded model) get one limit of its
+        size, unless `shared_limits` already places them. Waiting for it is queueing before
+        the send, never part of ttft_s."""
+        groups: dict[str, list[Deployment]] = {}
+        for d in self.deps:
+            if d.capacity_group and d.name not in taken:
+                groups.setdefault(d.capacity_group, []).append(d)
+        out: dict[str, ConcurrencyLimit] = {}
+        for members in groups.values():
+            sizes = [d.max_concurrent_requests for d in members if d.max_concurrent_requests]
+            if len(members) > 1 and sizes:
+                limit = ConcurrencyLimit(min(sizes))
+                out.update({d.name: limit for d in members})
+        return out
 
     def _resume(self) -> None:
         if self.checkpoint is None or self.out is None:
@@ -219,6 +206,10 @@ class Run:
         if self.checkpoint is not None and not rec.cached:
             self.checkpoint.append(rec)
         self.buffer.add(rec)
+        if self.scoring is not None:
+            self.scoring.on_record(rec, self.prompts)
+        if self.shard is not None:
+            self.buffer = self.shard.flush(self.buffer)
         if self.progress is not None:
             self.progress.add(rec)
         if self.on_record is not None:
@@ -239,11 +230,13 @@ class Run:
                     self.finish(record_from_row(row, cached=True))
                 else:
                     self.buffer.add_row(row, cached=True)
+                    if self.shard is not None:
+                        self.buffer = self.shard.flush(self.buffer)
 
     async def worker(self, run: DeploymentRun, jobs: Any, limit: int | None = None) -> None:
         """Send jobs from the deployment's shared iterator (at most `limit`)."""
-        for done, (pidx, repeat) in enumerate(jobs, start=1):
-            record = await run.send_with_retries(pidx, repeat)
+        for done, job in enumerate(jobs, start=1):
+            record = await run.send_with_retries(job)
             self.probes.first.setdefault(run.dep.name, record)
             self.finish(record)
             if limit is not None and done >= limit:
@@ -264,8 +257,12 @@ class Run:
         progress = Progress(total, [d.name for d in self.deps], self.progress_enabled,
                             initial=total - todo)
         self.progress = progress if progress.bar is not None else None
+        if self.shard is not None:
+            self.shard.start()
         self.replay()
-        if self.checkpoint is not None and self.out is not None:
+        if self.checkpoint is not None and self.out is not None and self.shard is not None:
+            self.checkpoint.open(loaded=True)  # the driver owns results and manifest
+        elif self.checkpoint is not None and self.out is not None:
             self.checkpoint.open(loaded=True)
             # From the first new record on, a results.parquet of an earlier run is stale: remove
             # it so a run killed now leaves only the checkpoint, which Results.load rebuilds from.
@@ -285,9 +282,12 @@ class Run:
                 self._open_endpoint(run)
         self.records.set_secrets(getattr(self.pool, "secrets", []))
         self.probes.start(len(active))
-        tasks = [asyncio.ensure_future(self._batch_deployment(run) if run.dep.is_batch
-                                       else self._deployment(run)) for run in active]
+        tasks: list[asyncio.Task[None]] = []
         try:
+            if self.scoring is not None:
+                self.scoring.start(self.deps, self.pool, self.out, str(self.run_id))
+            tasks = [asyncio.ensure_future(run_batch(self, run) if run.dep.is_batch
+                                           else self._deployment(run)) for run in active]
             await asyncio.gather(*tasks)
             status = "complete"
         finally:
@@ -296,8 +296,14 @@ class Run:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
             results = self._close(status)
-            if self.own_pool and self.pool is not None:
-                await asyncio.shield(self.pool.aclose())
+            try:
+                if self.scoring is not None and status == "complete":
+                    results = await self.scoring.finish(results, self.prompts)
+            finally:
+                if self.scoring is not None:
+                    await asyncio.shield(self.scoring.close())
+                if self.own_pool and self.pool is not None:
+                    await asyncio.shield(self.pool.aclose())
         return results
 
     async def _deployment(self, run: DeploymentRun) -> None:
@@ -317,27 +323,16 @@ class Run:
             for w in workers:
                 w.cancel()
 
-    async def _batch_deployment(self, run: DeploymentRun) -> None:
-        """A batch deployment: its keys as batches (`compare.runner.batch`); its first upload
-        and create are its probe."""
-        from compare.runner.batch import BatchRun
-
-        def sink(rec: Record) -> None:
-            self.probes.first.setdefault(run.dep.name, rec)
-            self.finish(rec)
-
-        batch = BatchRun(run, self.pool, self.ledger, self.records, sink,
-                         prompt_ids=self.prompts.ids, run_id=str(self.run_id), out=self.out,
-                         cancel_on_interrupt=self.cancel_batches_on_interrupt)
-        self.batch_runs[run.dep.name] = batch
-        await batch.execute(lambda: self.probes.probed(run))
-
     def _close(self, status: str) -> Results:
         """Always runs (also on cancel): flush the checkpoint, build and save what we have."""
         if self.progress is not None:
             self.progress.close()
         if self.checkpoint is not None:
             self.checkpoint.close()
+        if self.shard is not None:
+            self.shard.flush(self.buffer, final=True)
+            self.buffer = ColumnBuffer()
+            return Results(self.buffer.frame(), manifest=self.manifest(status))
         frame = self.buffer.frame()
         self.buffer = ColumnBuffer()
         if len(frame):
@@ -365,5 +360,8 @@ def _prompt_frame(prompts: PromptSet) -> Any:
             "prompt": pd.Series([p.text for p in prompts], dtype="string"),
             "reference": pd.Series([p.reference for p in prompts], dtype="string"),
             "tags": [list(p.tags) for p in prompts],
+            # The whole conversation, so a saved run can be scored later (judges see it).
+            "messages": pd.Series([json.dumps(p.messages, ensure_ascii=False) for p in prompts],
+                                  dtype="string"),
         }
     )

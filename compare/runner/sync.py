@@ -14,6 +14,16 @@ if TYPE_CHECKING:
     from compare.results import Results
 
 
+def run_sync(make: Callable[[], Any]) -> Any:
+    """Run the coroutine `make()` returns to its end: here without an event loop, or on a
+    worker thread with its own loop inside a running one (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    return run_in_thread(make)
+
+
 def run_in_thread(make: Callable[[], Any]) -> Results:
     box: dict[str, Any] = {}
     started = threading.Event()

@@ -107,16 +107,23 @@ def _score_batch(scorer: Scorer, rows: FrameRows) -> ScorerResult:
     return ScorerResult(values, _passed_from_values(scorer, values), answers, explanations)
 
 
+Ready = dict[tuple[str, str, str, int], "asyncio.Future[Score]"]
+
+
 def _model_jobs(
-    scorer: Scorer, rows: FrameRows, reasons: list[str | None], ctx: Any
+    scorer: Scorer, rows: FrameRows, reasons: list[str | None], ctx: Any, ready: Ready
 ) -> tuple[ScorerResult, list[Callable[[], Awaitable[None]]]]:
-    """The result to fill, and one job per scorable row that fills its slot."""
+    """The result to fill, and one job per scorable row that fills its slot (awaiting the
+    score already under way for that row, when the runner started it as the record arrived)."""
     result = ScorerResult(np.full(rows.n, np.nan), [None] * rows.n, [None] * rows.n,
                           list(reasons))
 
     def job(i: int) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            score: Score = await scorer.score(rows.prompts[i], rows.view(i), ctx)
+            started = ready.get((scorer.name, rows.prompt_ids[i], rows.deployments[i],
+                                 rows.repeats[i]))
+            score: Score = await (started if started is not None else
+                                  scorer.score(rows.prompts[i], rows.view(i), ctx))
             result.values[i] = score.value
             result.passed[i] = score.passed
             result.answers[i] = score.answer
@@ -157,8 +164,12 @@ async def score_frame(
     ctx: Any = None,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
+    ready: Ready | None = None,
 ) -> ScoredFrames:
     """Score every row of `frame` (a Results.frame) with each scorer. See the module doc.
+
+    `ready`: scores of model-based scorers already under way, by (scorer, prompt id,
+    deployment, repeat) — the runner starts them as records arrive.
 
     `prompts` is the PromptSet of the run (references and tags come from it; None means no
     references). `scorers` are Scorer objects or spec strings ("exact", "judge:DEP", ...).
@@ -171,14 +182,16 @@ async def score_frame(
     _needs_ctx(chosen, ctx)
     prompt_set = load_prompts(prompts) if prompts is not None else None
     rows = FrameRows(frame, prompt_set)
-    for s in chosen:
-        s.unparsed = s.errors = 0
+    if not ready:  # (scores under way have counted into them already)
+        for s in chosen:
+            s.unparsed = s.errors = 0
     results: dict[str, ScorerResult] = {}
     jobs: list[Callable[[], Awaitable[None]]] = []
     pairs: pd.DataFrame | None = None
     for s in chosen:
         if s.model_based and not isinstance(s, PairwiseScorer):
-            results[s.name], scorer_jobs = _model_jobs(s, rows, rows.subset(s).reasons, ctx)
+            results[s.name], scorer_jobs = _model_jobs(s, rows, rows.subset(s).reasons, ctx,
+                                                       ready or {})
             jobs.extend(scorer_jobs)
     # Model calls wait on the network while the batch scorers use the CPU (on a thread).
     calls = asyncio.ensure_future(run_bounded(jobs, concurrency))

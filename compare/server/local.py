@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from compare.errors import CompareError, ConfigError
+from compare.server.backends import servable, unavailable
 from compare.server.config import load_config, parse_config, select
 
 READY_PREFIX = "compare-server listening on "
@@ -48,11 +49,21 @@ class LocalEndpoint:
         else:
             parsed = load_config(deployments, only=only)
             self.deployments_file = Path(deployments) if deployments else None
-        self.config = parsed
-        # What a client can call online; global-batch deployments answer batch jobs only.
-        self.deployment_names: list[str] = [d.name for d in parsed.deployments if not d.is_batch]
-        self.batch_deployment_names: list[str] = [d.name for d in parsed.deployments
-                                                  if d.is_batch]
+        # Deployments whose optional dependencies are missing here: left out (named ones with
+        # `only` are an error), with the install command in `unavailable`.
+        self.unavailable: dict[str, str] = unavailable(parsed)
+        if only:
+            for name, reason in self.unavailable.items():
+                raise ConfigError(f"deployment {name!r} cannot load: {reason}", field="only")
+        self.config = servable(parsed)
+        # The chat deployments a run calls online; global-batch deployments answer batch jobs
+        # only, embeddings deployments the embeddings routes.
+        deps = self.config.deployments
+        self.deployment_names: list[str] = [
+            d.name for d in deps if not d.is_batch and d.model_type == "chat-completion"]
+        self.batch_deployment_names: list[str] = [d.name for d in deps if d.is_batch]
+        self.embedding_deployment_names: list[str] = [
+            d.name for d in deps if d.model_type == "embeddings"]
         self.api_key: str = api_key or secrets.token_urlsafe(24)
         self.host = host
         if log_path is None:

@@ -128,9 +128,13 @@ class StatsMethods:
         judge: pd.DataFrame | None = None,
         ratings: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
-        """Deployment strengths and Elo-scale ratings from judge and/or human preferences.
-
-        See `compare.stats.preferences.bradley_terry`."""
+        """Deployment strengths and Elo-scale ratings from judge and/or human preferences:
+        by default this run's pairwise judge verdicts (`pairs`) and the votes given in the
+        explorer's rate tab (`ratings`). See `compare.stats.preferences.bradley_terry`."""
         from compare.stats.preferences import bradley_terry
 
+        if judge is None and source in ("judge", "both"):
+            judge = getattr(self, "pairs", None)
+        if ratings is None and source in ("human", "both"):
+            ratings = getattr(self, "ratings", None)
         return bradley_terry(source, judge, ratings, order=self.deployments)

@@ -23,7 +23,7 @@ from compare.endpoints.batch_state import normal_status, parse_batch, parse_time
 from compare.prompts import load_prompts
 from compare.records import Record
 from compare.runner.attempt import Backoff, DeploymentRun
-from compare.runner.batch import interrupt_message
+from compare.runner.batch_interrupt import interrupt_message
 from compare.runner.batch_input import custom_id, parse_custom_id, write_parts
 from compare.runner.batch_ledger import Ledger
 from compare.runner.batch_part import Part, collect
@@ -156,7 +156,7 @@ def _line(cid: str, text: str = "hi", status: int = 200) -> str:
 def test_each_key_gets_exactly_one_record(tmp_path: Path) -> None:
     requests, ids = _requests(4)
     (plan,) = plan_jobs([requests], repeats=1, concurrency=1, done={})
-    run = DeploymentRun(plan, [], RecordMaker(ids, stream=False), max_attempts=1,
+    run = DeploymentRun(plan, [], RecordMaker(), max_attempts=1,
                         backoff=Backoff(), rng=random.Random(0))
     records = BatchRecords(run, run.records)
     part = Part({custom_id(ids[i], 0): (i, 0, f"h{i}") for i in range(4)}, attempts=1)

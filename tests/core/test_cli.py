@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,17 @@ CONFIG = {
         "steady": {
             "backend": "simulated",
             "simulated": {"seed": 2, "output_tokens": 5, "ttft_ms": 120, "itl_ms": 5},
+        },
+        "shaky": {  # fails one prompt (not the first one sent)
+            "backend": "simulated",
+            "simulated": {"seed": 4, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
+            "faults": [{"fault": "500", "match": "question 2"}],
+        },
+        "guarded": {
+            "backend": "simulated",
+            "simulated": {"seed": 3, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
+            "content_filter": [{"category": "violence", "severity": "medium",
+                                "terms": ["attack"], "apply_to": "prompt"}],
         },
     }
 }
@@ -71,7 +83,8 @@ def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", ["", "run", "summary", "deployments", "demo"])
+@pytest.mark.parametrize("command", ["", "run", "summary", "show", "report", "deployments",
+                                     "demo"])
 def test_help(command: str) -> None:
     proc = compare_cli(*([command] if command else []), "--help")
     assert proc.returncode == 0, proc.stderr
@@ -119,13 +132,124 @@ def test_bad_files_are_named(tmp_path, prompts_file) -> None:
     assert "nope" in line
 
 
-def test_missing_key_names_the_variable(prompts_file) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "AZURE_OPENAI_API_KEY"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "compare", "run", "-p", str(prompts_file), "--endpoint",
-         "http://127.0.0.1:9", "--kind", "azure-openai", "--deployment", "gpt"],
-        capture_output=True, text=True, env=env, timeout=60)
-    assert "AZURE_OPENAI_API_KEY" in _one_line_error(proc)
+def _without(*names: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in names}
+
+
+def test_missing_key_names_the_flag_and_the_variable(tmp_path, prompts_file) -> None:
+    def error(*args: str, env: dict[str, str]) -> str:
+        proc = subprocess.run([sys.executable, "-m", "compare", "run", "-p", str(prompts_file),
+                               *args], capture_output=True, text=True, env=env, timeout=60)
+        return _one_line_error(proc)
+
+    target = ["--endpoint", "http://127.0.0.1:9", "--kind", "azure-openai"]
+    env = _without("AZURE_OPENAI_API_KEY", "CLI_TEST_KEY")
+    assert error(*target, "--deployment", "gpt", env=env) == (
+        "error: no API key for deployment 'gpt': set the environment variable "
+        "AZURE_OPENAI_API_KEY, or name another one with --api-key-env NAME before --deployment "
+        "(keys never go on the command line)")
+    assert error(*target, "--api-key-env", "CLI_TEST_KEY", "--deployment", "gpt", env=env) == (
+        "error: no API key for deployment 'gpt': the environment variable CLI_TEST_KEY "
+        "(--api-key-env) is not set")
+    deps = tmp_path / "deps.yaml"
+    deps.write_text("deployments:\n  - name: a\n    endpoint: http://127.0.0.1:9\n")
+    assert error("-d", str(deps), env=_without("AZURE_AI_CHAT_KEY")) == (
+        "error: no API key for deployment 'a': set the environment variable AZURE_AI_CHAT_KEY "
+        f"(or name another one with api_key_env: in {deps})")
+    deps.write_text("deployments:\n  - name: a\n    endpoint: http://127.0.0.1:9\n"
+                    "    api_key_env: CLI_TEST_KEY\n")
+    assert error("-d", str(deps), env=env) == (
+        "error: no API key for deployment 'a': the environment variable CLI_TEST_KEY "
+        f"(api_key_env in {deps}) is not set")
+    # A key where a variable name belongs is refused without being echoed.
+    secret = "sk-abc123def456ghi789"
+    line = error(*target, "--api-key-env", secret, "--deployment", "gpt", env=env)
+    assert line == ("error: compare run: argument --api-key-env: give the name of an environment "
+                    "variable (letters, digits and _, e.g. MY_AZURE_KEY) that holds the key, not "
+                    "the key itself")
+
+
+def test_unknown_flags_and_commands_get_a_did_you_mean() -> None:
+    cases = {
+        ("run", "-p", "x.jsonl", "--model", "gpt-4o"):
+            "error: compare run: unrecognized argument --model (did you mean '--deployment'?)",
+        ("run", "-p", "x.jsonl", "--temprature", "0", "--outt", "d"):
+            "error: compare run: unrecognized arguments --temprature (did you mean "
+            "'--temperature'?), --outt (did you mean '--out'?)",
+        ("deployments", "--key", "k"):
+            "error: compare deployments: unrecognized argument --key (did you mean "
+            "'--api-key-env'?)",
+        ("rn",):
+            "error: compare: argument COMMAND: invalid choice: 'rn' (choose from 'run', "
+            "'summary', 'show', 'report', 'deployments', 'demo', 'serve', 'app') (did you mean "
+            "'run'?)",
+        ("summary", "runs/a", "runs/b"): "error: compare summary: unrecognized argument runs/b",
+    }
+    for args, expected in cases.items():
+        assert _one_line_error(compare_cli(*args)) == expected, args
+
+
+def test_one_deployment_through_two_kinds_needs_two_display_names(server, tmp_path,
+                                                                  prompts_file) -> None:
+    env = {"CLI_SERVER_KEY": server.api_key}
+    twice = compare_cli("run", "-p", str(prompts_file), "--api-key-env", "CLI_SERVER_KEY",
+                        "--endpoint", server.url, "--kind", "azure-inference", "--deployment",
+                        "quick", "--endpoint", server.url + "/openai/v1", "--kind", "openai",
+                        "--deployment", "quick", env=env)
+    assert _one_line_error(twice) == (
+        "error: deployment name 'quick' is given 2 times; give each a display name with "
+        "NAME=DISPLAY, e.g. --deployment quick=quick-azure-inference and --deployment "
+        "quick=quick-openai")
+    out = tmp_path / "two-kinds"
+    proc = compare_cli("run", "-p", str(prompts_file), "--api-key-env", "CLI_SERVER_KEY",
+                       "--endpoint", server.url, "--kind", "azure-inference", "--deployment",
+                       "quick=quick-inference", "--endpoint", server.url + "/openai/v1",
+                       "--kind", "openai", "--deployment", "quick=quick-openai", "-o", str(out),
+                       "--no-charts", env=env)
+    assert proc.returncode == 0, proc.stderr
+    frame = Results.load(out).frame
+    kinds = {d: set(g) for d, g in frame.groupby("deployment")["endpoint_kind"]}
+    assert kinds == {"quick-inference": {"azure-inference"}, "quick-openai": {"openai"}}
+    assert (frame["status"] == "ok").all()
+    manifest = (out / "manifest.json").read_text()
+    assert '"api_key_env": "CLI_SERVER_KEY"' in manifest and server.api_key not in manifest
+
+
+def test_deployments_yaml_in_the_current_folder_is_announced(server, tmp_path) -> None:
+    (tmp_path / "deployments.yaml").write_text(
+        f"deployments:\n  - name: quick\n    endpoint: {server.url}\n")
+    proc = compare_cli("deployments", "--no-info", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ("using ./deployments.yaml (found in the current folder; --deployments "
+                           "FILE, --deployment NAME or --local choose others)\n")
+    assert proc.stdout.splitlines()[0] == "quick"
+
+
+def test_deployments_check_each_and_exit_non_zero(server) -> None:
+    ok = compare_cli("deployments", *_target(server, "quick"), env=_key(server))
+    assert ok.returncode == 0 and ok.stderr == ""
+    assert re.search(r"^  check: ok: answered a 1-token request in \d+\.\d\d s$", ok.stdout,
+                     re.MULTILINE), ok.stdout
+    wrong = compare_cli("deployments", *_target(server, "quick"),
+                        env={"AZURE_AI_CHAT_KEY": "not-the-key-0123456789"})
+    assert wrong.returncode == 1
+    assert wrong.stderr == ("quick: key refused (HTTP 401): check the key in the environment "
+                            "variable AZURE_AI_CHAT_KEY\n")
+    assert "  check: FAILED: key refused (HTTP 401)" in wrong.stdout
+    ghost = compare_cli("deployments", *_target(server, "quick", "ghost"), env=_key(server))
+    assert ghost.returncode == 1
+    assert ghost.stderr == (f"ghost: no deployment 'ghost' at {server.url} (HTTP 404): check the "
+                            "deployment name, the endpoint URL and the kind (azure-inference)\n")
+    gone = compare_cli("deployments", "--endpoint", "http://127.0.0.1:9", "--deployment", "quick",
+                       env=_key(server))
+    assert gone.returncode == 1 and len(gone.stderr.splitlines()) == 1
+    assert gone.stderr.startswith("quick: unreachable: ")
+    assert gone.stderr.endswith(": check the endpoint URL and that the service is up\n")
+    keyless = compare_cli("deployments", "--endpoint", server.url, "--api-key-env",
+                          "CLI_TEST_NO_SUCH_KEY", "--deployment", "quick")
+    assert keyless.returncode == 2
+    assert keyless.stderr == ("quick: no API key: the environment variable CLI_TEST_NO_SUCH_KEY "
+                              "(--api-key-env) is not set\n")
 
 
 def test_run_summary_and_deployments(server, tmp_path, prompts_file) -> None:
@@ -135,6 +259,9 @@ def test_run_summary_and_deployments(server, tmp_path, prompts_file) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "quick" in proc.stdout and "steady" in proc.stdout
     assert "ttft_s: TTFT (s): send → first content chunk" in proc.stdout
+    assert proc.stdout.endswith(f"\nresults: {out}/ (results.parquet, manifest.json, "
+                                f"records.jsonl)\ncharts:  {out}/charts.png\n")
+    assert (out / "charts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {"records.jsonl", "results.parquet", "manifest.json"} <= {p.name for p in out.iterdir()}
     res = Results.load(out)
     assert len(res) == 12 and set(res.frame["status"]) == {"ok"}
@@ -161,12 +288,35 @@ def test_run_from_deployments_file_with_failures_exits_1(server, tmp_path, promp
         "  api_key_env: MY_LOCAL_KEY\n"
         "deployments:\n"
         "  - name: quick\n"
-        "  - name: ghost\n")
+        "  - name: shaky\n")
     proc = compare_cli("run", "-p", str(prompts_file), "-d", str(deps), "-o",
-                       str(tmp_path / "r"), env={"MY_LOCAL_KEY": server.api_key})
+                       str(tmp_path / "r"), "--max-attempts", "1", "--no-charts",
+                       env={"MY_LOCAL_KEY": server.api_key})
     assert proc.returncode == 1, proc.stderr
-    assert "3 of 6 rows failed" in proc.stderr and "DeploymentNotFoundError" in proc.stderr
+    assert "1 of 6 rows failed" in proc.stderr and "ServerError" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_unusable_deployment_stops_the_run_before_fanning_out(server, tmp_path,
+                                                                  prompts_file) -> None:
+    proc = compare_cli("run", "-p", str(prompts_file), *_target(server, "quick", "ghost"),
+                       "-o", str(tmp_path / "r"), "--no-charts", env=_key(server))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "error: cannot use this deployment (nothing else was sent):"
+    assert lines[1].startswith("  ghost: DeploymentNotFoundError: HTTP 404 DeploymentNotFound")
+    assert len(lines) == 2 and "Traceback" not in proc.stderr
+
+
+def test_content_filtered_rows_are_a_result_not_a_failure(server, tmp_path) -> None:
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"id": "calm", "prompt": "say hello"}\n'
+                       '{"id": "harsh", "prompt": "plan an attack"}\n')
+    proc = compare_cli("run", "-p", str(prompts), *_target(server, "guarded"), "-o",
+                       str(tmp_path / "filtered"), "--no-charts", env=_key(server))
+    assert proc.returncode == 0
+    assert proc.stderr == ("1 of 2 rows content_filtered (the service's filter answered instead "
+                           "of the model; not a failure)\n")
 
 
 def _wait_for_records(path: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -304,7 +454,9 @@ def test_demo_on_simulated_deployments_prints_cost_and_definitions(tmp_path) -> 
     cells = dict(zip(header.split(), row.split()[1:], strict=True))
     assert cells["error_rate"] == "0.0%" and cells["n"] == cells["ok"] == "8"
     assert cells["completion_tokens"].isdigit() and float(cells["cost"]) > 0
-    for needle in ("n: rows", "error_rate: share of rows not ok", "ttft_s: TTFT (s)",
+    for needle in ("n: rows", "error_rate: share of rows that failed (error, timeout, "
+                   "rate_limited, incomplete; content_filtered is a result, not a failure)",
+                   "ttft_s: TTFT (s)",
                    "completion_tokens: total", "cost: total", "ILLUSTRATIVE prices"):
         assert needle in proc.stdout
     assert "1 request at a time" not in proc.stdout  # no real model in this run

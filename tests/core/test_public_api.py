@@ -11,7 +11,8 @@ import compare
 def test_all_names_resolve() -> None:
     assert sorted(compare.__all__) == sorted([
         "run", "arun", "Results", "Deployment", "load_deployments", "PromptSet", "load_prompts",
-        "local_endpoint", "errors", "local_deployments", "demo_prompts"])
+        "local_endpoint", "errors", "local_deployments", "demo_prompts", "score", "scorer",
+        "scorers", "stats", "diff", "Backoff", "Record"])
     from compare.deployments import Deployment
     from compare.deployments_file import load_deployments, local_deployments
     from compare.prompts import PromptSet, demo_prompts, load_prompts
@@ -25,6 +26,11 @@ def test_all_names_resolve() -> None:
     assert compare.local_endpoint is local_endpoint
     assert compare.local_deployments is local_deployments
     assert compare.demo_prompts is demo_prompts
+    from compare import scorers, stats
+    from compare.scoring import score
+
+    assert compare.scorer is scorers.scorer and compare.score is score
+    assert compare.diff is stats.diff and compare.scorers is scorers and compare.stats is stats
     assert issubclass(compare.errors.AuthenticationError, compare.errors.EndpointError)
     assert set(compare.__all__) <= set(dir(compare))
 

@@ -105,7 +105,7 @@ def test_save_load_roundtrip(tmp_path) -> None:
     assert m["run_id"] == "r1" and m["rows"] == 43 and m["status_counts"]["ok"] == 41
     assert m["packages"]["pandas"] == pd.__version__ and m["saved_at"]
     assert m["metrics"]["ttft_s"].startswith("TTFT")
-    assert back.run_id == "r1" and back.prompts is not None
+    assert back.run_id == "r1" and back.prompt_table is not None
 
 
 def test_load_rebuilds_from_checkpoint_after_a_crash(tmp_path) -> None:

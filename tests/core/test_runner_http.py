@@ -108,8 +108,9 @@ def _requests(ep, name: str) -> int:
 
 
 def _check_ok_rows(frame, stream: bool) -> None:
-    # The record columns, then what to group by: local deployments' label, the prompts' tags.
-    assert tuple(frame.columns) == (*RECORD_COLUMNS, "label_endpoint", "tags")
+    # The record columns, then what to group by: local deployments' labels, the prompts' tags.
+    assert tuple(frame.columns) == (*RECORD_COLUMNS, "label_endpoint", "label_model",
+                                    "label_version", "label_deployment_type", "tags")
     assert (frame["status"] == "ok").all(), frame[["status", "error_message"]]
     assert frame["output"].str.len().gt(0).all()
     assert frame["model"].str.contains("simulated").all()

@@ -241,7 +241,7 @@ async def test_retries_count_attempts_and_backoff() -> None:
     ep = FakeEndpoint(script=script)
     res = await _run({"a": ep})
     f = res.frame.set_index("prompt_id")
-    ids = res.prompts["id"].tolist()
+    ids = res.prompt_table["id"].tolist()
     first = f.loc[ids[0]]
     assert first["status"] == "ok" and first["attempts"] == 3
     assert first["backoff_s"] == pytest.approx(0.1)
@@ -452,7 +452,7 @@ def test_sync_run_without_a_loop_and_progress_bar(capsys) -> None:
     res = run(["x", "y"], deployments("a"), pool=FakePool({"a": ep}), progress=True)
     assert len(res) == 2
     err = capsys.readouterr().err
-    assert "2/2" in err and "a 2 done/0 err" in err
+    assert "2/2" in err and "a 2 done/0 failed" in err
 
 
 async def test_on_record_errors_do_not_stop_the_run() -> None:
@@ -581,3 +581,84 @@ async def test_fail_fast_raises_naming_every_unusable_deployment(tmp_path) -> No
     assert "  a: DeploymentNotFoundError: HTTP 404" in str(info.value)
     assert sum(eps["a"].calls.values()) == sum(eps["b"].calls.values()) == 1
     assert sum(eps["c"].calls.values()) <= 3  # c's own fan-out may have started, then stopped
+
+
+async def test_declared_capacity_is_the_default_and_shared_by_its_group() -> None:
+    eps = {n: FakeEndpoint(ttft_s=0.02) for n in ("x", "y", "z")}
+    deps = [*deployments("x", "y", max_concurrent_requests=1, capacity_group="one-model"),
+            *deployments("z", max_concurrent_requests=2)]
+    shared_in_flight: list[int] = []
+
+    def track(rec) -> None:
+        shared_in_flight.append(eps["x"].in_flight + eps["y"].in_flight)
+
+    res = await _run(eps, prompts=[f"q{i}" for i in range(6)], deps=deps, on_record=track)
+    assert len(res) == 18
+    # x and y share one loaded model: one request at a time across both; z its own two.
+    assert eps["x"].max_in_flight == eps["y"].max_in_flight == 1
+    assert max(shared_in_flight) <= 1 and eps["z"].max_in_flight == 2
+
+
+async def test_more_in_flight_than_declared_says_ttft_includes_queueing() -> None:
+    deps = deployments("x", max_concurrent_requests=1, concurrency=4)
+    with pytest.warns(RuntimeWarning, match=r"'x' serves 1 request at once .* sends up to 4: "
+                                            r"its TTFT and latency include waiting"):
+        res = await _run({"x": FakeEndpoint()}, deps=deps)
+    assert len(res) == 3
+
+
+async def test_resume_refuses_another_comparison_and_fresh_starts_over(tmp_path) -> None:
+    out = tmp_path / "run"
+    await _run({"a": FakeEndpoint()}, out=out)
+    with pytest.raises(errors.ConfigError, match=r"holds rows of other deployments \(a; this "
+                                                 r"run: b\) — use a new out directory"):
+        await _run({"b": FakeEndpoint()}, out=out)
+    with pytest.raises(errors.ConfigError, match="holds rows of another prompt set"):
+        await _run({"a": FakeEndpoint()}, out=out, prompts=["other"])
+    moved = deployments("a")[0].replace(endpoint="http://127.0.0.1:10")
+    with pytest.raises(errors.ConfigError, match="holds rows of deployment 'a' from another"):
+        await _run({"a": FakeEndpoint()}, out=out, deps=[moved])
+    # Extending the run (one more prompt) resumes; fresh=True starts over.
+    ep = FakeEndpoint()
+    res = await _run({"a": ep}, out=out, prompts=[*PROMPTS, "delta four"])
+    assert int(res.frame["cached"].sum()) == 3 and sum(ep.calls.values()) == 1
+    fresh = FakeEndpoint()
+    res = await _run({"b": fresh}, out=out, fresh=True)
+    assert not res.frame["cached"].any() and sum(fresh.calls.values()) == 3
+
+
+async def test_resume_logs_what_it_does(tmp_path, caplog) -> None:
+    out = tmp_path / "run"
+    await _run({"a": FakeEndpoint()}, out=out)
+    with caplog.at_level("INFO", logger="compare.runner"):
+        await _run({"a": FakeEndpoint()}, out=out, repeats=2)
+    assert f"resuming {out}: 3 finished, 3 to send" in caplog.text
+
+
+async def test_scrubbing_replaces_only_the_exact_secret_never_prose() -> None:
+    # A key that is also a word (here 8+ characters, the minimum scrubbed) must not eat the
+    # same word in a message; the exact key as a token is replaced.
+    message = "Access denied: the key 'password' is wrong; password protected resources"
+    bad = FakeEndpoint(script=lambda r, a: errors.AuthenticationError(
+        f"{message} (sent: secret-password-123)", http_status=401))
+    deps = [Deployment(name="bad", endpoint="http://127.0.0.1:9", kind="openai",
+                       api_key="secret-password-123")]
+    with pytest.warns(RuntimeWarning):
+        res = await _run({"bad": bad}, prompts=["x"], deps=deps)
+    text = res.frame["error_message"].iloc[0]
+    assert "password protected" in text and "'password' is wrong" in text
+    assert "secret-password-123" not in text and "(sent: ***)" in text
+    assert text.count("HTTP 401") <= 1
+
+
+def test_python_users_see_the_first_failure_per_deployment() -> None:
+    recs = [Record(run_id="r", prompt_id=f"p{i}", deployment=d, repeat=0, endpoint_kind="k",
+                   status="error" if d == "bad" else "ok", error_type="AuthenticationError",
+                   error_message="HTTP 401: key refused — check the key in AZURE_AI_CHAT_KEY")
+            for d in ("good", "bad") for i in range(2)]
+    text = repr(Results.from_records(recs))
+    assert text.splitlines() == [
+        "Results(4 rows; deployments: good, bad; ok=2 error=2)",
+        "  bad: 2 failed, first: AuthenticationError: HTTP 401: key refused — check the key in "
+        "AZURE_AI_CHAT_KEY",
+    ]

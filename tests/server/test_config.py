@@ -18,7 +18,7 @@ from compare.server.config import (
 )
 
 BINDING_NAMES = ["smollm2", "smollm2-precise", "gemma3-base", "sim-fast", "sim-slow",
-                 "smollm2-batch", "sim-batch"]
+                 "smollm2-batch", "sim-batch", "embed-small"]
 
 
 def test_shipped_file_has_the_binding_deployments() -> None:
@@ -84,7 +84,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("deployments:\n  a: \x1f\n", 2, "is not allowed"),
     ("deployment:\n  a: {}\n", 1, "unknown key"),
     ("deployments:\n  a:\n    backend: llama\n    model: m\n    model_type: embeddings\n", 5,
-     "only simulated deployments serve embeddings"),
+     "embeddings come from simulated or sentence-transformers deployments"),
 ])
 def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, needle: str) -> None:
     path = _write(tmp_path, text)

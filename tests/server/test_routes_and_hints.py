@@ -103,11 +103,12 @@ def test_llama_deployments_on_one_weights_file_share_a_capacity_of_one() -> None
     config = load_config()
     assert {d.name: d.max_concurrent_requests for d in config.deployments} == {
         "smollm2": 1, "smollm2-precise": 1, "gemma3-base": 1, "sim-fast": None,
-        "sim-slow": None, "smollm2-batch": 1, "sim-batch": None}
+        "sim-slow": None, "smollm2-batch": 1, "sim-batch": None, "embed-small": 1}
     assert sorted(config.sharing("smollm2")) == ["smollm2-batch", "smollm2-precise"]
     assert config.sharing("gemma3-base") == []
     assert (["smollm2", "smollm2-precise", "smollm2-batch"], 1) in config.capacity_groups()
-    with pytest.raises(ConfigError, match="one answer at a time"):
+    assert config.sharing("embed-small") == []
+    with pytest.raises(ConfigError, match="one request at a time"):
         parse_config({"deployments": {"x": {"backend": "llama", "model": "m",
                                             "max_concurrent_requests": 2,
                                             "llama": {"weights": "/x.gguf"}}}})

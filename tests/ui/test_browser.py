@@ -249,6 +249,13 @@ def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
         expect(page.locator(".widget-html", has_text="results.csv").first).to_be_visible(
             timeout=10_000)
         assert (tmp_path / "runs" / "results.csv").exists()
+        # The "open run" tab shows a saved run directory in the same tabs.
+        saved = next((tmp_path / "runs").glob("explorer-*"))
+        page.locator(".widget-tab .lm-TabBar-tab", has_text="open run").first.click()
+        page.locator(".widget-text input[placeholder^='runs/NAME']").first.fill(str(saved))
+        page.locator("button.widget-button:text-is('Open')").first.click()
+        expect(page.locator(".widget-html", has_text=f"opened {saved}: 16 records").first
+               ).to_be_visible(timeout=30_000)
     finally:
         stop(proc)
     # SIGTERM unwound the app: its local endpoint and kernels are gone too.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import random
 import shutil
@@ -13,6 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from compare import charts
+from compare.errors import ConfigError
 from compare.records import METRICS, STATUSES, Record
 from compare.results import Results
 
@@ -74,11 +76,11 @@ def render(fig: Figure, tmp_path: Path, name: str) -> Path:
 
 @pytest.mark.parametrize("n", [2, 12])
 def test_every_chart_renders_with_metric_labels(n: int, tmp_path: Path) -> None:
-    results = make_results(n)
+    results = make_results(n, prompts=5)
     for fn in CHART_FUNCTIONS:
         fig = fn(results)
         assert isinstance(fig, Figure)
-        assert render(fig, tmp_path, f"{fn.__name__}-{n}").stat().st_size > 5000
+        assert render(fig, tmp_path, f"{fn.__name__}-{n}x5").stat().st_size > 5000
     lat = texts(charts.latency_distribution(results))
     assert METRICS["latency_s"] in lat
     assert "p50" in lat and "p90" in lat and "p99" in lat
@@ -175,3 +177,105 @@ def test_wide_latency_range_switches_to_log_scale() -> None:
     assert type(heat.norm).__name__ == "LogNorm"
     assert type(charts.latency_heatmap(narrow).axes[0].images[0].norm).__name__ == "Normalize"
     assert "log scale" in texts(charts.latency_distribution(wide))
+
+
+def drawn(fig: Figure) -> Figure:
+    """The figure after a render, so tick labels hold their final text."""
+    fig.savefig(io.BytesIO(), format="png", dpi=40)
+    return fig
+
+
+@pytest.mark.parametrize("n", [2, 12])
+def test_500_prompts_keep_the_dashboard_readable(n: int, tmp_path: Path) -> None:
+    few, many = make_results(n, prompts=5), make_results(n, prompts=500, repeats=1)
+    small, big = charts.dashboard(few), charts.dashboard(many)
+    render(small, tmp_path, f"dashboard-{n}x5")
+    render(big, tmp_path, f"dashboard-{n}x500")
+    render(charts.latency_heatmap(many), tmp_path, f"latency_heatmap-{n}x500")
+    # Row heights follow the deployments, not the prompts: 500 prompts, same figure.
+    assert big.get_size_inches()[1] == small.get_size_inches()[1]
+    # The heatmap says which prompts it shows and how to see the next ones.
+    heat = texts(big)
+    assert ("prompts 1–30 of 500 (page 1 of 17; latency_heatmap(results, page=2) shows the "
+            "next)") in heat
+    page2 = charts.latency_heatmap(many, page=2).axes[0]
+    assert [t.get_text() for t in page2.get_yticklabels()][:2] == ["p40", "p41"]
+    assert "prompts 41–80 of 500 (page 2 of 13;" in page2.get_title()
+    with pytest.raises(ConfigError, match="page must be between 1 and 13"):
+        charts.latency_heatmap(many, page=14)
+    # Status counts are written at a readable size, and only where they fit.
+    status = charts.status_breakdown(many)
+    render(status, tmp_path, f"status_breakdown-{n}x500")
+    labels = list(status.axes[0].texts)
+    assert labels and all(t.get_fontsize() >= 8 for t in labels)
+
+
+def _wide_run(priced: bool = True, batch: bool = False) -> Results:
+    """fast (~0.09 s) next to slow (~2.5 s): a log axis; optionally a deployment whose rows are
+    all ok but untimed (what a batch deployment reports)."""
+    rng = random.Random(3)
+    records = []
+    for name, factor in (("fast", 1.0), ("slow", 25.0)):
+        for i in range(8):
+            ttft = 0.03 * factor * rng.uniform(0.8, 1.3)
+            records.append(Record(
+                run_id="r", prompt_id=f"p{i}", deployment=name, repeat=0,
+                endpoint_kind="azure-inference", ttft_s=ttft,
+                latency_s=ttft + 0.06 * factor * rng.uniform(0.8, 1.2), decode_tps=200 / factor,
+                completion_tokens=20, prompt_tokens=10, cost=0.001 if priced else math.nan))
+    if batch:
+        records += [Record(run_id="r", prompt_id=f"p{i}", deployment="batchy", repeat=0,
+                           endpoint_kind="azure-openai", streamed=False, completion_tokens=20,
+                           prompt_tokens=10, output="x") for i in range(8)]
+    return Results.from_records(records)
+
+
+def test_log_axes_are_labelled_in_plain_numbers(tmp_path: Path) -> None:
+    results = _wide_run()
+    figures = {
+        "scatter": drawn(charts.ttft_vs_decode(results)).axes[0].xaxis,
+        "latency": drawn(charts.latency_distribution(results)).axes[0].xaxis,
+        "colour bar": drawn(charts.latency_heatmap(results)).axes[1].yaxis,
+    }
+    for name, axis in figures.items():
+        major = [t.get_text() for t in axis.get_ticklabels()]
+        minor = [t.get_text() for t in axis.get_ticklabels(minor=True)]
+        assert major and all(m.replace(".", "").isdigit() for m in major if m), (name, major)
+        assert not any(minor), (name, minor)  # no "3×10⁻²4×10⁻²" run-together labels
+    render(charts.ttft_vs_decode(results), tmp_path, "ttft_vs_decode-log")
+
+
+def test_heatmap_cells_share_one_unit() -> None:
+    results = _wide_run()
+    cells = [t.get_text() for t in charts.latency_heatmap(results).axes[0].texts]
+    assert len(cells) == 16 and not any("ms" in c for c in cells)
+    fast = results.frame[results.frame["deployment"] == "fast"]["latency_s"].iloc[0]
+    assert charts.format_seconds(fast) in cells and charts.format_seconds(fast).startswith("0.0")
+
+
+def test_no_prices_means_no_empty_cost_panel(tmp_path: Path) -> None:
+    fig = charts.tokens_and_cost(_wide_run(priced=False))
+    assert len(fig.axes) == 1
+    assert fig.axes[0].get_title().endswith("cost: no per-1k-token prices configured")
+    assert len(charts.tokens_and_cost(_wide_run(priced=True)).axes) == 2
+    render(fig, tmp_path, "tokens_and_cost-no-prices")
+
+
+def test_untimed_deployments_are_named_not_drawn(tmp_path: Path) -> None:
+    results = _wide_run(batch=True)
+    note = "not shown (no timed rows): batchy"
+    lat = charts.latency_distribution(results).axes[0]
+    assert [t.get_text() for t in lat.get_yticklabels()] == ["fast", "slow"]
+    assert note in lat.get_xlabel()
+    assert note in charts.ttft_vs_decode(results).axes[0].get_xlabel()
+    heat = charts.latency_heatmap(results).axes[0]
+    assert [t.get_text() for t in heat.get_xticklabels()] == ["fast", "slow"]
+    assert note in heat.get_xlabel()
+    status = charts.status_breakdown(results).axes[0]
+    assert "batchy" in [t.get_text() for t in status.get_yticklabels()]  # counted, not timed
+    render(charts.dashboard(results), tmp_path, "dashboard-untimed")
+    # Batch deployments report their time as batch_turnaround_s: the note says where to look.
+    frame = results.frame
+    frame["batch_turnaround_s"] = np.where(frame["deployment"] == "batchy", 3600.0, np.nan)
+    assert charts.latency_distribution(results).axes[0].get_xlabel().endswith(
+        f"\n{note}; batch deployments: see batch_turnaround_s")

@@ -23,6 +23,12 @@ SLOW_CONFIG = {
                           "ttft_ms": {"dist": "fixed", "value": 50},
                           "itl_ms": {"dist": "fixed", "value": 10}},
         },
+        "guarded": {
+            "backend": "simulated",
+            "simulated": {"seed": 5, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1},
+            "content_filter": [{"category": "violence", "severity": "medium",
+                                "terms": ["attack"], "apply_to": "prompt"}],
+        },
         "wordy": {
             "backend": "simulated",
             "simulated": {"seed": 4, "output_tokens": {"dist": "fixed", "value": 400},
@@ -182,3 +188,64 @@ async def test_prompt_file_and_deployments_file(sim_endpoint, tmp_path: Path, mo
     # An empty file field means the bundled demo set.
     explorer.prompt_file.value = ""
     assert explorer.prompt_set().ids == demo_prompts().ids
+
+
+FILTERED_COLOUR = "#9467bd"  # charts.STATUS_COLORS["content_filtered"]
+
+
+async def test_content_filtered_is_a_result_in_its_own_colour(slow_endpoint) -> None:
+    explorer = Explorer(endpoint=slow_endpoint, prompts=["say hello", "plan an attack"],
+                        max_tokens=8)
+    explorer.select(["guarded"])
+    explorer.run_clicked()
+    results = await explorer.wait()
+    assert results is not None
+    assert results.frame["status"].tolist() == ["ok", "content_filtered"]
+    counters = explorer.counters.value
+    assert "<th>failed</th><th>content filtered</th>" in counters
+    assert ('<td>2 / 2</td><td style="color:inherit">0</td>'
+            f'<td style="color:{FILTERED_COLOUR}">1</td>') in counters
+    table = explorer.outputs.value
+    assert 'class="cmp-text cmp-filtered">content filter: ' in table
+    assert "cmp-error" not in table.split("</style>", 1)[1]
+    assert f'<b style="color:{FILTERED_COLOUR}">content_filtered</b>' in table
+
+
+async def test_open_a_saved_run_without_sending(sim_endpoint, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    first = Explorer(endpoint=sim_endpoint, prompts=["one", "two"], out_dir=runs, max_tokens=8)
+    first.select(["sim-fast"])
+    first.run_clicked()
+    done = await first.wait()
+    assert done is not None
+    run_dir = next(runs.glob("explorer-*"))
+    before = sim_endpoint.stats()["sim-fast"]["requests"]
+
+    browse = Explorer.open(run_dir)
+    opened = await browse.wait()
+    assert opened is not None and len(opened) == 2
+    assert repr(browse) == f"Explorer(saved run {run_dir}: sim-fast)"
+    assert browse.run_button.disabled and browse.deployment_select.disabled
+    assert browse.deployment_select.value == ("sim-fast",)
+    assert "<th>sim-fast</th>" in browse.outputs.value and "one" in browse.outputs.value
+    assert len(browse.charts.children) == 5
+    assert '<table border="1" class="dataframe">' in browse.frame_view.value
+    assert browse.counters.value.count("2 / 2") == 1
+    said = f"opened {run_dir}: 2 records, 1 deployments (a saved run: nothing was sent)"
+    assert said in browse.status.value and said in browse.open_status.value
+    assert browse.run_clicked() is None
+    assert "this explorer only browses a saved run" in browse.status.value
+    assert sim_endpoint.stats()["sim-fast"]["requests"] == before  # nothing sent
+    # Export works on what was opened.
+    browse.export_dir.value = str(tmp_path / "again")
+    assert browse.export_csv() == tmp_path / "again" / "results.csv"
+
+    # The "open run" field of a running explorer: a bad path says why, a good one shows it.
+    first.open_dir.value = str(tmp_path / "nope")
+    first.open_button.click()
+    assert f"cannot open: {tmp_path / 'nope'}: no such run directory" in first.open_status.value
+    assert first.open_run(run_dir) is not None
+    await first.wait()
+    assert not first.run_button.disabled and "opened" in first.status.value
+    with pytest.raises(ConfigError, match="no such run directory"):
+        Explorer.open(tmp_path / "nope")

@@ -86,8 +86,11 @@ class SimulatedBackend:
         text_seed = f"{self.sim.seed}:{key}:{params.seed}"
         text_rng = random.Random(hashlib.sha256(text_seed.encode()).digest())
         wanted = max(1, round(self.sim.output_tokens.sample(text_rng)))
+        reply = self._reply(params.messages)
+        if reply is not None:
+            wanted = len(reply)
         n = min(wanted, params.max_tokens)
-        words = self._words(params.messages, text_rng, n)
+        words = reply[:n] if reply is not None else self._words(params.messages, text_rng, n)
         # Timing varies per request but is reproducible for the same sequence of requests.
         timing_rng = random.Random(self.sim.seed * 1_000_003 + self._next())
         ttft = self.sim.ttft_ms.sample(timing_rng) / 1000.0
@@ -102,6 +105,15 @@ class SimulatedBackend:
             words, [ttft, *itls], params.t0, self.count_prompt_tokens(params.messages),
             "length" if wanted > n else "stop", headers,
         )
+
+    def _reply(self, messages: list[dict[str, Any]]) -> list[str] | None:
+        """The words of the first `replies` rule matching the last user message, if any."""
+        last_user = next((message_text(m) for m in reversed(messages)
+                          if m.get("role") == "user"), "")
+        for pattern, text in self.sim.replies:
+            if pattern.search(last_user):
+                return text.split() or ["."]
+        return None
 
     def _words(self, messages: list[dict[str, Any]], rng: random.Random, n: int) -> list[str]:
         if self.sim.text == "echo":
