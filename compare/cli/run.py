@@ -55,7 +55,24 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--top-p", type=float, dest="top_p")
     p.add_argument("--seed", type=int)
     add_progress(p)
+    p.add_argument("--batch-poll", type=_seconds, metavar="S", dest="batch_poll",
+                   help="batch deployments (kinds azure-openai-batch, openai-batch): seconds "
+                        "between status polls of their batches (default 60, at least 60 against "
+                        "Azure; 1 for a local endpoint)")
+    p.add_argument("--cancel-batches-on-interrupt", action="store_true",
+                   help="Ctrl-C cancels running batches (what they finished is collected on "
+                        "resume) instead of leaving them running for a rerun to collect")
     p.set_defaults(func=command)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def command(args: argparse.Namespace) -> int:
@@ -69,13 +86,18 @@ def command(args: argparse.Namespace) -> int:
     with local_endpoint_for(args) as ep:
         chosen = deployments_from_args(args, ep)
         check_keys(chosen)
+        deployments = [d.replace(batch_poll_s=args.batch_poll)
+                       if d.is_batch and args.batch_poll is not None else d
+                       for d in chosen.deployments]
         try:
             # fail_fast: a deployment whose first request shows it cannot be used at all
             # stops the run (exit 2), one line per such deployment.
-            results = run(prompts, chosen.deployments, repeats=args.repeats, out=out,
+            results = run(prompts, deployments, repeats=args.repeats, out=out,
                           stream=not args.no_stream, concurrency=args.concurrency,
                           max_attempts=args.max_attempts, progress=progress_enabled(args),
-                          run_id=args.run_id, fresh=args.fresh, fail_fast=True, **overrides)
+                          run_id=args.run_id, fresh=args.fresh, fail_fast=True,
+                          cancel_batches_on_interrupt=args.cancel_batches_on_interrupt,
+                          **overrides)
         except KeyboardInterrupt:
             return interrupted(out)
     print(format_summary(results))
