@@ -172,3 +172,20 @@ def test_fresh_warns_about_pending_batches(ep, tmp_path) -> None:
     assert batch_id not in set(res.frame["batch_id"])
     assert not (tmp_path / "batches.jsonl").read_text().count(batch_id)
     sdk(ep).batches.cancel(batch_id)
+
+
+def test_a_batch_gone_from_the_service_is_sent_again(ep, tmp_path) -> None:
+    # The ledger names a batch the service does not know (deleted, or another resource): its
+    # keys are sent again in a new batch, said in the ledger, and each gets one record.
+    first = run(child_prompts()[:3], [_resume_dep(ep)], out=tmp_path, progress=False)
+    events = ledger(tmp_path)
+    gone = [events[0], {**events[1], "batch_id": "batch_gone"}]
+    (tmp_path / "batches.jsonl").write_text("".join(json.dumps(e) + "\n" for e in gone))
+    (tmp_path / "records.jsonl").write_text("")
+    res = run(child_prompts()[:3], [_resume_dep(ep)], out=tmp_path, progress=False)
+    one_record_per_key(res.frame, 3)
+    assert (res.frame["status"] == "ok").all()
+    assert res.manifest["batches"]["b"]["resubmitted_lines"] == 3
+    statuses = [e.get("status") for e in ledger(tmp_path) if e["event"] == "ended"]
+    assert statuses == ["not_found", "completed"]
+    assert len(batches_of(ep, first.run_id)) == 2
