@@ -24,6 +24,7 @@ BENCHES = {
     "ratelimit": "bench_ratelimit.py",
     "scale": "bench_scale.py",
     "endpoint": "bench_endpoint.py",
+    "shards": "bench_shards.py",
     "batch-client": "bench_batch_client.py",
 }
 # bench_endpoint.py (the local endpoint's own benchmark) prints its table without writing

@@ -44,7 +44,12 @@ def _column_kinds() -> dict[str, str]:
 COLUMN_KINDS: Final[dict[str, str]] = _column_kinds()
 
 
+_READY: Final = {"float": "float64", "int": "int64", "bool": "bool"}
+
+
 def _typed(col: pd.Series, kind: str) -> pd.Series:
+    if _READY.get(kind) == str(col.dtype):
+        return col  # already so (a parquet read): no copy of ten million values
     if kind == "float":
         return pd.to_numeric(col, errors="coerce").astype("float64")
     if kind == "int":
@@ -53,6 +58,8 @@ def _typed(col: pd.Series, kind: str) -> pd.Series:
         return col.fillna(False).astype("bool")
     if kind == "datetime":
         return pd.to_datetime(col, utc=True, format="ISO8601")
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col  # read as codes on purpose (compare.run_parts): a string per row is larger
     return col.astype("string")
 
 

@@ -177,6 +177,14 @@ class Results(StatsMethods):
                 wide = info[lead].reindex(wide.index).join(wide)
         return wide
 
+    @staticmethod
+    def summarize_dir(directory: str | os.PathLike[str]) -> pd.DataFrame:
+        """`Results.load(directory).summary()` without loading the run: batch by batch from its
+        parquet files (ten million rows in well under 1 GB; see `compare.run_summary`)."""
+        from compare.run_summary import summarize_run
+
+        return summarize_run(directory)
+
     def summary(self) -> pd.DataFrame:
         """Per deployment: counts by status, failure rate, timing percentiles, decode rate,
         tokens, cost and score means (see `compare.summary`)."""
@@ -227,7 +235,8 @@ class Results(StatsMethods):
             rows = failed[failed["deployment"] == dep]
             if len(rows):
                 first = rows.iloc[0]
-                message = str(first["error_message"] or "")
+                message = first["error_message"]  # pd.NA when missing: never truthy-tested
+                message = "" if pd.isna(message) else str(message)
                 lines.append(f"  {dep}: {len(rows)} failed, first: {first['error_type']}: "
                              f"{message[:200]}")
         return lines

@@ -68,12 +68,30 @@ def read_run_frame(d: Path, manifest: Mapping[str, Any], columns: list[str] | No
         source=str(d))
 
 
+# Text columns whose values repeat row after row: read as categoricals (one code per row), which
+# is what makes ten million rows of a leaderboard's columns fit in a few hundred MB.
+REPEATED_TEXT: Final = ("run_id", "prompt_id", "deployment", "endpoint_kind", "status", "model",
+                        "error_type", "finish_reason", "region")
+
+
 def read_parts(directory: str | os.PathLike[str], columns: list[str] | None = None
                ) -> pd.DataFrame:
-    """A sharded run's parquet parts as one frame (only `columns`), strings kept in Arrow."""
+    """A sharded run's parquet parts as one frame. With `columns`: only those, repeated text
+    columns as categoricals (other text kept in Arrow); without: every column, text as strings
+    (the frame an in-process run gives)."""
     import pyarrow.dataset as ds
 
-    table = ds.dataset(Path(directory) / PARTS_DIR, format="parquet").to_table(columns=columns)
+    repeated = [c for c in REPEATED_TEXT if columns is not None and c in columns]
+    fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": repeated})
+    import pyarrow as pa
+
+    dataset = ds.dataset(Path(directory) / PARTS_DIR, format=fmt)
+    # Batch by batch: reading several files ahead at once would hold them twice in memory.
+    batches = dataset.to_batches(columns=columns, batch_readahead=0, fragment_readahead=0)
+    table = pa.Table.from_batches(list(batches), schema=dataset.schema if columns is None
+                                  else pa.schema([dataset.schema.field(c) for c in columns]))
+    if repeated:
+        table = table.unify_dictionaries()
     return table.to_pandas(types_mapper=_arrow_strings, self_destruct=True, split_blocks=True)
 
 

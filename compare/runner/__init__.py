@@ -143,9 +143,8 @@ async def arun(
         concurrency=concurrency, max_attempts=max_attempts, progress=progress,
         on_record=on_record, backoff=backoff or Backoff(), pool=pool, overrides=overrides,
         shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
-        fail_fast=fail_fast,
+        fail_fast=fail_fast, cancel_batches_on_interrupt=bool(cancel_batches_on_interrupt),
         scoring=LiveScoring(scorers, score_with) if scorers else None,
-        cancel_batches_on_interrupt=bool(cancel_batches_on_interrupt),
     )
     return await run.execute()
 

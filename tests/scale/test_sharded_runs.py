@@ -11,11 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import compare
 from compare.errors import ConfigError
 from compare.results import Results
+from compare.runner.progress import BAR_FACTORY
 from tests.scale._support import (
     lines_written,
     resent_after_finished,
@@ -26,6 +28,30 @@ from tests.scale._support import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class RecordingBar:
+    """A tqdm stand-in (our progress interface): what the run's one bar was told."""
+
+    def __init__(self) -> None:
+        self.created: list[int] = []
+        self.n = 0
+        self.postfix = ""
+        self.closed = False
+
+    def __call__(self, *, total: int, initial: int = 0, **_: object) -> RecordingBar:
+        self.created.append(total)
+        self.n = initial
+        return self
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        self.postfix = s
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def test_two_workers_make_one_run_that_resumes_without_sending(make_endpoint_server,
@@ -43,6 +69,8 @@ def test_two_workers_make_one_run_that_resumes_without_sending(make_endpoint_ser
     assert manifest["sharding"]["shards"] == 2 and manifest["parts"]["complete"]
     # The same keys as an in-process run, each answered once.
     assert sorted(rows_per_key(out).values()) == [1] * 160
+    pd.testing.assert_frame_equal(Results.summarize_dir(out), res.summary(),
+                                  check_dtype=False)
 
     written = lines_written(out)
     again = compare.run(prompts, ep, repeats=2, out=out, workers=2, progress=False)
@@ -52,7 +80,8 @@ def test_two_workers_make_one_run_that_resumes_without_sending(make_endpoint_ser
 
     narrow = Results.load(out, columns=["deployment", "status", "latency_s"])
     assert list(narrow.frame.columns) == ["deployment", "status", "latency_s"]
-    assert str(narrow.frame["deployment"].dtype) == "string"
+    assert isinstance(narrow.frame["deployment"].dtype, pd.CategoricalDtype)  # one code a row
+    assert str(res.frame["deployment"].dtype) == "string"  # the whole frame: as in-process
     # An in-process rerun in the same directory reads the shards' rows as its own.
     inproc = compare.run(prompts, ep, repeats=2, out=out, progress=False)
     assert inproc.frame["cached"].all() and lines_written(out) == written
@@ -62,9 +91,10 @@ async def test_a_killed_worker_is_restarted_and_resends_no_finished_key(
         make_endpoint_server, tmp_path: Path) -> None:
     ep = make_endpoint_server({"deployments": {"slow": sim(ttft_ms=40)}})
     out = tmp_path / "run"
+    bar = RecordingBar()
+    BAR_FACTORY.set(bar)  # one bar for the whole run, fed by both shards
     task = asyncio.ensure_future(compare.arun(
-        [f"q{i}" for i in range(120)], ep, out=out, workers=2, concurrency=4,
-        progress=False))
+        [f"q{i}" for i in range(120)], ep, out=out, workers=2, concurrency=4))
     await wait_for_lines(out, 15)
     victims = shard_processes()
     assert len(victims) == 2
@@ -73,6 +103,8 @@ async def test_a_killed_worker_is_restarted_and_resends_no_finished_key(
     assert len(res) == 120 and set(res.frame["status"]) == {"ok"}
     assert resent_after_finished(out) == []
     assert max(rows_per_key(out).values()) == 1
+    assert bar.created == [120] and bar.n == 120 and bar.closed
+    assert "slow 120 done/0 " in bar.postfix
 
 
 DRIVER = """
@@ -146,3 +178,22 @@ def test_sharded_runs_say_what_they_need(tmp_path: Path) -> None:
         compare.run(["hi"], deps, workers=2, out=tmp_path, on_record=print)
     with pytest.raises(ConfigError, match=r"no record column .latncy_s.*latency_s"):
         Results.load(tmp_path, columns=["latncy_s"])
+
+
+def test_cli_run_with_workers(make_endpoint_server, tmp_path: Path) -> None:
+    ep = make_endpoint_server({"deployments": {"a": sim(seed=1), "b": sim(seed=2)}})
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}"}) + "\n"
+                               for i in range(10)))
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "compare", "run", "-p", str(prompts), "--endpoint", ep.url,
+         "--kind", "azure-inference", "--deployment", "a", "--deployment", "b", "--out",
+         str(out), "--workers", "2", "--no-charts", "--no-progress"],
+        capture_output=True, text=True, timeout=240, check=False,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), AZURE_AI_CHAT_KEY=ep.api_key))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"results: {out}/ (parts/*.parquet, manifest.json, records-*.jsonl)" in proc.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sharding"] == {**manifest["sharding"], "engine": "processes", "shards": 2}
+    assert len(Results.load(out)) == 20
