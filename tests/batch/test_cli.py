@@ -81,3 +81,15 @@ def test_ctrl_c_with_the_cancel_flag(ep, tmp_path) -> None:
     run_id = json.loads((out / "manifest.json").read_text())["run_id"]
     (batch,) = batches_of(ep, run_id)
     assert batch.cancelling_at is not None
+
+
+def test_compare_deployments_checks_a_batch_deployment(ep, tmp_path) -> None:
+    base = [sys.executable, "-m", "compare.cli", "deployments", "--endpoint", ep.url,
+            "--kind", "azure-openai-batch", "--api-key-env", "BATCH_CLI_KEY", "--deployment",
+            "twin-batch"]
+    proc = subprocess.run(base, env=_env(ep), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "batch API answered" in proc.stdout
+    refused = subprocess.run(base, env=dict(_env(ep), BATCH_CLI_KEY="not-the-key-0123456789"),
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "key refused" in refused.stdout + refused.stderr
