@@ -15,9 +15,6 @@ from urllib.parse import urlsplit
 from compare._checks import is_number, show
 from compare.errors import ConfigError
 
-# The online kind whose SDK client each batch kind uses (files and batches resources).
-CLIENT_KIND: Final[dict[str, str]] = {"azure-openai-batch": "azure-openai",
-                                      "openai-batch": "openai"}
 MAX_LINES: Final = 100_000
 MAX_BYTES: Final = 200 * 1024 * 1024
 # The operation every line calls (the `url` of each line and the batch's `endpoint`).

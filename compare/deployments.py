@@ -19,7 +19,9 @@ openai              OPENAI_BASE_URL            OPENAI_API_KEY            —
 azure-openai-batch  AZURE_OPENAI_ENDPOINT      AZURE_OPENAI_API_KEY      OPENAI_API_VERSION
 openai-batch        OPENAI_BASE_URL            OPENAI_API_KEY            —
 ==================  =========================  ========================  ==================
-The batch kinds send requests as JSONL files to a batch deployment (`compare.runner.batch`).
+
+The tables are `compare.kinds`'. The batch kinds send requests as JSONL files to a batch
+deployment (`compare.runner.batch`).
 """
 
 from __future__ import annotations
@@ -40,34 +42,18 @@ from compare._checks import (
     show,
     url_problem,
 )
-from compare.batch_settings import CLIENT_KIND, check_batch_poll
+from compare.batch_settings import check_batch_poll
 from compare.errors import ConfigError, CredentialError
+from compare.kinds import API_VERSION_ENV as API_VERSION_ENV
+from compare.kinds import BATCH_KINDS as BATCH_KINDS
+from compare.kinds import DEFAULT_API_VERSION as DEFAULT_API_VERSION
+from compare.kinds import ENDPOINT_ENV as ENDPOINT_ENV
+from compare.kinds import KEY_ENV as KEY_ENV
+from compare.kinds import KINDS as KINDS
+from compare.kinds import ONLINE_KINDS as ONLINE_KINDS
 
-ONLINE_KINDS: Final = ("azure-inference", "azure-openai", "openai")
-BATCH_KINDS: Final = ("azure-openai-batch", "openai-batch")
-KINDS: Final = (*ONLINE_KINDS, *BATCH_KINDS)
 AUTHS: Final = ("key", "entra")
 EXTRA_PARAMETERS: Final = ("error", "drop", "pass-through")
-
-ENDPOINT_ENV: Final[dict[str, str]] = {
-    "azure-inference": "AZURE_AI_CHAT_ENDPOINT",
-    "azure-openai": "AZURE_OPENAI_ENDPOINT",
-    "openai": "OPENAI_BASE_URL",
-}
-KEY_ENV: Final[dict[str, str]] = {
-    "azure-inference": "AZURE_AI_CHAT_KEY",
-    "azure-openai": "AZURE_OPENAI_API_KEY",
-    "openai": "OPENAI_API_KEY",
-}
-API_VERSION_ENV: Final[dict[str, str]] = {"azure-openai": "OPENAI_API_VERSION"}
-# What each SDK sends when not told otherwise: azure-ai-inference 1.0.0b9's default, and the GA
-# Azure OpenAI data-plane version (the 2024-10-21 inference spec, tests/specs/).
-DEFAULT_API_VERSION: Final[dict[str, str]] = {
-    "azure-inference": "2024-05-01-preview",
-    "azure-openai": "2024-10-21",
-}
-for _table in (ENDPOINT_ENV, KEY_ENV, API_VERSION_ENV, DEFAULT_API_VERSION):  # as their client's
-    _table.update({b: _table[o] for b, o in CLIENT_KIND.items() if o in _table})
 # The common request parameters: a Deployment sets their defaults, a run may override them, and
 # `extra` may not carry them (nor the body keys the runner and adapters own).
 REQUEST_PARAMS: Final = ("temperature", "max_tokens", "top_p", "seed", "stop")

@@ -194,17 +194,20 @@ def local_deployments(
 
     `endpoint` is anything with `.url`, `.api_key` and `.deployment_names`. `names` picks and
     orders deployments (default: every chat deployment it serves; embedding deployments can be
-    named too); `overrides` set Deployment fields (e.g. temperature=0) on each. A batch kind
-    (azure-openai-batch, openai-batch) picks from the endpoint's global-batch deployments
-    (`.batch_deployment_names`). Labels carry the served model and version;
-    `max_concurrent_requests` and `capacity_group` what the endpoint declares it can serve at
-    once (one generation per loaded llama model).
+    named too); `overrides` set Deployment fields (e.g. temperature=0) on each. Labels carry
+    the served model and version; `max_concurrent_requests` and `capacity_group` what the
+    endpoint declares it can serve at once (one generation per loaded llama model). A batch
+    kind (azure-openai-batch, openai-batch) picks from the endpoint's global-batch deployments
+    (`.batch_deployment_names`).
     """
     check_choice(kind, "kind", KINDS)
     batch = kind in BATCH_KINDS
-    chat = list(getattr(endpoint, "batch_deployment_names", []) if batch
-                else endpoint.deployment_names)
-    served = chat + ([] if batch else list(getattr(endpoint, "embedding_deployment_names", ())))
+    if batch:
+        chat = list(getattr(endpoint, "batch_deployment_names", ()))
+        served = chat
+    else:
+        chat = list(endpoint.deployment_names)
+        served = chat + list(getattr(endpoint, "embedding_deployment_names", ()))
     if isinstance(names, str):
         names = [names]  # one name, not its characters
     chosen = list(chat if names is None else names)

@@ -72,6 +72,8 @@ def _decode_rate(timing: pd.DataFrame) -> tuple[float, str]:
     text says how many), else content chunks."""
     rated = timing[timing["decode_tps"].notna()]
     # Records written before tokens_source existed only ever had usage-based rates.
+    if "tokens_source" not in rated.columns:
+        rated = rated.assign(tokens_source="usage")
     counts = rated["tokens_source"].fillna("usage").value_counts()
     if counts.empty:
         return math.nan, "none"

@@ -112,6 +112,8 @@ async def _check(pool: Any, dep: Deployment, origin: str, probe: bool) -> tuple[
     missing = missing_key(dep, origin)
     if missing:
         return None, Verdict(False, "no API key", missing.split(": ", 1)[1], missing_key=True)
+    if dep.is_batch:
+        return None, await _check_batch(pool, dep, origin, probe)
     info = None
     try:
         endpoint = pool.get(dep)
@@ -127,6 +129,21 @@ async def _check(pool: Any, dep: Deployment, origin: str, probe: bool) -> tuple[
                                    f"{time.perf_counter() - started:.2f} s")
     except CompareError as e:
         return info, verdict_for(e, dep, origin)
+
+
+async def _check_batch(pool: Any, dep: Deployment, origin: str, probe: bool) -> Verdict:
+    """A batch deployment answers no online request: its batch API is asked for one batch."""
+    from compare.errors import CompareError
+
+    if not probe:
+        return Verdict(True, "not sent (--no-check)")
+    try:
+        started = time.perf_counter()
+        await pool.batch(dep).check()
+    except CompareError as e:
+        return verdict_for(e, dep, origin)
+    return Verdict(True, f"its batch API answered in {time.perf_counter() - started:.2f} s (the "
+                         "deployment name is checked when its first batch is validated)")
 
 
 def _key_source(dep: Deployment, origin: str) -> str:

@@ -66,7 +66,24 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int)
     add_score_arg(p)
     add_progress(p)
+    p.add_argument("--batch-poll", type=_seconds, metavar="S", dest="batch_poll",
+                   help="batch deployments (kinds azure-openai-batch, openai-batch): seconds "
+                        "between status polls of their batches (default 60, at least 60 against "
+                        "Azure; 1 for a local endpoint)")
+    p.add_argument("--cancel-batches-on-interrupt", action="store_true",
+                   help="Ctrl-C cancels running batches (what they finished is collected on "
+                        "resume) instead of leaving them running for a rerun to collect")
     p.set_defaults(func=command)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def command(args: argparse.Namespace) -> int:
@@ -83,17 +100,22 @@ def command(args: argparse.Namespace) -> int:
         judges = run_judges(args, chosen, args.score, ep)
         check_keys(chosen)
         check_keys(Chosen(judges, chosen.origin))
+        deployments = [d.replace(batch_poll_s=args.batch_poll)
+                       if d.is_batch and args.batch_poll is not None else d
+                       for d in chosen.deployments]
         try:
             # fail_fast: a deployment whose first request shows it cannot be used at all
             # stops the run (exit 2), one line per such deployment. A sharded run cannot stop
             # every shard at once: each warns and goes on without it.
             sharded = args.workers is not None or args.ray is not None
-            results = run(prompts, chosen.deployments, repeats=args.repeats, out=out,
+            results = run(prompts, deployments, repeats=args.repeats, out=out,
                           stream=not args.no_stream, concurrency=args.concurrency,
                           max_attempts=args.max_attempts, progress=progress_enabled(args),
                           run_id=args.run_id, fresh=args.fresh, fail_fast=not sharded,
                           workers=args.workers, ray=args.ray, scorers=scorers or None,
-                          score_with=judges or None, **overrides)
+                          score_with=judges or None,
+                          cancel_batches_on_interrupt=args.cancel_batches_on_interrupt,
+                          **overrides)
         except KeyboardInterrupt:
             return interrupted(out)
     print(format_summary(results))

@@ -31,6 +31,8 @@ _FORMATS: Final = {
     "cost": "{:.4f}".format,
 }
 _COUNT_COLUMNS: Final = frozenset({"n", "ok", *STATUS_COUNTS})
+# Batch deployments have no latency: their batches' turnaround is shown when a run has some.
+BATCH_SHOWN: Final = ("batch_turnaround_s_p50", "batch_turnaround_s_max")
 SCORE_PREFIX: Final = "score_"
 MEAN_SUFFIX: Final = "_mean"
 KIND_TEXT: Final = {
@@ -56,6 +58,8 @@ def summary_view(results: Any) -> tuple[Any, dict[str, Callable[[Any], str]]]:
     table = results.summary()
     shown = [c for c in SUMMARY_SHOWN if c in table.columns]
     counted = [s for s in STATUS_COUNTS if s in table.columns and table[s].sum() > 0]
+    if "n_batches" in table.columns and table["n_batches"].sum() > 0:
+        shown += list(BATCH_SHOWN)
     scores = score_mean_columns(table)
     table = table[shown[:3] + counted + shown[3:] + scores]
     if "cost" in table.columns and table["cost"].isna().all():
@@ -120,6 +124,9 @@ def summary_legend(columns: Any, counted: list[str]) -> str:
         legend.append(f"  {metric}: {METRICS[metric]}")
     legend.append("  _p50/_p90/_p99: percentiles over rows with status ok, not replayed from a "
                   "checkpoint; decode_tps_mean: mean over the same rows")
+    if BATCH_SHOWN[0] in columns:
+        legend.append(f"  {METRICS['batch_turnaround_s']}; _p50/_max over a deployment's "
+                      "batches (batch rows have no latency)")
     legend.append("  completion_tokens: total over all rows (from usage)")
     if "cost" in columns:
         legend.append("  cost: total over all rows, from the deployments' per-1k-token prices")

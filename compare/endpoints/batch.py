@@ -94,6 +94,13 @@ class BatchClient:
             raise err from e
         return parse_batch(batch)
 
+    async def check(self) -> None:
+        """Ask for one batch: the key, the URL and the api-version are right when it answers."""
+        try:
+            await self._sdk().batches.list(limit=1, timeout=self.timeout)
+        except Exception as e:
+            raise self._error(e, "listing batches") from e
+
     async def find_by_input(self, input_file_id: str, since: float) -> BatchState | None:
         """The batch made from `input_file_id`, when a create's answer was lost (the run was
         killed between sending it and reading the batch id). Looks at batches created since

@@ -96,6 +96,11 @@ class OpenAISDKClient:
             self._sdk = self._build(self._http)
         return self._sdk
 
+    def sdk(self) -> openai.AsyncOpenAI:
+        """The openai SDK client (built on first use); batch deployments call its `files` and
+        `batches` resources (`compare.endpoints.batch`)."""
+        return self._client()
+
     async def _on_connection(self, *_: Any) -> None:
         self._connections += 1
 

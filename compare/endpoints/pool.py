@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from compare.batch_settings import CLIENT_KIND
 from compare.deployments import Deployment
 from compare.endpoints.base import SharedClient
 from compare.endpoints.deployment_endpoint import DeploymentEndpoint
+from compare.kinds import CLIENT_KIND
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 

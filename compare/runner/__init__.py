@@ -126,6 +126,7 @@ async def arun(
     overrides = check_overrides(param_overrides)
     deps = as_deployments(deployments)
     if workers is not None or ray is not None:
+        _check_no_batch(deps)
         return await _arun_sharded(
             load_prompts(prompts), deps, out=out, workers=workers, ray=ray, repeats=repeats,
             run_id=run_id, stream=stream, concurrency=concurrency, max_attempts=max_attempts,
@@ -160,6 +161,15 @@ async def _arun_sharded(prompts: PromptSet, deps: list[Deployment], *, scorers: 
         results = await ascore(results, scorers, score_with=score_with, deployments=deps,
                                prompts=prompts, pool=options.get("pool"))
     return results
+
+
+def _check_no_batch(deps: list[Deployment]) -> None:
+    batch = [d.name for d in deps if d.is_batch]
+    if batch:
+        # A batch is the service's own parallelism; shards would each upload their own file.
+        raise ConfigError(
+            f"batch deployment {batch[0]!r} cannot run sharded (workers/ray): run it without "
+            "workers, or in a run of its own", field="workers")
 
 
 def _check_shared_limits(groups: SharedLimits | None, deps: list[Deployment]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +36,7 @@ from compare.errors import CompareError, ConfigError, EndpointError
 from compare.records import Record
 from compare.runner.attempt import DeploymentRun
 from compare.runner.batch_input import InputPart, built, custom_id, write_parts
+from compare.runner.batch_interrupt import interrupted
 from compare.runner.batch_ledger import Ledger
 from compare.runner.batch_part import Part, collect, is_quota_failure, record_failure
 from compare.runner.batch_records import BatchRecords
@@ -87,9 +87,16 @@ class BatchRun:
             self.run.abort = e
         except Exception as e:
             self.run.abort = ConfigError(f"cannot build a client for {self.dep.name!r}: {e}")
+        # Keys an earlier batch of this directory had (expired, cancelled, refused) that go into
+        # a new one now are counted in the manifest.
+        earlier = {cid for p in self.ledger.parts.values() if p.deployment == self.dep.name
+                   for cid, _ in p.lines}
         if self.client is not None:
             await self._adopt(wanted)
+        self.resubmitted = sum(cid in earlier for cid in wanted)
+        del earlier
         await self._submit(wanted, probed)
+        del wanted  # a 100,000-key run holds only its parts' keys from here on
         await asyncio.gather(*(self._follow(p) for p in list(self.parts)
                                if p.state is not None and not _collected(p)))
 
@@ -111,6 +118,8 @@ class BatchRun:
             part = Part(keys, ledger=pending, adopted=True, attempts=1)  # sent by an earlier run
             for cid in await self._resume(part):
                 wanted[cid] = part.keys[cid]
+            if _collected(part):
+                part.release()
 
     async def _resume(self, part: Part) -> list[str]:
         """Take up a pending part; the custom_ids to send again in a new batch."""
@@ -150,11 +159,6 @@ class BatchRun:
 
     async def _submit(self, wanted: dict[str, Key],
                       probed: Callable[[], Awaitable[None]]) -> None:
-        # Keys an earlier batch of this directory had (expired, cancelled, refused) that go
-        # into a new one now: counted in the manifest.
-        earlier = {cid for p in self.ledger.parts.values() if p.deployment == self.dep.name
-                   for cid, _ in p.lines}
-        self.resubmitted = sum(cid in earlier for cid in wanted)
         t0 = time.perf_counter()
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{self.run_id}-{self.dep.name}")[:80]
         sources, refused = write_parts(((p, r) for p, r, _ in wanted.values()),
@@ -164,7 +168,8 @@ class BatchRun:
         for bad in refused:
             self.sink(self.records.failed(bad.pidx, bad.repeat, bad.digest, bad.error, None, 0))
         first = True
-        for source in sources:
+        while sources:
+            source = sources.pop(0)
             part = Part({cid: (wanted[cid][0], wanted[cid][1], digest)
                          for cid, digest in source.lines}, source=source)
             if self.run.abort is not None or self.client is None:
@@ -195,6 +200,7 @@ class BatchRun:
             return
         finally:
             _drop(source)
+            part.source = None
         self.parts.append(part)
 
     async def _create(self, part: Part) -> BatchState:
@@ -233,6 +239,7 @@ class BatchRun:
                     break
                 await self._create(part)
             await self._collect(part, resubmit=False)
+            part.release()
         except EndpointError as e:
             if e.http_status == 404:
                 self.ledger.ended(part.ledger, "not_found")
@@ -282,29 +289,13 @@ class BatchRun:
 
     async def _interrupted(self) -> None:
         running = [p for p in self.parts if not _collected(p) and p.batch_id is not None]
-        if not running:
-            return
-        cancelled = []
-        if self.cancel_on_interrupt and self.client is not None:
-            cancelled = await cancel_batches(self.client, running)
-        print(interrupt_message(self.dep.name, running, cancelled, self.out), file=sys.stderr)
+        client = self.client if self.cancel_on_interrupt else None
+        await interrupted(self.dep.name, running, client, self.out)
 
     def report(self) -> dict[str, Any]:
         """This deployment's batches, for the manifest."""
         return {"parts": [p.report() for p in self.parts], "build_s": round(self.build_s, 4),
                 "resubmitted_lines": self.resubmitted, "poll_s": self.poll_s}
-
-
-async def cancel_batches(client: BatchClient, parts: list[Part]) -> list[Part]:
-    """Ask the service to cancel each part's batch (15 s each at most); the ones it accepted."""
-    cancelled = []
-    for part in parts:
-        try:
-            await asyncio.wait_for(client.cancel(str(part.batch_id)), 15)
-            cancelled.append(part)
-        except (EndpointError, TimeoutError) as e:
-            log.warning("could not cancel batch %s: %s", part.batch_id, e)
-    return cancelled
 
 
 async def retrying(run: DeploymentRun, call: Callable[[], Awaitable[T]]) -> T:
@@ -353,27 +344,16 @@ def _lost(error: EndpointError, part: Part) -> EndpointError:
                        "it", http_status=error.http_status, code=error.code)
 
 
-def interrupt_message(name: str, running: list[Part], cancelled: list[Part],
-                      out: Path | None) -> str:
-    """What an interrupted run tells the user about its batches, and how to go on."""
-    ids = ", ".join(str(p.batch_id) for p in running)
-    n = len(running)
-    them = "it" if n == 1 else "them"
-    if cancelled:
-        head = (f"batch deployment {name!r}: cancelled {len(cancelled)} batch"
-                f"{'es' if len(cancelled) > 1 else ''} ({ids}); finished requests are kept by "
-                "the service")
-        todo = "collect what finished and send the rest in a new batch"
-    else:
-        head = (f"batch deployment {name!r}: {n} batch{'es' if n > 1 else ''} still running "
-                f"on the service ({ids})")
-        todo = f"collect {them} without sending anything again"
-    if out is None:
-        return (f"{head}. This run has no out directory, so compare cannot take "
-                f"{them} up again: fetch the results with the batch ids, and pass out=DIR "
-                "next time.")
-    tail = "" if cancelled else (" To cancel batches on interrupt instead, pass "
-                                 "cancel_batches_on_interrupt=True (CLI: "
-                                 "--cancel-batches-on-interrupt).")
-    return (f"{head}. Run the same call again with out={str(out)!r} (CLI: the same command "
-            f"with --out {out}) to {todo}.{tail}")
+async def run_batch(owner: Any, run: DeploymentRun) -> None:
+    """A batch deployment of a `scheduler.Run` (`owner`): its records go to the owner's sink,
+    its report to the owner's manifest, and its first upload and create are its probe."""
+
+    def sink(rec: Record) -> None:
+        owner.probes.first.setdefault(run.dep.name, rec)
+        owner.finish(rec)
+
+    batch = BatchRun(run, owner.pool, owner.ledger, owner.records, sink,
+                     prompt_ids=owner.prompts.ids, run_id=str(owner.run_id), out=owner.out,
+                     cancel_on_interrupt=owner.cancel_batches_on_interrupt)
+    owner.batch_runs[run.dep.name] = batch
+    await batch.execute(lambda: owner.probes.probed(run))

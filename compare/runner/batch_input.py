@@ -14,13 +14,16 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from compare.batch_settings import BATCH_URL, MAX_BYTES, MAX_LINES
+from compare.deployments import RESERVED_BODY_KEYS
 from compare.endpoints.base import ChatRequest
 from compare.endpoints.deployment_endpoint import check_sendable
 from compare.errors import BadRequestError, EndpointError
 from compare.runner.plan import Requests, build_request, request_hash
+
+_RESERVED_KEYS: Final = frozenset(RESERVED_BODY_KEYS)
 
 
 def custom_id(prompt_id: str, repeat: int) -> str:
@@ -103,6 +106,19 @@ class _Writer:
             self._file = None
 
 
+def _sendable_line(cid: str, request: ChatRequest) -> bytes:
+    """The line, or the BadRequestError the online path gives a request it cannot send
+    (`check_sendable`, called only when needed: it serialises the request once more)."""
+    if request.extra and not _RESERVED_KEYS.isdisjoint(request.extra):
+        check_sendable(request)
+    try:
+        return request_line(cid, request)
+    except (TypeError, ValueError, RecursionError) as e:
+        check_sendable(request)
+        raise BadRequestError(f"request cannot be written as JSON: {e}",
+                              code="not_json") from None
+
+
 def built(requests: Requests, pidx: int) -> tuple[ChatRequest, str | None]:
     """(request, fingerprint) like `Requests.get`, without keeping it: a 100,000-line batch
     holds its lines on disk, not 100,000 requests in memory."""
@@ -126,14 +142,9 @@ def write_parts(jobs: Iterable[tuple[int, int]], requests: Requests, prompt_ids:
         for pidx, repeat in jobs:
             request, digest = built(requests, pidx)
             try:
-                check_sendable(request)
-                data = request_line(custom_id(prompt_ids[pidx], repeat), request)
+                data = _sendable_line(custom_id(prompt_ids[pidx], repeat), request)
             except EndpointError as e:
                 refused.append(Unsendable(pidx, repeat, digest, e))
-                continue
-            except (TypeError, ValueError) as e:
-                refused.append(Unsendable(pidx, repeat, digest, BadRequestError(
-                    f"request cannot be written as JSON: {e}", code="not_json")))
                 continue
             if len(data) > max_bytes:
                 refused.append(Unsendable(pidx, repeat, digest, BadRequestError(

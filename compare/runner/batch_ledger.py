@@ -83,6 +83,9 @@ class Ledger:
 
     def _append(self, event: dict[str, Any]) -> None:
         self._apply(event)
+        self._write(event)
+
+    def _write(self, event: dict[str, Any]) -> None:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,11 +97,13 @@ class Ledger:
 
     def uploaded(self, part_id: str, deployment: str, file_id: str,
                  lines: list[tuple[str, str | None]], size: int) -> LedgerPart:
-        """Record an uploaded input file (before its batch is created)."""
-        self._append({"event": "uploaded", "part": part_id, "deployment": deployment,
-                      "file_id": file_id, "at": time.time(), "bytes": size,
-                      "lines": [list(x) for x in lines]})
-        return self.parts[part_id]
+        """Record an uploaded input file (before its batch is created); `lines` is kept as
+        given, not copied."""
+        at = time.time()
+        self._write({"event": "uploaded", "part": part_id, "deployment": deployment,
+                     "file_id": file_id, "at": at, "bytes": size, "lines": lines})
+        part = self.parts[part_id] = LedgerPart(part_id, deployment, file_id, at, lines, size)
+        return part
 
     def created(self, part: LedgerPart, batch_id: str) -> None:
         """Record the batch made from a part's file (before polling it)."""
@@ -109,6 +114,7 @@ class Ledger:
         """Record that a part's batch ended and its records are in the checkpoint."""
         self._append({"event": "ended", "part": part.part, "batch_id": part.batch_id,
                       "status": status, "at": time.time()})
+        part.lines = []  # its keys have records now: nothing to resume
 
     def pending(self, deployment: str | None = None) -> list[LedgerPart]:
         """Parts whose records are not all in the checkpoint yet, oldest first."""

@@ -36,7 +36,7 @@ QUOTA_CODE: Final = "token_limit_exceeded"
 class Part:
     """A part while this run handles it."""
 
-    keys: dict[str, Key]  # custom_id → key, for the lines this run wants
+    keys: dict[str, Key]  # custom_id → key, for the lines this run wants (emptied once done)
     ledger: LedgerPart | None = None  # set once uploaded
     source: InputPart | None = None  # the input file on disk, until uploaded
     state: BatchState | None = None
@@ -45,6 +45,14 @@ class Part:
     stray_lines: int = 0  # lines of unknown or repeated custom_ids, not recorded
     recorded: set[str] = field(default_factory=set)  # custom_ids with a record in this run
     timings: dict[str, float] = field(default_factory=dict)
+    lines: int = 0
+
+    def __post_init__(self) -> None:
+        self.lines = len(self.keys)
+
+    def release(self) -> None:
+        """Forget the keys once every one has its record (a 100,000-line part holds them)."""
+        self.keys, self.recorded = {}, set()
 
     @property
     def batch_id(self) -> str | None:
@@ -56,7 +64,7 @@ class Part:
         out: dict[str, Any] = {
             "part": self.ledger.part if self.ledger else None, "batch_id": self.batch_id,
             "input_file_id": self.ledger.file_id if self.ledger else None,
-            "lines": len(self.keys), "bytes": self.ledger.size if self.ledger else None,
+            "lines": self.lines, "bytes": self.ledger.size if self.ledger else None,
             "status": state.status if state else None, "adopted": self.adopted,
             "batches_created": self.attempts, "stray_lines": self.stray_lines,
         }

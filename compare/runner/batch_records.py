@@ -15,13 +15,13 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from compare.endpoints.base import Completion
+from compare.endpoints.base import ChatRequest, Completion
 from compare.endpoints.batch_state import BatchState
 from compare.endpoints.completion import Accumulator, require_finish, unexpected_response
 from compare.endpoints.http_errors import http_error
 from compare.errors import EndpointError, EndpointTimeout
 from compare.records import NAN, Record
-from compare.runner.measure import RecordMaker, Tries, utc_iso
+from compare.runner.measure import RecordMaker, Tries, fill_completion, utc_iso
 from compare.runner.plan import Job
 
 if TYPE_CHECKING:
@@ -49,10 +49,11 @@ class BatchRecords:
         self.run = run
         self.maker = maker
         self.service_name = str(run.dep.deployment)
-
-    def _job(self, pidx: int, repeat: int, digest: str | None) -> Job:
-        requests = self.run.plan.requests
-        return Job(requests.prompts.ids[pidx], repeat, requests.get(pidx)[0], digest)
+        self.prompt_ids = run.plan.requests.prompts.ids
+        # What RecordMaker reads of a job's request: that it did not stream. The request itself
+        # was written to the input file and is not kept.
+        self._request = ChatRequest(deployment=self.service_name, messages=[], stream=False)
+        self._created: dict[str, str | None] = {}  # batch id → started_at text
 
     def answer(self, item: Mapping[str, Any], state: BatchState, pidx: int, repeat: int,
                digest: str | None, attempts: int) -> Record:
@@ -72,13 +73,20 @@ class BatchRecords:
         else:
             outcome = EndpointError("batch line with neither response nor error")
         if isinstance(outcome, Completion):
-            rec = self.maker.ok(self.run, self._job(pidx, repeat, digest), outcome, tries)
+            # The ok path per line, without the online path's send-time arithmetic.
+            rec = self.maker.new(self.run, self._job(pidx, repeat, digest))
+            fill_completion(rec, outcome, self.run.dep)
+            if outcome.finish_reason == "content_filter":
+                rec.status = "content_filtered"
         else:
-            rec = self.maker.error(self.run, self._job(pidx, repeat, digest), outcome, tries, 0.0,
-                                   0.0)
+            rec = self.maker.error(self.run, self._job(pidx, repeat, digest), outcome, tries,
+                                   0.0, 0.0)
         if isinstance(response, Mapping) and isinstance(response.get("request_id"), str):
             rec.request_id = response["request_id"]
         return self.stamp(rec, state, attempts)
+
+    def _job(self, pidx: int, repeat: int, digest: str | None) -> Job:
+        return Job(self.prompt_ids[pidx], repeat, self._request, digest)
 
     def _completion(self, body: Any) -> Completion | EndpointError:
         acc = Accumulator(0.0, streamed=False)
@@ -95,8 +103,7 @@ class BatchRecords:
         """The record of a key whose batch gave it no line (a failed, cancelled or lost batch,
         a refused upload)."""
         rec = self.maker.error(self.run, self._job(pidx, repeat, digest), error,
-                               Tries(attempts=attempts),
-                               0.0, 0.0)
+                               Tries(attempts=attempts), 0.0, 0.0)
         return self.stamp(rec, state, attempts)
 
     def not_sent(self, pidx: int, repeat: int, digest: str | None) -> Record:
@@ -114,7 +121,9 @@ class BatchRecords:
         if state is not None:
             rec.batch_id = state.id
             rec.batch_turnaround_s = state.turnaround_s
-            created = state.created_at
-            rec.started_at = utc_iso(created) if created is not None and math.isfinite(
-                created) else None
+            if state.id not in self._created:
+                created = state.created_at
+                self._created[state.id] = utc_iso(created) if created is not None and \
+                    math.isfinite(created) else None
+            rec.started_at = self._created[state.id]
         return rec

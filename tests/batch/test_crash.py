@@ -172,3 +172,38 @@ def test_fresh_warns_about_pending_batches(ep, tmp_path) -> None:
     assert batch_id not in set(res.frame["batch_id"])
     assert not (tmp_path / "batches.jsonl").read_text().count(batch_id)
     sdk(ep).batches.cancel(batch_id)
+
+
+def test_a_batch_gone_from_the_service_is_sent_again(ep, tmp_path) -> None:
+    # The ledger names a batch the service does not know (deleted, or another resource): its
+    # keys are sent again in a new batch, said in the ledger, and each gets one record.
+    first = run(child_prompts()[:3], [_resume_dep(ep)], out=tmp_path, progress=False)
+    events = ledger(tmp_path)
+    gone = [events[0], {**events[1], "batch_id": "batch_gone"}]
+    (tmp_path / "batches.jsonl").write_text("".join(json.dumps(e) + "\n" for e in gone))
+    (tmp_path / "records.jsonl").write_text("")
+    res = run(child_prompts()[:3], [_resume_dep(ep)], out=tmp_path, progress=False)
+    one_record_per_key(res.frame, 3)
+    assert (res.frame["status"] == "ok").all()
+    assert res.manifest["batches"]["b"]["resubmitted_lines"] == 3
+    statuses = [e.get("status") for e in ledger(tmp_path) if e["event"] == "ended"]
+    assert statuses == ["not_found", "completed"]
+    assert len(batches_of(ep, first.run_id)) == 2
+
+
+def test_a_prompt_changed_while_its_batch_ran_is_sent_again(ep, tmp_path) -> None:
+    child = start_child(ep, "slow-batch", tmp_path, N)
+    wait_for(lambda: _created(tmp_path) or child.poll() is not None)
+    child.send_signal(signal.SIGKILL)
+    child.wait(30)
+    run_id = _run_id(tmp_path)
+    prompts = child_prompts()
+    prompts[0] = {"id": "k00", "prompt": "a different question now"}
+    res = run(prompts, [_resume_dep(ep)], out=tmp_path, progress=False)
+    one_record_per_key(res.frame, N)
+    assert (res.frame["status"] == "ok").all()
+    (old,) = [b.id for b in batches_of(ep, run_id) if b.request_counts.total == N]
+    by_id = res.frame.set_index("prompt_id")["batch_id"]
+    assert by_id["k00"] != old and (by_id.drop("k00") == old).all()
+    new = sdk(ep).batches.retrieve(by_id["k00"])
+    assert new.request_counts.total == 1

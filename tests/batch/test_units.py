@@ -23,8 +23,8 @@ from compare.endpoints.batch_state import normal_status, parse_batch, parse_time
 from compare.prompts import load_prompts
 from compare.records import Record
 from compare.runner.attempt import Backoff, DeploymentRun
-from compare.runner.batch import interrupt_message
 from compare.runner.batch_input import custom_id, parse_custom_id, write_parts
+from compare.runner.batch_interrupt import interrupt_message
 from compare.runner.batch_ledger import Ledger
 from compare.runner.batch_part import Part, collect
 from compare.runner.batch_records import BatchRecords
