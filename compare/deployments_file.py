@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from compare._checks import check_choice, hint
 from compare._yaml import YamlList, YamlMap, line_of, load_file, plain
-from compare.deployments import FIELD_NAMES, KINDS, Deployment
+from compare.deployments import BATCH_KINDS, FIELD_NAMES, KINDS, Deployment
 from compare.errors import ConfigError
 
 # -- YAML ------------------------------------------------------------------------------------
@@ -194,25 +194,30 @@ def local_deployments(
 
     `endpoint` is anything with `.url`, `.api_key` and `.deployment_names`. `names` picks and
     orders deployments (default: every chat deployment it serves; embedding deployments can be
-    named too); `overrides` set Deployment fields (e.g. temperature=0) on each. Labels carry
-    the served model and version; `max_concurrent_requests` and `capacity_group` what the
-    endpoint declares it can serve at once (one generation per loaded llama model).
+    named too); `overrides` set Deployment fields (e.g. temperature=0) on each. A batch kind
+    (azure-openai-batch, openai-batch) picks from the endpoint's global-batch deployments
+    (`.batch_deployment_names`). Labels carry the served model and version;
+    `max_concurrent_requests` and `capacity_group` what the endpoint declares it can serve at
+    once (one generation per loaded llama model).
     """
     check_choice(kind, "kind", KINDS)
-    chat = list(endpoint.deployment_names)
-    served = chat + list(getattr(endpoint, "embedding_deployment_names", ()))
+    batch = kind in BATCH_KINDS
+    chat = list(getattr(endpoint, "batch_deployment_names", []) if batch
+                else endpoint.deployment_names)
+    served = chat + ([] if batch else list(getattr(endpoint, "embedding_deployment_names", ())))
     if isinstance(names, str):
         names = [names]  # one name, not its characters
     chosen = list(chat if names is None else names)
     unknown = [n for n in chosen if n not in served]
     if unknown:
+        what = "global-batch deployment" if batch else "deployment"
         raise ConfigError(
-            f"the local endpoint serves no deployment {unknown[0]!r}{hint(unknown[0], served)}; "
-            f"it serves: {', '.join(served)}",
+            f"the local endpoint serves no {what} {unknown[0]!r}{hint(unknown[0], served)}; "
+            f"it serves: {', '.join(served) or 'none'}",
             field="names",
         )
     base = str(endpoint.url).rstrip("/")
-    url = base + "/openai/v1" if kind == "openai" else base
+    url = base + "/openai/v1" if kind in ("openai", "openai-batch") else base
     extra_labels = overrides.pop("labels", None) or {}
     return [
         Deployment(name=name, endpoint=url, kind=kind, api_key=endpoint.api_key,

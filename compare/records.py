@@ -21,14 +21,16 @@ METRICS: Final[dict[str, str]] = {
     "ttft_s": "TTFT (s): send → first content chunk",
     "latency_s": "latency (s): send → last chunk of the final attempt",
     "wall_s": "wall (s): first send → result, incl. retries and backoff",
-    "decode_tps": "decode tokens/s: (completion_tokens − 1) / (latency_s − ttft_s)",
+    "decode_tps": "decode rate /s: (tokens − 1) / (latency_s − ttft_s), tokens per tokens_source",
     "itl_p50_s": "inter-token gap p50 (s), TTFT excluded",
     "itl_p90_s": "inter-token gap p90 (s), TTFT excluded",
     "prompt_tokens": "prompt tokens (from usage)",
     "completion_tokens": "completion tokens (from usage)",
+    "completion_chunks": "content chunks received (streams)",
     "cost": "cost (from per-1k-token prices)",
     "attempts": "attempts (1 = no retry)",
     "backoff_s": "backoff (s) slept between attempts",
+    "batch_turnaround_s": "batch turnaround (s): batch created → completed (whole seconds)",
 }
 
 NAN = math.nan
@@ -48,7 +50,8 @@ class Record:
     repeat: int
     """0-based repeat of this prompt on this deployment."""
     endpoint_kind: str
-    """The adapter used: azure-inference, azure-openai or openai."""
+    """The deployment's kind: azure-inference, azure-openai, openai, or a batch kind
+    (azure-openai-batch, openai-batch)."""
     status: str = "ok"
     """ok / error / content_filtered / incomplete / timeout / rate_limited."""
     model: str | None = None
@@ -67,26 +70,37 @@ class Record:
     """From the service's usage; NaN (never a guess) when it gave none."""
     completion_tokens: float = NAN
     """From the service's usage; NaN (never a guess) when it gave none."""
+    completion_chunks: float = NAN
+    """Content chunks received (stream events carrying text); NaN for a non-streamed answer,
+    which arrives as one body. Counted whether or not the service sent usage."""
+    tokens_source: str = "none"
+    """What decode_tps counts: `usage` (completion_tokens), `chunks` (completion_chunks, for
+    servers that stream no usage; a chunk is usually one token, but a server may pack several)
+    or `none` (neither: decode_tps is NaN)."""
     started_at: str | None = None
-    """ISO-8601 UTC time of the final attempt's send."""
+    """ISO-8601 UTC time of the final attempt's send (batch rows: when the batch was created)."""
     ttft_s: float = NAN
-    """Send → first content chunk (streaming only)."""
+    """Send → first content chunk (streaming only; NaN for batch rows)."""
     latency_s: float = NAN
-    """Send → last chunk of the final attempt (service time, no backoff)."""
+    """Send → last chunk of the final attempt (service time, no backoff; NaN for batch rows)."""
     wall_s: float = NAN
-    """First send → result, including retries and backoff."""
+    """First send → result, including retries and backoff (NaN for batch rows)."""
     attempts: int = 0
-    """Attempts taken (1 = no retry; 0 = never sent)."""
+    """Attempts taken (1 = no retry; 0 = never sent). Batch rows: batches the request was
+    submitted in during this run (a batch refused for a full token quota and created again
+    counts twice)."""
     backoff_s: float = 0.0
     """Time slept between attempts."""
     decode_tps: float = NAN
-    """(completion_tokens − 1) / (latency_s − ttft_s)."""
+    """(n − 1) / (latency_s − ttft_s), n = completion_tokens when the service sent usage, else
+    completion_chunks (see tokens_source); NaN with fewer than 2 or without a stream."""
     itl_p50_s: float = NAN
     """Median gap between content chunks, TTFT excluded."""
     itl_p90_s: float = NAN
     """90th percentile gap between content chunks, TTFT excluded."""
     request_id: str | None = None
-    """The service's request id header (apim-request-id, x-request-id or x-ms-request-id)."""
+    """The service's request id header (apim-request-id, x-request-id or x-ms-request-id);
+    batch rows: the output line's `response.request_id`."""
     region: str | None = None
     """The x-ms-region header."""
     ratelimit_remaining_requests: float = NAN
@@ -96,11 +110,18 @@ class Record:
     content_filter: str | None = None
     """JSON text of the content filter results, when present."""
     cost: float = NAN
-    """From the deployment's per-1k-token prices; NaN without prices or usage."""
+    """From the deployment's per-1k-token prices (a batch deployment's own prices are its batch
+    prices); NaN without prices or usage."""
     cached: bool = False
     """Replayed from a checkpoint; never counted in latency statistics."""
     streamed: bool = True
-    """Whether the request asked for a stream."""
+    """Whether the request asked for a stream (never for batch rows)."""
+    batch_id: str | None = None
+    """The batch that answered this row (batch deployments only)."""
+    batch_turnaround_s: float = NAN
+    """The batch's end − its creation, from the service's whole-second timestamps (completed_at,
+    or expired_at / cancelled_at / failed_at); NaN for online rows. Batch rows have no
+    latency: this is their time to an answer, never part of latency statistics."""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Not a column: what the checkpoint line carries besides (the request fingerprint)."""
 

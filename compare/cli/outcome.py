@@ -17,7 +17,8 @@ EXIT_INTERRUPTED: Final = 130
 CHARTS_FILE: Final = "charts.png"
 EXIT_CODES_HELP: Final = """exit codes:
   0    every row ok (or content_filtered)
-  1    finished, but some rows failed (error, timeout, rate_limited, incomplete)
+  1    finished, but some rows failed (error, timeout, rate_limited, incomplete), or
+       judge/embedding calls of --score failed (rerun to retry them)
   2    usage or configuration error (argument, file, missing key)
   130  interrupted; finished records kept in OUT/records.jsonl (rerun to resume)"""
 
@@ -65,6 +66,20 @@ def report_failures(results: Any) -> int:
     first = frame.loc[failed].iloc[0]
     print(f"first failure: {first['deployment']}: {first['error_type']}: "
           f"{first['error_message']}", file=sys.stderr)
+    return EXIT_ROWS_FAILED
+
+
+def report_scoring(results: Any, scorers: Any) -> int:
+    """Say on stderr which scorers' model calls (judges, embeddings) failed for good; exit 1
+    when any did. Finished calls are checkpointed, so running again sends only those."""
+    meta = results.manifest.get("scorers") or {}
+    failed = {s.name: int((meta.get(s.name) or {}).get("errors") or 0) for s in scorers}
+    failed = {name: n for name, n in failed.items() if n}
+    if not failed:
+        return EXIT_OK
+    detail = ", ".join(f"{name} {n}" for name, n in failed.items())
+    print(f"scoring calls failed ({detail}): those rows score NaN; run the same command again "
+          "to retry them (finished calls are not sent again)", file=sys.stderr)
     return EXIT_ROWS_FAILED
 
 
