@@ -28,7 +28,7 @@ from compare.run_parts import PARTS_DIR, parts_manifest, remove_shard_files
 from compare.runner.attempt import Backoff
 from compare.runner.progress import Progress
 from compare.runner.resume import start_fresh
-from compare.runner.scheduler import Run, _prompt_frame, new_run_id
+from compare.runner.scheduler import Run, new_run_id
 
 
 def quotas(deps: list[Deployment], groups: list[tuple[frozenset[str], int]]
@@ -148,7 +148,7 @@ async def arun_sharded(prompts: PromptSet, deps: list[Deployment], *, out: Any,
     (directory / RESULTS_FILE).unlink(missing_ok=True)
     shutil.rmtree(directory / PARTS_DIR, ignore_errors=True)
     write_manifest(directory, manifest("running"))
-    write_frame(_prompt_frame(prompts), directory / PROMPTS_FILE)
+    write_frame(prompts.to_run_table(), directory / PROMPTS_FILE)
     coordinator = Coordinator(quota, groups, retry_after_cap_s=backoff.max_retry_after_s)
     feed = BarFeed(len(prompts) * len(deps) * repeats, [d.name for d in deps], progress)
     status = "interrupted"

@@ -38,7 +38,7 @@ def _records(n: int) -> list[Record]:
 @pytest.mark.parametrize("layout", ["results.parquet", "parts"])
 def test_summarize_dir_equals_summary_of_the_loaded_run(tmp_path: Path, monkeypatch,
                                                         layout: str) -> None:
-    monkeypatch.setattr(run_summary, "BATCH_ROWS", 7)
+    monkeypatch.setattr(run_summary, "BATCH_ROWS", 7)  # many batches per deployment
     res = Results.from_records(_records(150),
                                manifest={"deployment_order": ["d2", "d0", "d1"]})
     res.frame["score_exact"] = [random.Random(i).choice([0.0, 1.0, math.nan])

@@ -25,6 +25,7 @@ pytest.importorskip("ray", reason="Ray is not installed: pip install 'compare[ra
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE_BYTES = 80 * 2**20
+START_TRIES = 3
 
 
 def _free_port() -> int:
@@ -52,27 +53,47 @@ def _ours(temp_dir: str) -> list[psutil.Process]:
     return list(found.values())
 
 
+def _stop(temp_dir: str) -> None:
+    procs = _ours(temp_dir)
+    for p in procs:
+        p.kill()
+    psutil.wait_procs(procs, timeout=10)
+
+
+def _start(temp_dir: str, env: dict[str, str]) -> str:
+    port = _free_port()
+    common = ["--node-ip-address=127.0.0.1", f"--object-store-memory={STORE_BYTES}",
+              "--disable-usage-stats"]
+    _ray_cli("start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+             f"--temp-dir={temp_dir}", *common, env=env)
+    _ray_cli("start", f"--address=127.0.0.1:{port}", "--num-cpus=2", *common, env=env)
+    return f"127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    temp_dir = str(tmp_path_factory.mktemp("ray"))
-    port = _free_port()
     # `ray start --head` turns token authentication on (the token is in ~/.ray); the second node
     # and the driver must use it too.
     env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0",
                RAY_AUTH_MODE="token")
-
-    common = ["--node-ip-address=127.0.0.1", f"--object-store-memory={STORE_BYTES}",
-              "--disable-usage-stats"]
-    try:
-        _ray_cli("start", "--head", f"--port={port}", "--num-cpus=2",
-                 "--include-dashboard=false", f"--temp-dir={temp_dir}", *common, env=env)
-        _ray_cli("start", f"--address=127.0.0.1:{port}", "--num-cpus=2", *common, env=env)
-        yield f"127.0.0.1:{port}"
-    finally:
-        procs = _ours(temp_dir)
-        for p in procs:
-            p.kill()
-        psutil.wait_procs(procs, timeout=10)
+    # A raylet gives up when its agent takes over ~30 s to start, which happens on a machine
+    # busy with other work: such a start is cleaned up and tried again.
+    error: RuntimeError | None = None
+    for _ in range(START_TRIES):
+        temp_dir = str(tmp_path_factory.mktemp("ray"))
+        try:
+            address = _start(temp_dir, env)
+        except RuntimeError as e:
+            error = e
+            _stop(temp_dir)
+            continue
+        try:
+            yield address
+        finally:
+            _stop(temp_dir)
+        return
+    assert error is not None
+    raise error
 
 
 def _shard_task_workers() -> list[psutil.Process]:
