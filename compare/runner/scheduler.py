@@ -5,18 +5,18 @@ a slow, throttled or failing deployment only ever occupies its own workers and n
 others; a global limit caps the total in flight. Every finished record goes, at once, to the
 checkpoint (`out/records.jsonl`), the column buffer behind the Results frame, the progress bar
 and the `on_record` callback. `_close` always runs (also on cancel): the checkpoint is flushed
-and what finished is saved. A batch deployment's keys go the batch path instead
-(`compare.runner.batch`: JSONL files, one batch per file, polled, joined back by custom_id).
+and what finished is saved.
 
 A shard of a sharded run (`compare.distributed`) is this same Run with a `shard` role: it sends
 only the keys the role owns, through the role's shared limits, into the role's record file, and
 hands its rows to the role (parquet parts) instead of saving the run directory's results.
+A batch deployment's keys go the batch path instead (`compare.runner.batch`: JSONL files, one
+batch per file, polled, joined back by custom_id).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import warnings
@@ -37,9 +37,8 @@ from compare.records import Record
 from compare.results import Results
 from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
-from compare.runner.batch import run_batch
 from compare.runner.batch_ledger import Ledger
-from compare.runner.limits import ConcurrencyLimit, deployment_limits
+from compare.runner.limits import ConcurrencyLimit, capacity_group_limits, deployment_limits
 from compare.runner.live_scoring import LiveScoring
 from compare.runner.measure import RecordMaker
 from compare.runner.plan import Key, Requests, plan_jobs, queueing_note
@@ -54,8 +53,6 @@ from compare.runner.resume import (
 )
 
 log = logging.getLogger("compare.runner")
-
-
 def new_run_id() -> str:
     """A sortable, human-readable run id: UTC time plus 4 random hex digits."""
     import secrets
@@ -94,85 +91,19 @@ class Run:
         # Batch requests never stream.
         self.requests = [Requests(prompts, d, overrides, stream and not d.is_batch)
                          for d in deps]
-        self._callback_failed = False
-        self.probes = Probes(fail_fast)
         self.ledger = Ledger(out)  # the batches made by this run directory
         self.batch_runs: dict[str, Any] = {}
         self.cancel_batches_on_interrupt = cancel_batches_on_interrupt
+        self._callback_failed = False
+        self.probes = Probes(fail_fast)
 
     def manifest(self, status: str) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "status": status,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": datetime.now(UTC).isoformat() if status != "running" else None,
-            "config": {
-                "repeats": self.repeats,
-                "stream": self.stream,
-                "concurrency": self.concurrency,
-                "max_attempts": self.max_attempts,
-                "backoff": asdict(self.backoff),
-                "overrides": dict(self.overrides),
-                "shared_limits": [[sorted(names), n] for names, n in self.shared_limits],
-            },
-            "prompts": {"source": self.prompts.source, "count": len(self.prompts)},
-            # Resume: finished keys sent again because their prompt or parameters changed.
-            "resent_changed_requests": self.resumed.changed,
-            "deployments": [d.to_dict() for d in self.deps],
-            "deployment_order": [d.name for d in self.deps],
-            "packages": package_versions(),
-            **({"batches": {name: b.report() for name, b in self.batch_runs.items()}}
-               if self.batch_runs else {}),
-        }
+        return run_manifest(self, status)
 
     # -- setup ---------------------------------------------------------------------------------
 
     def _runs(self, done: Mapping[Key, Any]) -> list[DeploymentRun]:
-        plans = plan_jobs(self.requests, repeats=self.repeats, concurrency=self.concurrency,
-                          done=done)
-        if self.shard is not None:
-            ids, owns = self.prompts.ids, self.shard.owns
-            for p in plans:
-                name = p.deployment.name
-                p.jobs = [(i, r) for i, r in p.jobs if owns(ids[i], name, r)]
-        workers = sum(min(p.concurrency, len(p.jobs)) for p in plans)
-        global_slots = ConcurrencyLimit(self.concurrency) if workers > self.concurrency else None
-        shared = {}
-        for names, n in self.shared_limits:
-            limit = ConcurrencyLimit(n)  # one per group: a deployment is in one group at most
-            shared.update(dict.fromkeys(names, limit))
-        shared.update(self._capacity_groups(set(shared)))
-        for plan in plans:
-            note = queueing_note(plan)
-            if note is not None and plan.jobs:
-                warnings.warn(note, RuntimeWarning, stacklevel=4)
-        return [
-            DeploymentRun(
-                plan,
-                self.shard.limits(plan.deployment, global_slots) if self.shard is not None else
-                deployment_limits(plan.deployment, retry_after_cap_s=self.backoff.max_retry_after_s,
-                                  shared=shared.get(plan.deployment.name),
-                                  global_slots=global_slots),
-                self.records, max_attempts=self.max_attempts, backoff=self.backoff, rng=self.rng,
-            )
-            for plan in plans
-        ]
-
-    def _capacity_groups(self, taken: set[str]) -> dict[str, ConcurrencyLimit]:
-        """Deployments declared to share one capacity (one loaded model) get one limit of its
-        size, unless `shared_limits` already places them. Waiting for it is queueing before
-        the send, never part of ttft_s."""
-        groups: dict[str, list[Deployment]] = {}
-        for d in self.deps:
-            if d.capacity_group and d.name not in taken:
-                groups.setdefault(d.capacity_group, []).append(d)
-        out: dict[str, ConcurrencyLimit] = {}
-        for members in groups.values():
-            sizes = [d.max_concurrent_requests for d in members if d.max_concurrent_requests]
-            if len(members) > 1 and sizes:
-                limit = ConcurrencyLimit(min(sizes))
-                out.update({d.name: limit for d in members})
-        return out
+        return deployment_runs(self, done)
 
     def _resume(self) -> None:
         if self.checkpoint is None or self.out is None:
@@ -286,7 +217,7 @@ class Run:
         try:
             if self.scoring is not None:
                 self.scoring.start(self.deps, self.pool, self.out, str(self.run_id))
-            tasks = [asyncio.ensure_future(run_batch(self, run) if run.dep.is_batch
+            tasks = [asyncio.ensure_future(self._batch_deployment(run) if run.dep.is_batch
                                            else self._deployment(run)) for run in active]
             await asyncio.gather(*tasks)
             status = "complete"
@@ -323,6 +254,21 @@ class Run:
             for w in workers:
                 w.cancel()
 
+    async def _batch_deployment(self, run: DeploymentRun) -> None:
+        """A batch deployment: its keys as batches (`compare.runner.batch`); its first upload
+        and create are its probe."""
+        from compare.runner.batch import BatchRun
+
+        def sink(rec: Record) -> None:
+            self.probes.first.setdefault(run.dep.name, rec)
+            self.finish(rec)
+
+        batch = BatchRun(run, self.pool, self.ledger, self.records, sink,
+                         prompt_ids=self.prompts.ids, run_id=str(self.run_id), out=self.out,
+                         cancel_on_interrupt=self.cancel_batches_on_interrupt)
+        self.batch_runs[run.dep.name] = batch
+        await batch.execute(lambda: self.probes.probed(run))
+
     def _close(self, status: str) -> Results:
         """Always runs (also on cancel): flush the checkpoint, build and save what we have."""
         if self.progress is not None:
@@ -344,24 +290,69 @@ class Run:
                 frame["prompt_id"].map(pos).to_numpy(),
             ))
             frame = frame.iloc[order].reset_index(drop=True)
-        prompts = _prompt_frame(self.prompts)
+        prompts = self.prompts.to_run_table()
         results = Results(frame, manifest=self.manifest(status), prompts=prompts)
         if self.out is not None:
             results.save(self.out)
         return results
 
 
-def _prompt_frame(prompts: PromptSet) -> Any:
-    import pandas as pd
+def run_manifest(run: Run, status: str) -> dict[str, Any]:
+    """manifest.json of a run: its config, deployments (no keys), versions, state."""
+    return {
+        "run_id": run.run_id,
+        "status": status,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat() if status != "running" else None,
+        "config": {
+            "repeats": run.repeats,
+            "stream": run.stream,
+            "concurrency": run.concurrency,
+            "max_attempts": run.max_attempts,
+            "backoff": asdict(run.backoff),
+            "overrides": dict(run.overrides),
+            "shared_limits": [[sorted(names), n] for names, n in run.shared_limits],
+        },
+        "prompts": {"source": run.prompts.source, "count": len(run.prompts)},
+        # Resume: finished keys sent again because their prompt or parameters changed.
+        "resent_changed_requests": run.resumed.changed,
+        "deployments": [d.to_dict() for d in run.deps],
+        "deployment_order": [d.name for d in run.deps],
+        "packages": package_versions(),
+        **({"batches": {name: b.report() for name, b in run.batch_runs.items()}}
+           if run.batch_runs else {}),
+    }
 
-    return pd.DataFrame(
-        {
-            "id": pd.Series([p.id for p in prompts], dtype="string"),
-            "prompt": pd.Series([p.text for p in prompts], dtype="string"),
-            "reference": pd.Series([p.reference for p in prompts], dtype="string"),
-            "tags": [list(p.tags) for p in prompts],
-            # The whole conversation, so a saved run can be scored later (judges see it).
-            "messages": pd.Series([json.dumps(p.messages, ensure_ascii=False) for p in prompts],
-                                  dtype="string"),
-        }
-    )
+
+def deployment_runs(run: Run, done: Mapping[Key, Any]) -> list[DeploymentRun]:
+    """Each deployment's jobs (not `done`, and owned by this shard) with its limits: its own
+    pacing, the shared and declared-capacity groups, the run's global slots."""
+    plans = plan_jobs(run.requests, repeats=run.repeats, concurrency=run.concurrency,
+                      done=done)
+    if run.shard is not None:
+        ids, owns = run.prompts.ids, run.shard.owns
+        for p in plans:
+            name = p.deployment.name
+            p.jobs = [(i, r) for i, r in p.jobs if owns(ids[i], name, r)]
+    workers = sum(min(p.concurrency, len(p.jobs)) for p in plans)
+    global_slots = ConcurrencyLimit(run.concurrency) if workers > run.concurrency else None
+    shared = {}
+    for names, n in run.shared_limits:
+        limit = ConcurrencyLimit(n)  # one per group: a deployment is in one group at most
+        shared.update(dict.fromkeys(names, limit))
+    shared.update(capacity_group_limits(run.deps, set(shared)))
+    for plan in plans:
+        note = queueing_note(plan)
+        if note is not None and plan.jobs:
+            warnings.warn(note, RuntimeWarning, stacklevel=4)
+    return [
+        DeploymentRun(
+            plan,
+            run.shard.limits(plan.deployment, global_slots) if run.shard is not None else
+            deployment_limits(plan.deployment, retry_after_cap_s=run.backoff.max_retry_after_s,
+                              shared=shared.get(plan.deployment.name),
+                              global_slots=global_slots),
+            run.records, max_attempts=run.max_attempts, backoff=run.backoff, rng=run.rng,
+        )
+        for plan in plans
+    ]
