@@ -223,7 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     body = f"{head}\n{notes}\n{text}\n"
     print(body)
-    write_section("ratelimit", body, results_path(args))
+    runner = results["compare runner"]
+    shown = ", ".join(f"{name} {runner[name]['wall'] / _ideal_s(limits[name], n):.2f} × / "
+                      f"{100 * runner[name]['429'] / n:.1f} %" for name in GOAL_DEPLOYMENTS)
+    goals = [{"goal": f"runner wall ≤ {GOAL_RATIO} × the limit-bound ideal, 429s ≤ "
+                      f"{GOAL_429:.0f} %", "result": f"wall ÷ ideal / 429s: {shown}", "met": ok}]
+    write_section("ratelimit", body, results_path(args), goals=goals)
     return 0
 
 

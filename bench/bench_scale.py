@@ -160,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
              "and the load each in a fresh process (client on core 1, server on core 0).\n")
     body = f"{head}\n{notes}\n{text}\n"
     print(body)
-    write_section("scale", body, results_path(args))
+    goals = [{"goal": f"{records:,} records: peak RSS ≤ {GOAL_RSS_MB} MB",
+              "result": f"{run['peak_rss_mb']:.0f} MB", "met": ok_rss},
+             {"goal": f"{records:,} records: load + summarise ≤ {GOAL_LOAD_S:.0f} s",
+              "result": f"{load_total:.2f} s", "met": ok_load}]
+    write_section("scale", body, results_path(args), goals=goals)
     return 0
 
 

@@ -52,7 +52,13 @@ def run_one(name: str, smoke: bool, results: Path | None) -> tuple[int, str]:
                 "decode tokens/s = (completion_tokens − 1) / (last chunk − first chunk), the same "
                 "prompts, weights and settings through the endpoint and in this process. "
                 "Goal: endpoint ÷ in-process ≥ 0.9.\n\n```\n" + out.strip() + "\n```\n")
-        write_section("endpoint", body, results)
+        ratios = [line.split()[0] + " " + line.split()[-1] for line in out.splitlines()
+                  if line[:1].isalpha() and line.split()[-1].replace(".", "", 1).isdigit()
+                  and len(line.split()) == 4]
+        goals = [{"goal": "local endpoint ÷ in-process llama decode tokens/s ≥ 0.9",
+                  "result": ", ".join(ratios) or "see section",
+                  "met": "goals met" in out}]
+        write_section("endpoint", body, results, goals=goals)
     print(out, end="" if out.endswith("\n") else "\n")
     if proc.returncode != 0:
         print(proc.stderr[-4000:], file=sys.stderr)

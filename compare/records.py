@@ -21,11 +21,12 @@ METRICS: Final[dict[str, str]] = {
     "ttft_s": "TTFT (s): send → first content chunk",
     "latency_s": "latency (s): send → last chunk of the final attempt",
     "wall_s": "wall (s): first send → result, incl. retries and backoff",
-    "decode_tps": "decode tokens/s: (completion_tokens − 1) / (latency_s − ttft_s)",
+    "decode_tps": "decode rate /s: (tokens − 1) / (latency_s − ttft_s), tokens per tokens_source",
     "itl_p50_s": "inter-token gap p50 (s), TTFT excluded",
     "itl_p90_s": "inter-token gap p90 (s), TTFT excluded",
     "prompt_tokens": "prompt tokens (from usage)",
     "completion_tokens": "completion tokens (from usage)",
+    "completion_chunks": "content chunks received (streams)",
     "cost": "cost (from per-1k-token prices)",
     "attempts": "attempts (1 = no retry)",
     "backoff_s": "backoff (s) slept between attempts",
@@ -69,6 +70,13 @@ class Record:
     """From the service's usage; NaN (never a guess) when it gave none."""
     completion_tokens: float = NAN
     """From the service's usage; NaN (never a guess) when it gave none."""
+    completion_chunks: float = NAN
+    """Content chunks received (stream events carrying text); NaN for a non-streamed answer,
+    which arrives as one body. Counted whether or not the service sent usage."""
+    tokens_source: str = "none"
+    """What decode_tps counts: `usage` (completion_tokens), `chunks` (completion_chunks, for
+    servers that stream no usage; a chunk is usually one token, but a server may pack several)
+    or `none` (neither: decode_tps is NaN)."""
     started_at: str | None = None
     """ISO-8601 UTC time of the final attempt's send (batch rows: when the batch was created)."""
     ttft_s: float = NAN
@@ -84,7 +92,8 @@ class Record:
     backoff_s: float = 0.0
     """Time slept between attempts."""
     decode_tps: float = NAN
-    """(completion_tokens − 1) / (latency_s − ttft_s)."""
+    """(n − 1) / (latency_s − ttft_s), n = completion_tokens when the service sent usage, else
+    completion_chunks (see tokens_source); NaN with fewer than 2 or without a stream."""
     itl_p50_s: float = NAN
     """Median gap between content chunks, TTFT excluded."""
     itl_p90_s: float = NAN

@@ -6,7 +6,10 @@ checkpoint, not answered by a batch); `n_timing` says how many. Batch deployment
 latency: their rows show `n_batches` and the batches' turnaround (created → ended, median and
 maximum over batches) instead. `error_rate` is the share of rows that failed (error,
 timeout, rate_limited, incomplete): a content filter verdict is an answer, counted apart in
-`content_filtered`. Token and cost totals cover every row (cached included).
+`content_filtered`. Token and cost totals cover every row (cached included). `tokens_source`
+says what decode_tps_mean counts: `usage` tokens, or content `chunks` for a server that streamed
+no usage; never both (usage wins, the rest are left out and counted in the text), `none` when no
+row has a decode rate.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ SUMMARY_COLUMNS: Final = (
     "n_timing",
     *(f"{m}_p{q}" for m in TIMING_METRICS for q in PERCENTILES),
     "decode_tps_mean",
+    "tokens_source",
     "n_batches",
     "batch_turnaround_s_p50",
     "batch_turnaround_s_max",
@@ -62,6 +66,23 @@ def _percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else math.nan
 
 
+def _decode_rate(timing: pd.DataFrame) -> tuple[float, str]:
+    """(mean decode_tps, what it counts) of one deployment's timing rows, from one source only:
+    usage tokens where any row has them (rows counted by chunks are then left out, and the
+    text says how many), else content chunks."""
+    rated = timing[timing["decode_tps"].notna()]
+    # Records written before tokens_source existed only ever had usage-based rates.
+    if "tokens_source" not in rated.columns:
+        rated = rated.assign(tokens_source="usage")
+    counts = rated["tokens_source"].fillna("usage").value_counts()
+    if counts.empty:
+        return math.nan, "none"
+    source = "usage" if "usage" in counts else str(counts.index[0])
+    mean = float(rated.loc[rated["tokens_source"].fillna("usage") == source, "decode_tps"].mean())
+    left_out = int(counts.sum() - counts[source])
+    return mean, source + (f" ({left_out} rows by another source left out)" if left_out else "")
+
+
 def _row(dep: str, d: pd.DataFrame, t: pd.DataFrame, scores: list[str]) -> dict[str, Any]:
     n = len(d)
     row: dict[str, Any] = {"deployment": dep, "n": n, "ok": int((d["status"] == "ok").sum())}
@@ -75,7 +96,7 @@ def _row(dep: str, d: pd.DataFrame, t: pd.DataFrame, scores: list[str]) -> dict[
         values = t[metric].dropna().to_numpy()
         for q in PERCENTILES:
             row[f"{metric}_p{q}"] = _percentile(values, q)
-    row["decode_tps_mean"] = float(t["decode_tps"].mean()) if len(t) else math.nan
+    row["decode_tps_mean"], row["tokens_source"] = _decode_rate(t)
     turnarounds = _turnarounds(d)
     row["n_batches"] = int(d["batch_id"].nunique()) if "batch_id" in d.columns else 0
     row["batch_turnaround_s_p50"] = _percentile(turnarounds, 50)

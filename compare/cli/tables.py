@@ -29,6 +29,7 @@ _FORMATS: Final = {
     "decode_tps_mean": "{:.1f}".format,
     "completion_tokens": "{:.0f}".format,
     "cost": "{:.4f}".format,
+    "tokens_source": str,
 }
 _COUNT_COLUMNS: Final = frozenset({"n", "ok", *STATUS_COUNTS})
 # Batch deployments have no latency: their batches' turnaround is shown when a run has some.
@@ -60,6 +61,10 @@ def summary_view(results: Any) -> tuple[Any, dict[str, Callable[[Any], str]]]:
     counted = [s for s in STATUS_COUNTS if s in table.columns and table[s].sum() > 0]
     if "n_batches" in table.columns and table["n_batches"].sum() > 0:
         shown += list(BATCH_SHOWN)
+    if "tokens_source" in table.columns and not table["tokens_source"].isin(
+            ["usage", "none"]).all():
+        # Some decode rate counts content chunks (a server streaming no usage): say which.
+        shown.insert(shown.index("decode_tps_mean") + 1, "tokens_source")
     scores = score_mean_columns(table)
     table = table[shown[:3] + counted + shown[3:] + scores]
     if "cost" in table.columns and table["cost"].isna().all():
@@ -124,6 +129,9 @@ def summary_legend(columns: Any, counted: list[str]) -> str:
         legend.append(f"  {metric}: {METRICS[metric]}")
     legend.append("  _p50/_p90/_p99: percentiles over rows with status ok, not replayed from a "
                   "checkpoint; decode_tps_mean: mean over the same rows")
+    if "tokens_source" in columns:
+        legend.append("  tokens_source: what decode_tps_mean counts — usage tokens, or content "
+                      "chunks where the server streamed no usage (never both in one mean)")
     if BATCH_SHOWN[0] in columns:
         legend.append(f"  {METRICS['batch_turnaround_s']}; _p50/_max over a deployment's "
                       "batches (batch rows have no latency)")

@@ -145,11 +145,10 @@ class AzureInferenceClient:
     async def _on_connection(self, *_: Any) -> None:
         self._connections += 1
 
-    def _call_options(self, deployment: Deployment, hook: Any) -> dict[str, Any]:
+    def _call_options(self, deployment: Deployment) -> dict[str, Any]:
         options: dict[str, Any] = {
             "connection_timeout": deployment.connect_timeout_s,
             "read_timeout": deployment.read_timeout_s,
-            "raw_response_hook": hook,
         }
         if self._token_auth and self._allow_http_token:
             options["enforce_https"] = False
@@ -158,7 +157,7 @@ class AzureInferenceClient:
     async def chat(self, request: ChatRequest, deployment: Deployment) -> Completion:
         client = self._client()
         model = request.deployment
-        body = chat_body(request, model, stream=request.stream)
+        body = request.body(model)
         headers: dict[str, str] = {}
         mode = deployment.extra_parameters
         if request.extra:
@@ -166,123 +165,79 @@ class AzureInferenceClient:
             mode = mode or "pass-through"  # what the SDK itself sends with model_extras
         if mode:
             headers["extra-parameters"] = mode
-        captured: dict[str, str] = {}
-
-        def hook(pipeline_response: Any) -> None:
-            # Fires for every attempt (retries are off, so once); errors included.
-            captured.clear()
-            captured.update(lower_headers(pipeline_response.http_response.headers))
-
-        options = self._call_options(deployment, hook)
-        if request.stream:
-            return await self._stream(client, body, headers, options, model, captured)
-        return await self._complete(client, body, headers, options, model, captured)
-
-    async def _send(
-        self,
-        client: ChatCompletionsClient,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        options: dict[str, Any],
-        model: str,
-        captured: dict[str, str],
-        *,
-        stream: bool,
-    ) -> tuple[Any, float]:
-        """POST /chat/completions; returns the response and when its request was written."""
+        # What `complete(body=...)` sends, minus its model deserialisation on the way back.
+        # The response's headers are read from it: no raw_response_hook (a policy per call).
         http_request = HttpRequest(
             "POST",
             "/chat/completions",
             params={"api-version": self.api_version},
-            headers={**headers, "Accept": "text/event-stream" if stream else "application/json"},
+            headers={**headers,
+                     "Accept": "text/event-stream" if request.stream else "application/json"},
             json=body,
         )
         with SendClock() as clock:
             try:
-                response = await client.send_request(http_request, stream=stream, **options)
+                response = await client.send_request(
+                    http_request, stream=request.stream, **self._call_options(deployment))
             except Exception as e:
-                raise translate(e, Call(model, self.endpoint, captured)) from e
-        return response, clock.at
+                raise translate(e, Call(model, self.endpoint)) from e
+        received = lower_headers(response.headers)
+        if request.stream:
+            return await self._stream(response, clock.at, model, received)
+        return self._complete(response, clock.at, model, received)
 
-    async def _complete(
-        self,
-        client: ChatCompletionsClient,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        options: dict[str, Any],
-        model: str,
-        captured: dict[str, str],
-    ) -> Completion:
-        # What `complete(body=...)` sends, minus its model deserialisation on the way back.
-        response, sent_at = await self._send(
-            client, body, headers, options, model, captured, stream=False
-        )
+    def _complete(self, response: Any, sent_at: float, model: str,
+                  headers: dict[str, str]) -> Completion:
         if not 200 <= response.status_code < 300:
-            raise http_error(response.status_code, response.content, captured, deployment=model)
+            raise http_error(response.status_code, response.content, headers, deployment=model)
         acc = Accumulator(sent_at, streamed=False)
         try:
             # json.loads, not response.json(): no charset detection (the body is UTF-8 JSON).
             acc.add_chunk(json.loads(response.content), time.perf_counter())
         except ValueError as e:  # not JSON, or not shaped like a chat completion
-            raise unexpected_response(e, model, captured) from e
-        acc.completion.headers = dict(captured)
-        return require_finish(acc, model, captured)
+            raise unexpected_response(e, model, headers) from e
+        acc.completion.headers = headers
+        return require_finish(acc, model, headers)
 
-    async def _stream(
-        self,
-        client: ChatCompletionsClient,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        options: dict[str, Any],
-        model: str,
-        captured: dict[str, str],
-    ) -> Completion:
-        response, sent_at = await self._send(
-            client, body, headers, options, model, captured, stream=True
-        )
+    async def _stream(self, response: Any, sent_at: float, model: str,
+                      headers: dict[str, str]) -> Completion:
         acc = Accumulator(sent_at, streamed=True)
-        acc.completion.headers = captured
+        acc.completion.headers = headers
         try:
             if response.status_code != 200:
                 # Reading the whole error body also releases the connection for reuse.
                 error_body = await _read_error_body(response)
-                raise http_error(response.status_code, error_body, captured, deployment=model)
-            await consume_sse(response.iter_bytes(), acc, model, captured, lost=_LOST)
+                raise http_error(response.status_code, error_body, headers, deployment=model)
+            await consume_sse(response.iter_bytes(), acc, model, headers, lost=_LOST)
         except EndpointError:
             raise
         except Exception as e:
-            raise translate(e, Call(model, self.endpoint, captured), partial=acc.finish()) from e
+            raise translate(e, Call(model, self.endpoint, headers), partial=acc.finish()) from e
         finally:
             # After a full read the connection is already back in the pool and this is a no-op;
             # after an error or cancellation it closes the half-read connection.
             await response.close()
-        return require_finish(acc, model, captured)
+        return require_finish(acc, model, headers)
 
     async def embed(self, texts: list[str], deployment: Deployment) -> Completion:
         """POST /embeddings (the unified endpoint's embeddings route; `model` routes it)."""
         client = self._client()
         model = str(deployment.deployment)
-        captured: dict[str, str] = {}
-
-        def hook(pipeline_response: Any) -> None:
-            captured.clear()
-            captured.update(lower_headers(pipeline_response.http_response.headers))
-
         request = HttpRequest("POST", "/embeddings", params={"api-version": self.api_version},
                               json={"model": model, "input": texts})
         with SendClock() as clock:
             try:
-                response = await client.send_request(
-                    request, **self._call_options(deployment, hook))
+                response = await client.send_request(request, **self._call_options(deployment))
             except Exception as e:
-                raise translate(e, Call(model, self.endpoint, captured)) from e
+                raise translate(e, Call(model, self.endpoint)) from e
+        received = lower_headers(response.headers)
         if not 200 <= response.status_code < 300:
-            raise http_error(response.status_code, response.content, captured, deployment=model)
+            raise http_error(response.status_code, response.content, received, deployment=model)
         try:
             body = json.loads(response.content)
         except ValueError as e:
-            raise unexpected_response(e, model, captured) from e
-        return embeddings_completion(body, clock.at, captured, n=len(texts), model=model)
+            raise unexpected_response(e, model, received) from e
+        return embeddings_completion(body, clock.at, received, n=len(texts), model=model)
 
     async def model_info(self, deployment: str) -> dict[str, Any] | None:
         """`GET /info` for one deployment (routed by the `azureml-model-deployment` header, as
@@ -330,12 +285,3 @@ async def _read_error_body(response: Any) -> bytes:
 
 # Errors that, while draining a finished stream, only lose the connection.
 _LOST: Final = (ServiceResponseError, ServiceRequestError, IncompleteReadError)
-
-
-def chat_body(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
-    """The OpenAI-shaped JSON body (common parameters only; None omitted)."""
-    body: dict[str, Any] = {"model": model, "messages": list(request.messages)}
-    if stream:
-        body["stream"] = True
-    body.update(request.params())
-    return body

@@ -33,17 +33,19 @@ class ChatRequest:
     # Parameters outside the common set, sent per the deployment's `extra-parameters` mode.
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def params(self) -> dict[str, Any]:
-        """The common sampling parameters that are set, as JSON body keys (every adapter
-        sends these the same way)."""
-        out: dict[str, Any] = {}
+    def body(self, model: str) -> dict[str, Any]:
+        """The OpenAI-shaped JSON body: common parameters only (None omitted), `model` as the
+        service's name for the deployment; each adapter adds `extra` per its API."""
+        body: dict[str, Any] = {"model": model, "messages": list(self.messages)}
+        if self.stream:
+            body["stream"] = True
         for name in ("temperature", "max_tokens", "top_p", "seed"):
             value = getattr(self, name)
             if value is not None:
-                out[name] = value
+                body[name] = value
         if self.stop:
-            out["stop"] = list(self.stop)
-        return out
+            body["stop"] = list(self.stop)
+        return body
 
 
 @dataclass

@@ -221,6 +221,18 @@ def _openai_timeout(error: BaseException, call: Call, partial: Completion | None
     return _timeout(what)(error, call, partial)
 
 
+def _by_transport_cause(error: BaseException, call: Call, partial: Completion | None
+                        ) -> EndpointError | None:
+    """The openai SDK's aiohttp transport maps aiohttp's exceptions to httpx2's lossily (a
+    refused connection or a reset becomes a ConnectTimeout): decide by the aiohttp exception
+    it kept as the cause. None (later rows decide) when no aiohttp exception is behind it."""
+    transport = _resolve(("aiohttp", ("ClientError",)))
+    cause = error.__cause__
+    while cause is not None and not (transport and isinstance(cause, transport)):
+        cause = cause.__cause__
+    return None if cause is None else translate(cause, call, partial=partial)
+
+
 def _connection(error: BaseException, call: Call, partial: Completion | None) -> EndpointError:
     if partial is not None:
         return IncompleteStreamError(
@@ -257,18 +269,23 @@ def _unreadable(error: BaseException, call: Call, partial: Completion | None) ->
 _AZ: Final = "azure.core.exceptions"
 # First match wins: subclasses before their bases (a credential's ClientAuthenticationError is
 # an HttpResponseError, httpx2's timeouts are TransportErrors, openai's APITimeoutError is an
-# APIConnectionError, aiohttp's ServerTimeoutError is a TimeoutError).
+# APIConnectionError, aiohttp's timeouts are TimeoutErrors). openai / httpx2 transport errors
+# with an aiohttp cause (the openai adapters' transport) are decided by that cause.
 _TABLE: Final[tuple[tuple[tuple[str, tuple[str, ...]], Handler], ...]] = (
     (("compare.errors", ("EndpointError",)), _as_is),
     (("compare.endpoints.completion", ("ResponseShapeError",)), _unexpected),
     ((_AZ, ("HttpResponseError",)), _azure_status),
     (("openai", ("APIStatusError",)), _openai_status),
+    (("openai", ("APIConnectionError",)), _by_transport_cause),
+    (("httpx2", ("TransportError",)), _by_transport_cause),
     ((_AZ, ("ClientAuthenticationError",)), _entra),
     ((_AZ, ("ServiceRequestTimeoutError",)), _timeout("connect")),
     (("httpx2", ("ConnectTimeout", "PoolTimeout")), _timeout("connect")),
     ((_AZ, ("ServiceResponseTimeoutError",)), _timeout("read")),
     (("httpx2", ("TimeoutException",)), _timeout("read")),
     (("openai", ("APITimeoutError",)), _openai_timeout),
+    (("aiohttp", ("ConnectionTimeoutError",)), _timeout("connect")),
+    (("aiohttp", ("SocketTimeoutError",)), _timeout("read")),
     (("builtins", ("TimeoutError",)), _timeout("read")),
     ((_AZ, ("ServiceRequestError", "ServiceResponseError", "IncompleteReadError")), _connection),
     (("openai", ("APIConnectionError",)), _connection),

@@ -1,19 +1,27 @@
 """What the two openai-SDK adapters share (Azure OpenAI per-deployment, and OpenAI-compatible v1).
 
-Choices that differ from the SDK's defaults, and why (each measured with openai 3.57 / httpx2):
+Choices that differ from the SDK's defaults, and why (each measured with openai 3.57):
 - `max_retries=0`: the runner owns retries and times every attempt.
-- Our own `httpx2.AsyncClient` (openai 3.x uses httpx2, not httpx): per-call
-  `httpx2.Timeout(read, connect=...)` — the read timeout applies to each read, so a stream that
-  hangs mid-way fails too — no connection cap (the runner limits concurrency), and a request hook
-  that adds httpcore's `trace` extension to count the TCP connections opened.
-- `with_raw_response` to keep the response headers (request id, region, rate-limit state), and
-  its httpx2 response read with json.loads, not `parse()`: the SDK's pydantic model per chunk was
-  about half of the client's CPU for streams (bench/RESULTS.md). Streams go through the same SSE
-  decoder as the azure-inference adapter (`sse.consume_sse`); non-2xx answers are still
-  raised by the SDK (its error body parsing), so error translation is unchanged.
+- The SDK's aiohttp transport (`openai.DefaultAioHttpClient`, extra `openai[aiohttp]`) on an
+  aiohttp session of ours, instead of the default httpx2 / httpcore / h11 stack: at 64 streams
+  in flight the h11 read path kept the client so busy that the end of each stream was read
+  5–20 ms late (bench/RESULTS.md, before/after). Our session has no connection cap (the runner
+  limits concurrency) and trace hooks that count the TCP connections opened and take `sent_at`
+  when aiohttp writes the request (`send_clock.SendClock`, as in the azure-inference adapter).
+  Per-call `httpx2.Timeout(read, connect=..., pool=...)` reaches aiohttp as `sock_read` (each
+  read, so a stream that hangs mid-way fails too) and `sock_connect` / `connect`.
+- The transport maps aiohttp's exceptions to httpx2's lossily (a refused connection becomes a
+  ConnectTimeout): `http_errors.translate` decides by the aiohttp exception kept as the cause.
+- The body is built by `ChatRequest.body` and sent with the client's documented
+  `post(path, cast_to=httpx2.Response, body=...)`: the client's auth, Azure deployment URLs and
+  error raising (non-2xx answers raise the SDK's APIStatusError, with its error body parsing),
+  without `chat.completions.create`'s TypedDict transform of the body (a third of the client's
+  CPU per request, profiled with bench/profile_adapter.py). The raw response keeps the headers
+  (request id, region, rate-limit state) and is read with json.loads, not the SDK's pydantic
+  models (about half of the client's CPU for streams, bench/RESULTS.md); streams go through the
+  same SSE decoder as the azure-inference adapter (`sse.consume_sse`).
 - Streams request `stream_options.include_usage` (tokens, decode_tps, cost); we read the body to
   its end after `[DONE]`, so finished streams keep their keep-alive connection.
-- `sent_at` is when httpcore wrote the request (its trace extension, `send_clock.SendClock`).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import json
 import time
 from typing import Any, Final
 
+import aiohttp
 import httpx2
 import openai
 
@@ -29,14 +38,17 @@ from compare.deployments import Deployment
 from compare.endpoints.base import ChatRequest, Completion
 from compare.endpoints.completion import Accumulator, embeddings_completion, require_finish
 from compare.endpoints.http_errors import Call, lower_headers, translate
-from compare.endpoints.send_clock import SendClock, request_written
+from compare.endpoints.send_clock import SendClock, on_request_written
 from compare.endpoints.sse import consume_sse
 
-KEEPALIVE_CONNECTIONS = 256
-# httpcore trace events at the request's first write (its headers): `.started` runs right before
-# the socket write with no await between; `.complete` comes after anyio's checkpoint that
-# follows the write, i.e. possibly after other tasks' work.
-_WRITTEN: Final = ("http11.send_request_headers.started", "http2.send_request_headers.started")
+try:  # the transport behind openai.DefaultAioHttpClient, built here on our own session
+    from openai._vendor.httpx_aiohttp import AiohttpTransport
+except ImportError as e:  # pragma: no cover - openai without the aiohttp extra
+    raise ImportError("compare needs the openai SDK's aiohttp transport: "
+                      "pip install 'openai[aiohttp]'") from e
+
+# Errors that, while draining a finished stream, only lose the connection.
+_LOST: Final = (httpx2.TransportError, aiohttp.ClientError)
 
 
 class OpenAISDKClient:
@@ -48,6 +60,7 @@ class OpenAISDKClient:
         self.endpoint = endpoint.rstrip("/")
         self._sdk: openai.AsyncOpenAI | None = None
         self._http: httpx2.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._connections = 0
 
     @property
@@ -59,15 +72,26 @@ class OpenAISDKClient:
         raise NotImplementedError
 
     def _client(self) -> openai.AsyncOpenAI:
-        # Built lazily in the running loop; no await between check and assignment.
+        # Built lazily inside the running loop: aiohttp sessions belong to one event loop.
+        # No await between the check and the assignment, so concurrent first calls share it.
         if self._sdk is None:
-            self._http = httpx2.AsyncClient(
-                limits=httpx2.Limits(
-                    max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS
-                ),
+            trace = aiohttp.TraceConfig()
+            trace.on_connection_create_end.append(self._on_connection)
+            # Not on_request_headers_sent: aiohttp only buffers the headers then, and writes
+            # them with the first body chunk.
+            trace.on_request_chunk_sent.append(on_request_written)
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+                trace_configs=[trace],
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,  # httpx2 decodes content-encoding itself
+                trust_env=True,  # proxies from the environment, resolved by aiohttp
+            )
+            self._http = openai.DefaultAioHttpClient(
+                transport=AiohttpTransport(client=self._session),
                 timeout=httpx2.Timeout(120.0, connect=10.0),
                 follow_redirects=True,
-                event_hooks={"request": [self._add_trace]},
+                trust_env=False,  # else httpx2 mounts its own transports for env proxies
             )
             self._sdk = self._build(self._http)
         return self._sdk
@@ -77,14 +101,8 @@ class OpenAISDKClient:
         `batches` resources (`compare.endpoints.batch`)."""
         return self._client()
 
-    async def _add_trace(self, request: httpx2.Request) -> None:
-        request.extensions["trace"] = self._trace
-
-    async def _trace(self, name: str, info: dict[str, Any]) -> None:
-        if name in _WRITTEN:
-            request_written()
-        elif name == "connection.connect_tcp.complete":
-            self._connections += 1
+    async def _on_connection(self, *_: Any) -> None:
+        self._connections += 1
 
     def _model(self, request: ChatRequest) -> str:
         return request.deployment
@@ -99,33 +117,29 @@ class OpenAISDKClient:
     async def chat(self, request: ChatRequest, deployment: Deployment) -> Completion:
         client = self._client()
         model = self._model(request)
-        kwargs: dict[str, Any] = {
-            "model": model,
-            "messages": list(request.messages),
-            "timeout": httpx2.Timeout(
-                deployment.read_timeout_s,
-                connect=deployment.connect_timeout_s,
-                pool=deployment.connect_timeout_s,
-            ),
-        }
-        kwargs.update(request.params())
-        if request.extra:
-            kwargs["extra_body"] = dict(request.extra)
-        headers = self._extra_headers(deployment, request)
-        if headers:
-            kwargs["extra_headers"] = headers
+        body = request.body(model)
+        body.update(request.extra)  # what the SDK's `extra_body` does: merged in, last
         if request.stream:
-            kwargs["stream"] = True
-            kwargs["stream_options"] = {"include_usage": True}
+            body["stream_options"] = {"include_usage": True}
+        options: dict[str, Any] = {
+            "timeout": httpx2.Timeout(deployment.read_timeout_s,
+                                      connect=deployment.connect_timeout_s,
+                                      pool=deployment.connect_timeout_s),
+            "headers": self._extra_headers(deployment, request),
+        }
         captured: dict[str, str] = {}
         with SendClock() as clock:
             try:
-                raw = await client.chat.completions.with_raw_response.create(**kwargs)
-                captured.update(lower_headers(raw.headers))
+                # The SDK's documented way to send a body as is (`client.post`, the client's
+                # auth, URL and error handling): `chat.completions.create` first rebuilds the
+                # body through its TypedDict transforms, a third of the client's CPU per request.
+                response: httpx2.Response = await client.post(
+                    "/chat/completions", cast_to=httpx2.Response, body=body, options=options,
+                    stream=request.stream)
+                captured.update(lower_headers(response.headers))
             except Exception as e:
                 raise translate(e, Call(model, self.endpoint, captured)) from e
         # A non-streamed body is read already; a streamed one is not (stream=True).
-        response: httpx2.Response = raw.http_response
         acc = Accumulator(clock.at, streamed=request.stream)
         acc.completion.headers = captured
         if not request.stream:
@@ -135,30 +149,32 @@ class OpenAISDKClient:
                 raise translate(e, Call(model, self.endpoint, captured)) from e
             return require_finish(acc, model, captured)
         try:
-            await consume_sse(
-                response.aiter_bytes(), acc, model, captured, lost=(httpx2.TransportError,)
-            )
+            await consume_sse(response.aiter_bytes(), acc, model, captured, lost=_LOST)
         except Exception as e:
             raise translate(e, Call(model, self.endpoint, captured), partial=acc.finish()) from e
         finally:
-            # A no-op after a full read (httpx2 released the connection at the body's end).
+            # After a full read the connection is already back in aiohttp's pool and this is a
+            # no-op; after an error or cancellation it closes the half-read connection.
             await response.aclose()
         return require_finish(acc, model, captured)
 
     async def embed(self, texts: list[str], deployment: Deployment) -> Completion:
-        """`embeddings.create` (the deployment's service name as `model`), body read with
-        json.loads like chat answers."""
+        """POST /embeddings through the client (its auth and, for Azure OpenAI, the deployment
+        URL), the body read with json.loads like chat answers."""
         client = self._client()
         model = str(deployment.deployment)
-        timeout = httpx2.Timeout(deployment.read_timeout_s, connect=deployment.connect_timeout_s,
-                                 pool=deployment.connect_timeout_s)
+        options: dict[str, Any] = {
+            "timeout": httpx2.Timeout(deployment.read_timeout_s,
+                                      connect=deployment.connect_timeout_s,
+                                      pool=deployment.connect_timeout_s)}
         captured: dict[str, str] = {}
         with SendClock() as clock:
             try:
-                raw = await client.embeddings.with_raw_response.create(
-                    model=model, input=texts, encoding_format="float", timeout=timeout)
-                captured.update(lower_headers(raw.headers))
-                body = json.loads(raw.http_response.content)
+                response: httpx2.Response = await client.post(
+                    "/embeddings", cast_to=httpx2.Response, options=options,
+                    body={"model": model, "input": texts, "encoding_format": "float"})
+                captured.update(lower_headers(response.headers))
+                body = json.loads(response.content)
             except Exception as e:
                 raise translate(e, Call(model, self.endpoint, captured)) from e
         return embeddings_completion(body, clock.at, captured, n=len(texts), model=model)
@@ -167,9 +183,11 @@ class OpenAISDKClient:
         return None
 
     async def aclose(self) -> None:
-        sdk, http = self._sdk, self._http
-        self._sdk = self._http = None
+        sdk, http, session = self._sdk, self._http, self._session
+        self._sdk = self._http = self._session = None
         if sdk is not None:
             await sdk.close()
         if http is not None:
             await http.aclose()
+        if session is not None:
+            await session.close()

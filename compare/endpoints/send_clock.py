@@ -2,9 +2,10 @@
 
 A time taken just before the SDK call also counts the SDK's own pre-send work and, with many
 requests in flight, the wait for the event loop until the write (22 ms p50 at 64 in flight,
-measured in bench/RESULTS.md) as service time. The transports' trace hooks (aiohttp's
-`on_request_chunk_sent`, httpcore's `http11.send_request_headers.started`) call
-`request_written` in the calling task, or in a task it created, which copies its context.
+measured in bench/RESULTS.md) as service time. Every adapter's transport is aiohttp (azure-core's
+and the openai SDK's aiohttp transports, on sessions of ours): its `on_request_chunk_sent` trace
+hook calls `request_written` in the calling task, or in a task it created (aiohttp writes the
+body from a task of its own on Python < 3.12), which copies its context.
 """
 
 from __future__ import annotations

@@ -343,3 +343,18 @@ def _lost(error: EndpointError, part: Part) -> EndpointError:
     return type(error)(f"lost contact with batch {part.batch_id} ({error.message}); it may "
                        "still be running on the service: rerun with the same out to collect "
                        "it", http_status=error.http_status, code=error.code)
+
+
+async def run_batch(owner: Any, run: DeploymentRun) -> None:
+    """A batch deployment of a `scheduler.Run` (`owner`): its records go to the owner's sink,
+    its report to the owner's manifest, and its first upload and create are its probe."""
+
+    def sink(rec: Record) -> None:
+        owner.probes.first.setdefault(run.dep.name, rec)
+        owner.finish(rec)
+
+    batch = BatchRun(run, owner.pool, owner.ledger, owner.records, sink,
+                     prompt_ids=owner.prompts.ids, run_id=str(owner.run_id), out=owner.out,
+                     cancel_on_interrupt=owner.cancel_batches_on_interrupt)
+    owner.batch_runs[run.dep.name] = batch
+    await batch.execute(lambda: owner.probes.probed(run))

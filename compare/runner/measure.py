@@ -1,7 +1,8 @@
 """From an attempt's outcome to its Record: measurements, identity, errors without secrets.
 
 ttft_s, latency_s, decode_tps and inter-token gaps as `compare.records.METRICS` defines them
-(from the Completion's raw perf_counter times); request id, region and rate-limit state from the
+(from the Completion's raw perf_counter times; decode_tps counts usage tokens, else content
+chunks, and `tokens_source` says which); request id, region and rate-limit state from the
 response headers; cost from the deployment's prices (NaN, never a guess, when a price has no
 usage to apply to). `RecordMaker` builds the ok / error / not-sent record of a job.
 """
@@ -71,17 +72,29 @@ def json_text(value: Any) -> str | None:
         return json.dumps(str(value))
 
 
+def tokens_counted(comp: Completion) -> tuple[str, int | None]:
+    """(tokens_source, count) for the decode rate: usage when the service sent it, else the
+    content chunks of a stream (many OpenAI-compatible servers stream no usage)."""
+    if comp.completion_tokens is not None:
+        return "usage", comp.completion_tokens
+    if comp.streamed and comp.chunk_times:
+        return "chunks", len(comp.chunk_times)
+    return "none", None
+
+
 def fill_timing(rec: Record, comp: Completion) -> None:
-    """ttft_s, latency_s, decode_tps and inter-token gaps of one attempt."""
+    """ttft_s, latency_s, decode_tps, content chunks and inter-token gaps of one attempt."""
     sent = comp.sent_at
     if comp.ended_at:
         rec.latency_s = comp.ended_at - sent
+    if comp.streamed:
+        rec.completion_chunks = float(len(comp.chunk_times))
+    rec.tokens_source, count = tokens_counted(comp)
     if comp.first_token_at is not None:
         rec.ttft_s = comp.first_token_at - sent
-        ct = comp.completion_tokens
         decode_s = rec.latency_s - rec.ttft_s
-        if ct is not None and ct > 1 and decode_s > 0:
-            rec.decode_tps = (ct - 1) / decode_s
+        if count is not None and count > 1 and decode_s > 0:
+            rec.decode_tps = (count - 1) / decode_s
     times = comp.chunk_times
     if len(times) > 1:
         gaps = sorted(b - a for a, b in pairwise(times))

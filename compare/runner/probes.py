@@ -1,9 +1,9 @@
-"""Probes: each deployment's first request goes alone, and what it shows.
+"""Each deployment's first result, and what it showed: whether the deployment can be used at all.
 
-A deployment that cannot be used at all (refused key, no such deployment, no HTTP answer) is
-stopped before fanning out: its other rows are not sent (they say why). A run failing fast (the
-CLI) raises DeploymentUnusableError once every deployment's first result is in, so that the error
-names each unusable one; otherwise a warning says which deployment was dropped.
+A deployment whose first request (or, for a batch deployment, its first upload and create)
+ended with a refused key, no such deployment or no HTTP answer is stopped: its other rows are
+not sent. A run failing fast raises `DeploymentUnusableError` once every deployment's first
+result is in, so that the error names each unusable one.
 """
 
 from __future__ import annotations
@@ -33,9 +33,7 @@ class DeploymentStopped(CompareError):
 
 
 class Probes:
-    """Each deployment's first result, and what it showed: a deployment that cannot be used at
-    all is stopped, and a run failing fast raises once every deployment's first result is in
-    (so that the error names each unusable one)."""
+    """The first record of each deployment, and the deployments found unusable."""
 
     def __init__(self, fail_fast: bool) -> None:
         self.fail_fast = fail_fast
@@ -45,11 +43,13 @@ class Probes:
         self._all_in = asyncio.Event()
 
     def start(self, deployments: int) -> None:
+        """`deployments` first results are awaited."""
         self._left = deployments
         self._all_in = asyncio.Event()
 
     async def probed(self, run: DeploymentRun) -> None:
-        """The deployment's first result is in."""
+        """The deployment's first result is in: stop it when it cannot be used, and when the
+        run fails fast, raise once every deployment's first result is in."""
         problem = self._unusable(run)
         self._left -= 1
         if self._left == 0:
@@ -68,5 +68,5 @@ class Probes:
         self.problems[run.dep.name] = problem
         if not self.fail_fast:
             warnings.warn(f"deployment {run.dep.name!r} cannot be used, its other rows are not "
-                          f"sent: {problem}", RuntimeWarning, stacklevel=2)
+                          f"sent: {problem}", RuntimeWarning, stacklevel=4)
         return problem

@@ -5,13 +5,12 @@ a slow, throttled or failing deployment only ever occupies its own workers and n
 others; a global limit caps the total in flight. Every finished record goes, at once, to the
 checkpoint (`out/records.jsonl`), the column buffer behind the Results frame, the progress bar
 and the `on_record` callback. `_close` always runs (also on cancel): the checkpoint is flushed
-and what finished is saved.
+and what finished is saved. A batch deployment's keys go the batch path instead
+(`compare.runner.batch`: JSONL files, one batch per file, polled, joined back by custom_id).
 
 A shard of a sharded run (`compare.distributed`) is this same Run with a `shard` role: it sends
 only the keys the role owns, through the role's shared limits, into the role's record file, and
 hands its rows to the role (parquet parts) instead of saving the run directory's results.
-A batch deployment's keys go the batch path instead (`compare.runner.batch`: JSONL files, one
-batch per file, polled, joined back by custom_id).
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from compare.records import Record
 from compare.results import Results
 from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
+from compare.runner.batch import run_batch
 from compare.runner.batch_ledger import Ledger
 from compare.runner.limits import ConcurrencyLimit, capacity_group_limits, deployment_limits
 from compare.runner.live_scoring import LiveScoring
@@ -53,6 +53,8 @@ from compare.runner.resume import (
 )
 
 log = logging.getLogger("compare.runner")
+
+
 def new_run_id() -> str:
     """A sortable, human-readable run id: UTC time plus 4 random hex digits."""
     import secrets
@@ -91,11 +93,11 @@ class Run:
         # Batch requests never stream.
         self.requests = [Requests(prompts, d, overrides, stream and not d.is_batch)
                          for d in deps]
+        self._callback_failed = False
+        self.probes = Probes(fail_fast)
         self.ledger = Ledger(out)  # the batches made by this run directory
         self.batch_runs: dict[str, Any] = {}
         self.cancel_batches_on_interrupt = cancel_batches_on_interrupt
-        self._callback_failed = False
-        self.probes = Probes(fail_fast)
 
     def manifest(self, status: str) -> dict[str, Any]:
         return run_manifest(self, status)
@@ -217,7 +219,7 @@ class Run:
         try:
             if self.scoring is not None:
                 self.scoring.start(self.deps, self.pool, self.out, str(self.run_id))
-            tasks = [asyncio.ensure_future(self._batch_deployment(run) if run.dep.is_batch
+            tasks = [asyncio.ensure_future(run_batch(self, run) if run.dep.is_batch
                                            else self._deployment(run)) for run in active]
             await asyncio.gather(*tasks)
             status = "complete"
@@ -253,21 +255,6 @@ class Run:
         finally:
             for w in workers:
                 w.cancel()
-
-    async def _batch_deployment(self, run: DeploymentRun) -> None:
-        """A batch deployment: its keys as batches (`compare.runner.batch`); its first upload
-        and create are its probe."""
-        from compare.runner.batch import BatchRun
-
-        def sink(rec: Record) -> None:
-            self.probes.first.setdefault(run.dep.name, rec)
-            self.finish(rec)
-
-        batch = BatchRun(run, self.pool, self.ledger, self.records, sink,
-                         prompt_ids=self.prompts.ids, run_id=str(self.run_id), out=self.out,
-                         cancel_on_interrupt=self.cancel_batches_on_interrupt)
-        self.batch_runs[run.dep.name] = batch
-        await batch.execute(lambda: self.probes.probed(run))
 
     def _close(self, status: str) -> Results:
         """Always runs (also on cancel): flush the checkpoint, build and save what we have."""

@@ -16,7 +16,7 @@ RUN_ALL = ROOT / "bench" / "run_all.py"
 # name → (a column header its table must have, a row label it must have)
 EXPECTED = {
     "overhead": ("runner ÷ bare", "azure-openai"),
-    "accuracy": ("TTFT err p99 ms", "naive: gather, timed from creation"),
+    "accuracy": ("TTFT err p99 ms", "raw aiohttp (floor)"),
     "ratelimit": ("wall ÷ ideal", "SDK retries + gather"),
     "scale": ("measure", "peak RSS of the run (VmHWM)"),
 }
@@ -49,3 +49,21 @@ def test_endpoint_benchmark_smoke(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "in-process tok/s" in proc.stdout and "smollm2" in proc.stdout
     assert "<!-- bench:endpoint -->" in results.read_text(encoding="utf-8")
+
+
+def test_before_after_smoke(tmp_path: Path) -> None:
+    """The before/after mode checks out a revision in a temporary git worktree, runs a script
+    against it and the current tree, writes one section, and removes the worktree."""
+    results = tmp_path / "RESULTS.md"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "before_after.py"), "--rev", "HEAD", "--script",
+         "accuracy", "--rounds", "1", "--smoke", "--results", str(results)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    text = results.read_text(encoding="utf-8")
+    assert "<!-- bench:before-after-accuracy-" in text and "after ÷ before" in text
+    assert "## Summary: goals and results" in text and "no CPU regression" in text
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True,
+                               text=True, check=True).stdout
+    assert "bench-before-after-" not in worktrees  # its temporary worktree is gone

@@ -71,6 +71,22 @@ def test_summary_statistics() -> None:
     assert math.isnan(s.loc["b", "decode_tps_mean"])
 
 
+def test_summary_never_mixes_token_sources() -> None:
+    recs = [_rec(f"p{i}", "a", ttft_s=0.1, latency_s=0.5, decode_tps=10.0 + i,
+                 tokens_source="usage", completion_tokens=5) for i in range(3)]
+    recs += [_rec(f"q{i}", "a", ttft_s=0.1, latency_s=0.5, decode_tps=100.0,
+                  tokens_source="chunks", completion_chunks=41) for i in range(2)]
+    recs += [_rec(f"p{i}", "b", ttft_s=0.1, latency_s=0.5, decode_tps=20.0 + i,
+                  tokens_source="chunks", completion_chunks=9) for i in range(2)]
+    recs += [_rec("p0", "c", ttft_s=0.1, latency_s=0.5)]
+    s = Results.from_records(recs).summary()
+    assert s.loc["a", "decode_tps_mean"] == pytest.approx(np.mean([10.0, 11.0, 12.0]))
+    assert s.loc["a", "tokens_source"] == "usage (2 rows by another source left out)"
+    assert s.loc["b", "decode_tps_mean"] == pytest.approx(20.5)
+    assert s.loc["b", "tokens_source"] == "chunks"
+    assert math.isnan(s.loc["c", "decode_tps_mean"]) and s.loc["c", "tokens_source"] == "none"
+
+
 def test_summary_of_nothing() -> None:
     s = Results.from_records([]).summary()
     assert s.empty and tuple(s.columns) == SUMMARY_COLUMNS
@@ -130,4 +146,8 @@ def test_load_errors_name_the_directory(tmp_path) -> None:
 
 def test_repr_is_short_and_stable() -> None:
     r = Results.from_records(_sample())
-    assert repr(r) == "Results(43 rows; deployments: a, b; ok=41 timeout=1 rate_limited=1)"
+    lines = repr(r).splitlines()
+    assert lines[0] == "Results(43 rows; deployments: a, b; ok=41 timeout=1 rate_limited=1)"
+    # Then the first failure per deployment, one line each (what a Python user must see).
+    assert [line.split(":")[0] for line in lines[1:]] == ["  a", "  b"]
+    assert all(" 1 failed, first: " in line for line in lines[1:])

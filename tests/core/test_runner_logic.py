@@ -157,6 +157,26 @@ def test_timing_definitions() -> None:
     assert rec.itl_p90_s == pytest.approx(np.percentile(gaps, 90))
 
 
+def test_decode_rate_counts_chunks_when_the_service_sends_no_usage() -> None:
+    times = [10.1, 10.2, 10.4, 10.9]
+    no_usage = Completion(sent_at=10.0, ended_at=10.9, first_token_at=10.1, chunk_times=times)
+    rec = Record(run_id="r", prompt_id="p", deployment="d", repeat=0, endpoint_kind="k")
+    fill_timing(rec, no_usage)
+    assert (rec.tokens_source, rec.completion_chunks) == ("chunks", 4.0)
+    assert rec.decode_tps == pytest.approx(3 / 0.8) and math.isnan(rec.completion_tokens)
+    usage = Completion(sent_at=10.0, ended_at=10.9, first_token_at=10.1, chunk_times=times,
+                       completion_tokens=9)
+    rec = Record(run_id="r", prompt_id="p", deployment="d", repeat=0, endpoint_kind="k")
+    fill_timing(rec, usage)
+    assert (rec.tokens_source, rec.completion_chunks) == ("usage", 4.0)
+    assert rec.decode_tps == pytest.approx(8 / 0.8)
+    body = Completion(sent_at=10.0, ended_at=10.9, streamed=False)  # one body, no usage
+    rec = Record(run_id="r", prompt_id="p", deployment="d", repeat=0, endpoint_kind="k")
+    fill_timing(rec, body)
+    assert rec.tokens_source == "none" and math.isnan(rec.completion_chunks)
+    assert math.isnan(rec.decode_tps)
+
+
 def test_build_request_overrides_and_system() -> None:
     from compare.prompts import load_prompts
 
