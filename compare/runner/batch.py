@@ -65,6 +65,7 @@ class BatchRun:
         self.build_s = 0.0
         self.workdir = Path(".")
         self._part_ended = asyncio.Event()
+        self._following: set[int] = set()  # parts being followed (by id)
 
     # -- the whole deployment ------------------------------------------------------------------
 
@@ -99,10 +100,6 @@ class BatchRun:
         del wanted  # a 100,000-key run holds only its parts' keys from here on
         await asyncio.gather(*(self._follow(p) for p in list(self.parts)
                                if p.state is not None and not _collected(p)))
-
-    def _ended_signal(self) -> None:
-        self._part_ended.set()
-        self._part_ended = asyncio.Event()
 
     # -- adopt what an earlier run left running --------------------------------------------------
 
@@ -230,6 +227,7 @@ class BatchRun:
 
     async def _follow(self, part: Part) -> None:
         assert part.ledger is not None
+        self._following.add(id(part))
         try:
             while True:
                 await self._poll_until_ended(part)
@@ -244,6 +242,10 @@ class BatchRun:
             if e.http_status == 404:
                 self.ledger.ended(part.ledger, "not_found")
             record_failure(part, _lost(e, part), self.records, self.sink)
+        finally:
+            self._following.discard(id(part))
+            self._part_ended.set()  # parts waiting for the quota look again
+            self._part_ended = asyncio.Event()
 
     async def _poll_until_ended(self, part: Part) -> None:
         assert part.state is not None and self.client is not None
@@ -266,8 +268,8 @@ class BatchRun:
     async def _quota_wait(self, part: Part) -> bool:
         """Wait before creating a batch the quota refused: until another batch of this run
         ends, else a poll interval per attempt so far. False once attempts are used up."""
-        others = [p for p in self.parts if p is not part and p.state is not None
-                  and not p.state.terminal]
+        others = [p for p in self.parts if p is not part and id(p) in self._following
+                  and p.state is not None and not p.state.terminal]
         if others:
             await self._part_ended.wait()
             return True
@@ -282,7 +284,6 @@ class BatchRun:
         leftovers = await collect(part, state, self.client, self.records, self.sink,
                                   self.workdir, resubmit=resubmit)
         self.ledger.ended(part.ledger, state.status)
-        self._ended_signal()
         return leftovers
 
     # -- interrupted ---------------------------------------------------------------------------
