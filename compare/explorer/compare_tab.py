@@ -52,14 +52,18 @@ def metric_options(frame: pd.DataFrame) -> list[str]:
     return scores + timing
 
 
-def table_html(table: pd.DataFrame, columns: tuple[str, ...]) -> str:
-    """A statistics table as a small HTML table (four significant digits, blanks for NaN)."""
+def table_html(table: pd.DataFrame, columns: tuple[str, ...], caption: str = "") -> str:
+    """A statistics table as a small HTML table under `caption`: four significant digits, the
+    index (deployment) as the first column, columns with nothing in them left out."""
     shown = table[[c for c in columns if c in table.columns]]
-    if isinstance(shown.index, pd.RangeIndex):
-        shown = shown.reset_index(drop=True)
-    body = shown.to_html(classes="cmp-stats", border=0, na_rep="",
-                         float_format=lambda v: f"{v:.4g}", index=shown.index.name is not None)
-    return TABLE_STYLE + body
+    if shown.index.name is not None:
+        shown = shown.reset_index()
+    blank = [c for c in shown.columns
+             if shown[c].isna().all() or shown[c].astype(str).eq("").all()]
+    body = shown.drop(columns=blank).to_html(classes="cmp-stats", border=0, na_rep="",
+                                             index=False, float_format=lambda v: f"{v:.4g}")
+    head = f'<h4 style="margin:10px 0 4px">{html.escape(caption)}</h4>' if caption else ""
+    return TABLE_STYLE + head + body
 
 
 def set_image(image: w.Image, png: bytes) -> None:
@@ -93,7 +97,10 @@ def build_page(results: Any, metric: str, baseline: str | None) -> ComparePage:
 
     page = ComparePage()
     board = results.leaderboard(metric)
-    page.board = table_html(board, BOARD_COLUMNS)
+    direction = "higher" if board.attrs.get("higher_is_better", True) else "lower"
+    page.board = table_html(board, BOARD_COLUMNS, (
+        f"Leaderboard: {metric}, mean over prompts with its {board.attrs['level']:.0%} interval "
+        f"({direction} is better; rank 1 is best)"))
     if metric.startswith("score_"):
         page.quality = _png(quality_chart(results, metric))
     if len(results.deployments) < 2:
@@ -103,7 +110,9 @@ def build_page(results: Any, metric: str, baseline: str | None) -> ComparePage:
         warnings.simplefilter("always")
         table = results.compare(baseline=baseline, metrics=[metric])
     page.notes += [str(c.message) for c in caught]
-    page.comparison = table_html(table, COMPARE_COLUMNS)
+    page.comparison = table_html(table, COMPARE_COLUMNS, (
+        f"Is the difference real? Each deployment (b) vs {baseline} (a), paired by prompt; "
+        "p_adj is Holm-adjusted"))
     page.forest = _png(forest_plot(table))
     return page
 
@@ -113,14 +122,15 @@ def human_html(results: Any) -> str:
     ratings = results.ratings
     if ratings.empty:
         return ""
-    head = f"<h4>Ranked by your votes ({len(ratings)} in ratings.jsonl): Bradley–Terry</h4>"
+    caption = (f"Ranked by your votes ({len(ratings)} in ratings.jsonl): Bradley–Terry "
+               "ratings on the Elo scale, bootstrap intervals over prompts")
     try:
         ranking = results.bradley_terry(source="human")
     except CompareError as exc:
-        return head + message_html(f"not yet: {exc}")
+        return f"<h4>{html.escape(caption)}</h4>" + message_html(f"not yet: {exc}")
     prior = ranking.attrs.get("prior") or ""
     note = f'<p style="font-size:11px;color:#555">{html.escape(prior)}</p>' if prior else ""
-    return head + table_html(ranking, HUMAN_COLUMNS) + note
+    return table_html(ranking, HUMAN_COLUMNS, caption) + note
 
 
 class CompareTab:
@@ -256,8 +266,8 @@ class CompareTab:
             set_image(self.forest, b"")
             set_image(self.quality, b"")
             return
-        said = (f"<b>{html.escape(metric)}</b>: leaderboard, then paired comparisons vs "
-                f"{html.escape(str(self.baseline.value))}")
+        said = (f"<b>{html.escape(metric)}</b> (baseline "
+                f"{html.escape(str(self.baseline.value))})")
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in page.notes)
         self.status.value = said + (f'<ul style="font-size:11px;color:#555">{notes}</ul>'
                                     if notes else "")

@@ -72,7 +72,7 @@ async def test_compare_tab_ranks_a_live_run_and_follows_the_pickers(
     board = results.leaderboard("score_exact")
     assert board.loc["oracle", "mean"] == pytest.approx(5 / 6)
     assert board.loc["lorem", "mean"] == 0.0
-    assert "0.8333" in tab.board.value and "<th>oracle</th>" in tab.board.value
+    assert "0.8333" in tab.board.value and "<td>oracle</td>" in tab.board.value
     compared = results.compare(baseline="oracle", metrics=["score_exact"])
     assert compared["b"].tolist() == ["lorem"]
     assert f"{compared['p_adj'].iloc[0]:.4g}" in tab.comparison.value
@@ -88,7 +88,7 @@ async def test_compare_tab_ranks_a_live_run_and_follows_the_pickers(
     assert "ratio" in tab.comparison.value  # latency is compared as a ratio
     tab.baseline.value = "lorem"
     await tab.wait()
-    assert "vs lorem" in tab.status.value
+    assert "(baseline lorem)" in tab.status.value
     assert "<td>oracle</td>" in tab.comparison.value
 
 
@@ -141,7 +141,7 @@ async def test_rate_tab_saves_each_vote_and_continues_after_reopening(
     ranking = reopened.results.bradley_terry(source="human")  # type: ignore[union-attr]
     assert "Ranked by your votes (6 in ratings.jsonl)" in human
     for name in ranking.index:
-        assert f"<th>{name}</th>" in human
+        assert f"<td>{name}</td>" in human
     assert f"{ranking['rating'].iloc[0]:.4g}" in human
 
 
@@ -168,7 +168,7 @@ async def test_one_deployment_has_a_leaderboard_but_no_comparison(
     assert list(tab.metric.options)[:2] == ["score_exact", "score_f1"]
     assert "comparisons need at least two deployments" in tab.status.value
     assert tab.forest.layout.display == "none" and tab.comparison.value == ""
-    assert "<th>oracle</th>" in tab.board.value
+    assert "<td>oracle</td>" in tab.board.value
     rate = explorer.rate_tab
     assert "Nothing to rate" in rate.prompt_view.value
 
