@@ -31,7 +31,7 @@ from compare.charts.base import (
     wide_range,
 )
 
-ROW_INCHES: Final = 0.5
+ROW_INCHES: Final = 0.55
 NO_VALUE: Final = "no data"
 
 
@@ -53,8 +53,9 @@ def _label(value: float, metric: str) -> str:
     return f"{value:.2f}"
 
 
-def _panel(ax: Axes, board: pd.DataFrame, order: list[str], metric: str, title: str,
-           colors: dict[str, Any], scale: float = 1.0, log_ok: bool = True) -> None:
+def _panel(ax: Axes, board: pd.DataFrame, order: list[str], metric: str,
+           titles: tuple[str, str], colors: dict[str, Any], scale: float = 1.0,
+           log_ok: bool = True) -> None:
     """One dot with its interval per deployment, its value written above the dot; a log axis
     when values span more than WIDE_RANGE (0.2 s beside 15 s) and `log_ok`."""
     rows = board.reindex(order)
@@ -62,7 +63,8 @@ def _panel(ax: Axes, board: pd.DataFrame, order: list[str], metric: str, title: 
     lows = rows["ci_low"].to_numpy(dtype=float) * scale
     highs = rows["ci_high"].to_numpy(dtype=float) * scale
     y = np.arange(len(order))[::-1]
-    ax.set_title(title, fontsize=10, loc="left")
+    ax.set_title(titles[0], fontsize=10, loc="left")
+    ax.set_xlabel(titles[1], fontsize=9)
     if not np.isfinite(means).any():
         say(ax, f"no {metric} values")
         return
@@ -112,22 +114,24 @@ def quality_chart(results: ResultsLike, metric: str, *, level: float = 0.95) -> 
     order = _order(board)
     has_cost = "cost" in results.frame and bool(numeric(results.frame, "cost").notna().any())
     panels = 3 if has_cost else 2
-    height = 1.5 + ROW_INCHES * max(2, len(order))
+    height = 1.9 + ROW_INCHES * max(2, len(order))
     fig = ChartFigure(figsize=(4.4 * panels + 1.2, height), layout="constrained")
     axes = fig.subplots(1, panels, sharey=True,
                         gridspec_kw={"width_ratios": [1.25] + [1.0] * (panels - 1)})
     colors = deployment_colors(deployment_names(results))
     direction = "higher" if board.attrs.get("higher_is_better", True) else "lower"
     n_prompts = int(board["n_prompts"].max()) if len(board) else 0
-    _panel(axes[0], board, order, metric, f"{metric} ({direction} is better)", colors,
-           log_ok=False)
+    _panel(axes[0], board, order, metric, (f"{metric} ({direction} is better)",
+                                           "mean over prompts"), colors, log_ok=False)
     _score_limits(axes[0], board)
     axes[0].set_yticks(np.arange(len(order))[::-1], [shorten(n, 24) for n in order])
     _panel(axes[1], _board(results, "latency_s", level), order, "latency_s",
-           "latency (s; lower is better): mean of per-prompt medians", colors)
+           ("latency (s; lower is better)", "mean over prompts of each prompt's median"),
+           colors)
     if has_cost:
         _panel(axes[2], _board(results, "cost", level), order, "cost",
-               "cost per 1000 prompts (lower is better)", colors, scale=1000.0)
+               ("cost per 1000 prompts (lower is better)", "mean cost of a prompt × 1000"),
+               colors, scale=1000.0)
     fig.suptitle(f"{metric} per deployment beside latency and cost: means over {n_prompts} "
                  f"prompts, {level:.0%} intervals", fontsize=11)
     return fig
