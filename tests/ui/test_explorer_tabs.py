@@ -137,6 +137,9 @@ async def test_rate_tab_saves_each_vote_and_continues_after_reopening(
 
     # The compare tab ranks by the votes (Bradley–Terry on the same ratings).
     await reopened.compare_tab.wait()
+    # A run opened from disk has its scores: the same pickers and leaderboard as when live.
+    assert list(reopened.compare_tab.metric.options) == ["score_exact", "latency_s", "ttft_s"]
+    assert "0.8333" in reopened.compare_tab.board.value
     human = reopened.compare_tab.human.value
     ranking = reopened.results.bradley_terry(source="human")  # type: ignore[union-attr]
     assert "Ranked by your votes (6 in ratings.jsonl)" in human
