@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[local,embeddings,notebook,test]"
+	$(BIN)/python -m pip install --quiet -e ".[local,embeddings,notebook,test,ray]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -24,6 +24,7 @@ BENCHES = {
     "ratelimit": "bench_ratelimit.py",
     "scale": "bench_scale.py",
     "endpoint": "bench_endpoint.py",
+    "shards": "bench_shards.py",
 }
 # bench_endpoint.py (the local endpoint's own benchmark) prints its table without writing
 # RESULTS.md; these are its smoke arguments (it needs > 8 tokens to time decoding).

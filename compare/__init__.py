@@ -19,8 +19,10 @@ from compare import errors
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backoff",
     "Deployment",
     "PromptSet",
+    "Record",
     "Results",
     "arun",
     "demo_prompts",
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "Backoff": "compare.runner",
+    "Record": "compare.records",
     "run": "compare.runner",
     "arun": "compare.runner",
     "Results": "compare.results",
@@ -61,8 +65,9 @@ if TYPE_CHECKING:
     from compare.deployments import Deployment
     from compare.deployments_file import load_deployments, local_deployments
     from compare.prompts import PromptSet, demo_prompts, load_prompts
+    from compare.records import Record
     from compare.results import Results
-    from compare.runner import arun, run
+    from compare.runner import Backoff, arun, run
     from compare.scorers import scorer
     from compare.scoring import score
     from compare.server.local import local_endpoint

@@ -5,6 +5,14 @@ process being killed, SIGKILL included); the file is fsync'ed in a background th
 every `fsync_interval_s` and at close (so it also survives a machine crash up to that window).
 A process killed mid-write leaves a torn last line: `read_checkpoint` drops it (never fatal) and
 `Checkpoint.open` truncates it away before appending, so the file stays one record per line.
+
+One run directory may hold several record files: `records.jsonl` (the in-process runner), and
+`records-<stamp>-s<shard>.jsonl` (one per shard of a sharded run; `<stamp>` is the UTC start of the
+run invocation that wrote it). `record_files` lists them in write order — records.jsonl first,
+then by stamp — so reading them one after the other keeps "a later row for a key supersedes an
+earlier one" true across files. Once a stamped file exists, the in-process runner writes a new
+stamped file too (`records-<stamp>.jsonl`) instead of appending to records.jsonl, which would put
+its rows before the shards' in that order.
 """
 
 from __future__ import annotations
@@ -15,12 +23,15 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from compare.records import RECORD_COLUMNS, Record
 
 RECORDS_FILE: Final = "records.jsonl"
+STAMPED_PREFIX: Final = "records-"
 # Not a record column: the runner's fingerprint of the request (record.extra), kept in the
 # checkpoint line only so a resume can tell that a prompt changed under the same id.
 REQUEST_HASH_KEY: Final = "request_hash"
@@ -40,7 +51,25 @@ def record_to_json(record: Record) -> bytes:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def _scan(data: bytes, source: str) -> tuple[list[dict[str, Any]], int]:
+def run_stamp() -> str:
+    """A sortable stamp for the record files of one run invocation (UTC, microseconds)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def shard_records_name(stamp: str, shard: int) -> str:
+    """The record file of one shard of a run invocation."""
+    return f"{STAMPED_PREFIX}{stamp}-s{shard:04d}.jsonl"
+
+
+def record_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """Every record file of a run directory, in write order (see the module docstring)."""
+    d = Path(directory)
+    first = [d / RECORDS_FILE] if (d / RECORDS_FILE).is_file() else []
+    return first + sorted(d.glob(f"{STAMPED_PREFIX}*.jsonl"))
+
+
+def _scan(data: bytes, source: str, *, warn_torn: bool = True
+          ) -> tuple[list[dict[str, Any]], int]:
     """Parse lines; return the rows and the byte length of the intact prefix of the file."""
     rows: list[dict[str, Any]] = []
     good_end = 0
@@ -50,7 +79,10 @@ def _scan(data: bytes, source: str) -> tuple[list[dict[str, Any]], int]:
     while start < size:
         nl = data.find(b"\n", start)
         if nl < 0:
-            # No newline: the writer was killed mid-line. Dropped, and truncated on open.
+            # No newline: the writer was killed mid-line (or, in another shard's file, is still
+            # writing it). Dropped, and truncated when its own writer opens the file.
+            if not warn_torn:
+                break
             warnings.warn(
                 f"{source}: dropped a torn last line ({size - start} bytes) left by an "
                 "interrupted run",
@@ -78,15 +110,18 @@ def _scan(data: bytes, source: str) -> tuple[list[dict[str, Any]], int]:
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every intact row of a records.jsonl, in file order (a rerun may repeat a key; last wins)."""
+    """Every intact row of a record file, in file order (a rerun may repeat a key; last wins).
+    For a run directory: the rows of all its record files, in write order (`record_files`)."""
     p = Path(path)
-    if p.is_dir():
-        p = p / RECORDS_FILE
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        return []
-    return _scan(data, str(p))[0]
+    paths = record_files(p) if p.is_dir() else [p]
+    rows: list[dict[str, Any]] = []
+    for file in paths:
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            continue
+        rows += _scan(data, str(file))[0]
+    return rows
 
 
 def latest_by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
@@ -98,12 +133,22 @@ def latest_by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict
 
 
 class Checkpoint:
-    """Append-only writer of a run directory's records.jsonl."""
+    """Append-only writer of one record file of a run directory; reads all of them.
+
+    `name`: the file to append to (default: records.jsonl, or a new stamped file once the
+    directory has stamped ones). `keep(row)`: which rows `load()` returns (a shard reads only
+    the keys it owns).
+    """
 
     def __init__(self, directory: str | os.PathLike[str], *, fsync_interval_s: float = 1.0,
-                 file_name: str = RECORDS_FILE) -> None:
+                 name: str | None = None,
+                 keep: Callable[[dict[str, Any]], bool] | None = None) -> None:
         self.directory = Path(directory)
-        self.path = self.directory / file_name
+        if name is None:
+            stamped = list(self.directory.glob(f"{STAMPED_PREFIX}*.jsonl"))
+            name = f"{STAMPED_PREFIX}{run_stamp()}.jsonl" if stamped else RECORDS_FILE
+        self.path = self.directory / name
+        self.keep = keep
         self.fsync_interval_s = fsync_interval_s
         self._file: Any = None
         self._last_sync = 0.0
@@ -111,22 +156,40 @@ class Checkpoint:
         self.written = 0
 
     def load(self) -> list[dict[str, Any]]:
-        """Rows already in the file; truncates a torn tail so appends start on a fresh line."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
-        rows, good_end = _scan(data, str(self.path))
-        if good_end < len(data):
-            with open(self.path, "r+b") as f:
-                f.truncate(good_end)
+        """Rows already in the directory's record files (in write order, filtered by `keep`);
+        truncates a torn tail of this writer's own file so appends start on a fresh line. Other
+        files are only read: their writers may be appending right now."""
+        rows: list[dict[str, Any]] = []
+        files = record_files(self.directory) if self.directory.is_dir() else []
+        for file in files:
+            own = file == self.path
+            try:
+                data = file.read_bytes()
+            except FileNotFoundError:
+                continue
+            found, good_end = _scan(data, str(file), warn_torn=own)
+            if own and good_end < len(data):
+                self._truncate(good_end)
+            keep = self.keep
+            rows += found if keep is None else [r for r in found if keep(r)]
         return rows
+
+    def _truncate(self, size: int) -> None:
+        with open(self.path, "r+b") as f:
+            f.truncate(size)
+
+    def _cut_torn_tail(self) -> None:
+        """Cut a torn line left by a killed writer of this file."""
+        data = self.path.read_bytes()
+        good_end = _scan(data, str(self.path))[1]
+        if good_end < len(data):
+            self._truncate(good_end)
 
     def open(self, *, loaded: bool = False) -> Checkpoint:
         """Open for appending. `loaded=True`: `load()` already ran (and cut any torn tail)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if not loaded and self.path.exists():
-            self.load()  # truncates a torn line left by a killed writer
+            self._cut_torn_tail()
         self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the whole run
         self._last_sync = time.monotonic()
         return self

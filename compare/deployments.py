@@ -7,17 +7,19 @@ environment: `resolve_api_key()` reads the argument, then the variable, when a c
 (`compare.endpoints.pool`), and keys never appear in `repr`, `to_dict()` or error messages.
 YAML files and the local endpoint's deployments are read by `compare.deployments_file`.
 
-Environment variables follow the SDKs' own conventions:
+Environment variables follow the SDKs' own conventions (an explicit argument always wins over a
+variable; `api_key_env` names a different variable):
 
-=================  =========================  ========================  ====================
-kind               endpoint                   key                       api version
-=================  =========================  ========================  ====================
-azure-inference    AZURE_AI_CHAT_ENDPOINT     AZURE_AI_CHAT_KEY         (argument only)
-azure-openai       AZURE_OPENAI_ENDPOINT      AZURE_OPENAI_API_KEY      OPENAI_API_VERSION
-openai             OPENAI_BASE_URL            OPENAI_API_KEY            —
-=================  =========================  ========================  ====================
-
-An explicit argument always wins over a variable; `api_key_env` names a different variable.
+==================  =========================  ========================  ==================
+kind                endpoint                   key                       api version
+==================  =========================  ========================  ==================
+azure-inference     AZURE_AI_CHAT_ENDPOINT     AZURE_AI_CHAT_KEY         (argument only)
+azure-openai        AZURE_OPENAI_ENDPOINT      AZURE_OPENAI_API_KEY      OPENAI_API_VERSION
+openai              OPENAI_BASE_URL            OPENAI_API_KEY            —
+azure-openai-batch  AZURE_OPENAI_ENDPOINT      AZURE_OPENAI_API_KEY      OPENAI_API_VERSION
+openai-batch        OPENAI_BASE_URL            OPENAI_API_KEY            —
+==================  =========================  ========================  ==================
+The batch kinds send requests as JSONL files to a batch deployment (`compare.runner.batch`).
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ from compare._checks import (
     json_problem,
     show,
 )
+from compare.batch_settings import CLIENT_KIND, check_batch_poll
 from compare.errors import ConfigError, CredentialError
 
-KINDS: Final = ("azure-inference", "azure-openai", "openai")
+ONLINE_KINDS: Final = ("azure-inference", "azure-openai", "openai")
+BATCH_KINDS: Final = ("azure-openai-batch", "openai-batch")
+KINDS: Final = (*ONLINE_KINDS, *BATCH_KINDS)
 AUTHS: Final = ("key", "entra")
 EXTRA_PARAMETERS: Final = ("error", "drop", "pass-through")
 
@@ -61,6 +66,8 @@ DEFAULT_API_VERSION: Final[dict[str, str]] = {
     "azure-inference": "2024-05-01-preview",
     "azure-openai": "2024-10-21",
 }
+for _table in (ENDPOINT_ENV, KEY_ENV, API_VERSION_ENV, DEFAULT_API_VERSION):  # as their client's
+    _table.update({b: _table[o] for b, o in CLIENT_KIND.items() if o in _table})
 # The common request parameters: a Deployment sets their defaults, a run may override them, and
 # `extra` may not carry them (nor the body keys the runner and adapters own).
 REQUEST_PARAMS: Final = ("temperature", "max_tokens", "top_p", "seed", "stop")
@@ -120,6 +127,7 @@ class Deployment:
     tokens_per_minute: float | None = None
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
+    batch_poll_s: float | None = None
 
     def __post_init__(self) -> None:
         _check_text(self)
@@ -134,6 +142,8 @@ class Deployment:
         _check_extra(self.extra)
         _check_service_name(self)
         _check_unicode(self)
+        if self.kind in BATCH_KINDS:
+            set_("batch_poll_s", check_batch_poll(self.batch_poll_s, str(self.endpoint)))
         if self.auth == "entra" and self.api_key is not None:
             raise ConfigError(
                 f"deployment {self.name!r}: auth='entra' uses a Microsoft Entra ID token; "
@@ -147,6 +157,11 @@ class Deployment:
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
+
+    @property
+    def is_batch(self) -> bool:
+        """True for the batch kinds (requests go as JSONL files through the batch API)."""
+        return self.kind in BATCH_KINDS
 
     # -- secrets -----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from compare._checks import check_choice, hint
 from compare._yaml import YamlList, YamlMap, line_of, load_file, plain
-from compare.deployments import FIELD_NAMES, KINDS, Deployment
+from compare.deployments import BATCH_KINDS, FIELD_NAMES, KINDS, Deployment
 from compare.errors import ConfigError
 
 # -- YAML ------------------------------------------------------------------------------------
@@ -77,13 +77,55 @@ def _top_level(
             defaults, default_lines = _deployment_fields(section, "defaults", source,
                                                          allow_name=False)
         items = top["deployments"]
+        if isinstance(items, YamlMap):
+            items = _named_list(items, source)
         if not isinstance(items, YamlList):
-            raise ConfigError("`deployments` must be a non-empty list of mappings",
-                              source=source, line=line_of(items, top.value_line("deployments")))
+            raise ConfigError(
+                "`deployments` must be a list of mappings, or a mapping of name to settings; "
+                f"for example:\n{_SNIPPET}", source=source,
+                line=line_of(items, top.value_line("deployments")))
     if not items:
         raise ConfigError("`deployments` must be a non-empty list of mappings", source=source,
                           line=items.line)
     return items, defaults, default_lines
+
+
+_SNIPPET: Final = """deployments:
+  - name: gpt-4o-mini
+    endpoint: https://RES.services.ai.azure.com/models
+  - name: Phi-4
+or
+deployments:
+  gpt-4o-mini: {endpoint: https://RES.services.ai.azure.com/models}
+  Phi-4: {}"""
+
+
+def _named_list(entries: YamlMap, source: str) -> YamlList:
+    """`deployments: {name: {settings}}` (the local endpoint's shape) as the list shape, each
+    entry with its `name` and lines kept."""
+    out = YamlList()
+    out.line = entries.line
+    out.item_lines = []
+    for name, settings in entries.items():
+        if settings is None:
+            settings = YamlMap()
+            settings.line = entries.key_line(name)
+        if not isinstance(settings, YamlMap):
+            raise ConfigError(f"deployment {name!r}: its settings must be a mapping (key: value "
+                              f"lines), for example:\n{_SNIPPET}", source=source,
+                              line=entries.value_line(name))
+        if "name" in settings:
+            raise ConfigError(f"deployment {name!r}: give its name once, as the key (remove "
+                              "`name:`)", source=source, line=settings.key_line("name"))
+        item = YamlMap({"name": name, **settings})
+        item.line = entries.key_line(name)
+        item.key_lines = {"name": entries.key_line(name) or 0,
+                          **getattr(settings, "key_lines", {})}
+        item.value_lines = {"name": entries.key_line(name) or 0,
+                            **getattr(settings, "value_lines", {})}
+        out.append(item)
+        out.item_lines.append(entries.key_line(name) or 0)
+    return out
 
 
 def load_deployments(path: str | os.PathLike[str]) -> list[Deployment]:
@@ -100,7 +142,8 @@ def load_deployments(path: str | os.PathLike[str]) -> list[Deployment]:
             labels: {model: gpt-4o-mini, capacity_type: standard}
             price_input_per_1k: 0.00015
 
-    A top-level list is read as the `deployments` list.
+    A top-level list is read as the `deployments` list; `deployments:` may also map each name to
+    its settings (the shape `compare serve --deployments` files use).
     """
     source = str(path)
     items, defaults, default_lines = _top_level(load_file(path, "deployments file"), source)
@@ -151,25 +194,30 @@ def local_deployments(
 
     `endpoint` is anything with `.url`, `.api_key` and `.deployment_names`. `names` picks and
     orders deployments (default: every chat deployment it serves; embedding deployments can be
-    named too); `overrides` set Deployment fields (e.g. temperature=0) on each. Labels carry
-    the served model and version; `max_concurrent_requests` and `capacity_group` what the
-    endpoint declares it can serve at once (one generation per loaded llama model).
+    named too); `overrides` set Deployment fields (e.g. temperature=0) on each. A batch kind
+    (azure-openai-batch, openai-batch) picks from the endpoint's global-batch deployments
+    (`.batch_deployment_names`). Labels carry the served model and version;
+    `max_concurrent_requests` and `capacity_group` what the endpoint declares it can serve at
+    once (one generation per loaded llama model).
     """
     check_choice(kind, "kind", KINDS)
-    chat = list(endpoint.deployment_names)
-    served = chat + list(getattr(endpoint, "embedding_deployment_names", ()))
+    batch = kind in BATCH_KINDS
+    chat = list(getattr(endpoint, "batch_deployment_names", []) if batch
+                else endpoint.deployment_names)
+    served = chat + ([] if batch else list(getattr(endpoint, "embedding_deployment_names", ())))
     if isinstance(names, str):
         names = [names]  # one name, not its characters
     chosen = list(chat if names is None else names)
     unknown = [n for n in chosen if n not in served]
     if unknown:
+        what = "global-batch deployment" if batch else "deployment"
         raise ConfigError(
-            f"the local endpoint serves no deployment {unknown[0]!r}{hint(unknown[0], served)}; "
-            f"it serves: {', '.join(served)}",
+            f"the local endpoint serves no {what} {unknown[0]!r}{hint(unknown[0], served)}; "
+            f"it serves: {', '.join(served) or 'none'}",
             field="names",
         )
     base = str(endpoint.url).rstrip("/")
-    url = base + "/openai/v1" if kind == "openai" else base
+    url = base + "/openai/v1" if kind in ("openai", "openai-batch") else base
     extra_labels = overrides.pop("labels", None) or {}
     return [
         Deployment(name=name, endpoint=url, kind=kind, api_key=endpoint.api_key,

@@ -14,7 +14,8 @@
         ├── ServerError            retryable 408, 5xx
         ├── TransportError         retryable no HTTP answer (refused, DNS, reset, TLS)
         ├── EndpointTimeout        retryable connect/read timeout → status timeout
-        └── IncompleteStreamError  retryable no finish_reason, error event → status incomplete
+        ├── IncompleteStreamError  retryable no finish_reason, error event → status incomplete
+        └── BatchCancelledError              a batch was cancelled before the request ran
 
 SDK exceptions (azure-core, openai, aiohttp, httpx2) never leave an endpoint adapter: one table
 (`compare.endpoints.http_errors`) translates them into these, so the runner, the CLI and users
@@ -150,6 +151,11 @@ class IncompleteStreamError(EndpointError):
 
     status = "incomplete"
     retryable = True
+
+
+class BatchCancelledError(EndpointError):
+    """A batch was cancelled before this request ran (its finished requests are kept); a
+    resumed run sends the request again, in a new batch."""
 
 
 class DeploymentUnusableError(CompareError):

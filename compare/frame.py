@@ -44,7 +44,12 @@ def _column_kinds() -> dict[str, str]:
 COLUMN_KINDS: Final[dict[str, str]] = _column_kinds()
 
 
+_READY: Final = {"float": "float64", "int": "int64", "bool": "bool"}
+
+
 def _typed(col: pd.Series, kind: str) -> pd.Series:
+    if _READY.get(kind) == str(col.dtype):
+        return col  # already so (a parquet read): no copy of ten million values
     if kind == "float":
         return pd.to_numeric(col, errors="coerce").astype("float64")
     if kind == "int":
@@ -53,15 +58,18 @@ def _typed(col: pd.Series, kind: str) -> pd.Series:
         return col.fillna(False).astype("bool")
     if kind == "datetime":
         return pd.to_datetime(col, utc=True, format="ISO8601")
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col  # read as codes on purpose (compare.run_parts): a string per row is larger
     return col.astype("string")
 
 
-def coerce(frame: pd.DataFrame) -> pd.DataFrame:
+def coerce(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """The record columns with their dtypes (missing ones added empty), then every other column
-    of `frame` as it was."""
+    of `frame` as it was. `columns`: only these record columns (a frame read column by column)."""
     out: dict[str, Any] = {}
     n = len(frame)
-    for name, kind in COLUMN_KINDS.items():
+    kinds = COLUMN_KINDS if columns is None else {c: COLUMN_KINDS[c] for c in columns}
+    for name, kind in kinds.items():
         col = frame[name] if name in frame.columns else pd.Series([None] * n, index=frame.index)
         out[name] = _typed(col, kind)
     for name in frame.columns:

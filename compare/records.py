@@ -29,6 +29,7 @@ METRICS: Final[dict[str, str]] = {
     "cost": "cost (from per-1k-token prices)",
     "attempts": "attempts (1 = no retry)",
     "backoff_s": "backoff (s) slept between attempts",
+    "batch_turnaround_s": "batch turnaround (s): batch created → completed (whole seconds)",
 }
 
 NAN = math.nan
@@ -48,7 +49,8 @@ class Record:
     repeat: int
     """0-based repeat of this prompt on this deployment."""
     endpoint_kind: str
-    """The adapter used: azure-inference, azure-openai or openai."""
+    """The deployment's kind: azure-inference, azure-openai, openai, or a batch kind
+    (azure-openai-batch, openai-batch)."""
     status: str = "ok"
     """ok / error / content_filtered / incomplete / timeout / rate_limited."""
     model: str | None = None
@@ -68,15 +70,17 @@ class Record:
     completion_tokens: float = NAN
     """From the service's usage; NaN (never a guess) when it gave none."""
     started_at: str | None = None
-    """ISO-8601 UTC time of the final attempt's send."""
+    """ISO-8601 UTC time of the final attempt's send (batch rows: when the batch was created)."""
     ttft_s: float = NAN
-    """Send → first content chunk (streaming only)."""
+    """Send → first content chunk (streaming only; NaN for batch rows)."""
     latency_s: float = NAN
-    """Send → last chunk of the final attempt (service time, no backoff)."""
+    """Send → last chunk of the final attempt (service time, no backoff; NaN for batch rows)."""
     wall_s: float = NAN
-    """First send → result, including retries and backoff."""
+    """First send → result, including retries and backoff (NaN for batch rows)."""
     attempts: int = 0
-    """Attempts taken (1 = no retry; 0 = never sent)."""
+    """Attempts taken (1 = no retry; 0 = never sent). Batch rows: batches the request was
+    submitted in during this run (a batch refused for a full token quota and created again
+    counts twice)."""
     backoff_s: float = 0.0
     """Time slept between attempts."""
     decode_tps: float = NAN
@@ -86,7 +90,8 @@ class Record:
     itl_p90_s: float = NAN
     """90th percentile gap between content chunks, TTFT excluded."""
     request_id: str | None = None
-    """The service's request id header (apim-request-id, x-request-id or x-ms-request-id)."""
+    """The service's request id header (apim-request-id, x-request-id or x-ms-request-id);
+    batch rows: the output line's `response.request_id`."""
     region: str | None = None
     """The x-ms-region header."""
     ratelimit_remaining_requests: float = NAN
@@ -96,11 +101,18 @@ class Record:
     content_filter: str | None = None
     """JSON text of the content filter results, when present."""
     cost: float = NAN
-    """From the deployment's per-1k-token prices; NaN without prices or usage."""
+    """From the deployment's per-1k-token prices (a batch deployment's own prices are its batch
+    prices); NaN without prices or usage."""
     cached: bool = False
     """Replayed from a checkpoint; never counted in latency statistics."""
     streamed: bool = True
-    """Whether the request asked for a stream."""
+    """Whether the request asked for a stream (never for batch rows)."""
+    batch_id: str | None = None
+    """The batch that answered this row (batch deployments only)."""
+    batch_turnaround_s: float = NAN
+    """The batch's end − its creation, from the service's whole-second timestamps (completed_at,
+    or expired_at / cancelled_at / failed_at); NaN for online rows. Batch rows have no
+    latency: this is their time to an answer, never part of latency statistics."""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     """Not a column: what the checkpoint line carries besides (the request fingerprint)."""
 

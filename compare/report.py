@@ -1,7 +1,8 @@
 """A run as one self-contained HTML file (`compare report RUN`, or `write_report` from Python):
-summary table, charts embedded as base64 PNG, outputs side by side, failures, scores and
-statistics when the run has `score_*` columns, and the manifest with anything secret-looking
-removed. No scripts, no external files: it can be mailed or attached to a pull request.
+summary table, charts embedded as base64 PNG, the mean of each score, statistics (leaderboards,
+the paired comparison against a baseline with its forest plot, quality against cost and
+latency), outputs side by side, failures, and the manifest with anything secret-looking removed.
+No scripts, no external files: it can be mailed or attached to a pull request.
 """
 
 from __future__ import annotations
@@ -101,10 +102,10 @@ def score_columns(results: Any) -> list[str]:
 
 
 def scores_section(results: Any) -> str:
-    """HOOK (scorers): per deployment, how many rows each score covers and its mean.
+    """Per deployment, the mean of each score and how many rows it covers, and what each score
+    is (kind, judge, direction, from the manifest); '' when the run has no `score_*` column."""
+    from compare.cli.tables import describe_score
 
-    '' when the run has no `score_*` column. Richer score views (per-prompt tables, judge
-    rationales) belong here."""
     columns = score_columns(results)
     if not columns:
         return ""
@@ -114,31 +115,94 @@ def scores_section(results: Any) -> str:
     table = grouped.mean().add_suffix(" mean").join(grouped.count().add_suffix(" n"))
     table = table.reindex([d for d in results.deployments if d in table.index])
     table = table[[f"{c} {s}" for c in columns for s in ("mean", "n")]]
+    legend = "".join(f"<li>{html.escape(c)}: {html.escape(describe_score(results, c))}</li>"
+                     for c in columns)
     return _table(table, {c: ("{:.3f}".format if c.endswith("mean") else "{:.0f}".format)
-                          for c in table.columns})
+                          for c in table.columns}) + f'<ul class="cmp-note">{legend}</ul>'
 
 
-def statistics_section(results: Any) -> str:
-    """HOOK (stats): which deployment is better on each score, and how sure.
+def _notes(lines: list[str]) -> str:
+    items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in lines
+                    if line.strip() and not line.endswith(":"))
+    return f'<ul class="cmp-note">{items}</ul>' if items else ""
 
-    '' when the run has no `score_*` column. One `compare.stats.leaderboard` per score: mean per
-    deployment with its interval, prompts as clusters (repeats averaged within a prompt), rank 1
-    the best. Pairwise comparisons (`compare.stats.compare`) belong here too."""
-    columns = score_columns(results)
-    if not columns:
-        return ""
-    from compare import stats
+
+def _figure(title: str, fig: Any) -> str:
+    return (f'<figure><figcaption>{html.escape(title)}</figcaption>'
+            f'<img alt="{html.escape(title)}" src="{png_data_uri(fig)}"></figure>')
+
+
+def leaderboards_html(results: Any, columns: list[str]) -> str:
+    """One compare.stats leaderboard per score: mean per deployment with its interval, prompts
+    as clusters (repeats averaged within a prompt), rank 1 the best."""
+    from compare.cli.stats_text import leaderboard_heading, leaderboard_view
 
     parts = []
     for column in columns:
-        board = stats.leaderboard(results.frame, column, order=results.deployments)
-        level = board.attrs.get("level", 0.95)
-        shown = {c: "{:.4g}".format for c in board.columns
-                 if c not in ("interval", "note") and board[c].dtype.kind == "f"}
+        board = results.leaderboard(column)
         parts.append(f"<h3>{html.escape(column)}</h3>"
-                     f'<p class="cmp-note">mean per deployment with its {level:.0%} interval '
-                     "(ci_low to ci_high) over prompts, repeats averaged within a prompt; rank "
-                     "1 is the best</p>" + _table(board, shown))
+                     f'<p class="cmp-note">{html.escape(leaderboard_heading(board))}</p>'
+                     + _table(leaderboard_view(board)))
+    return "".join(parts)
+
+
+def comparison_html(results: Any, baseline: str) -> str:
+    """The paired comparison of every deployment against `baseline` (compare.stats.compare on
+    the default metrics), its legend and notes, and its forest plot."""
+    import warnings
+
+    from compare.cli.stats_text import (
+        comparison_legend,
+        comparison_view,
+        note_lines,
+        omnibus_lines,
+    )
+    from compare.stats.plots import forest_plot
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the notes are shown instead
+        table = results.compare(baseline=baseline)
+    view = comparison_view(table)
+    return (f"<h3>Paired comparison vs {html.escape(baseline)}</h3>"
+            '<p class="cmp-note">b − a per prompt (repeats averaged within a prompt); '
+            "significant after Holm over the whole table</p>"
+            + view.to_html(classes="cmp-table", border=0, index=False, escape=True)
+            + _notes([*comparison_legend(table), *omnibus_lines(table), *note_lines(table)])
+            + _figure(f"Forest plot: every deployment vs {baseline}", forest_plot(table)))
+
+
+def quality_charts_html(results: Any, columns: list[str]) -> str:
+    """Each score against cost (when priced) and latency, with intervals both ways."""
+    from compare.stats.plots import quality_vs_cost, quality_vs_latency
+
+    ok = results.frame[results.frame["status"] == "ok"]
+    parts = []
+    for column in columns:
+        if "cost" in ok.columns and ok["cost"].notna().any():
+            parts.append(_figure(f"{column} vs cost", quality_vs_cost(results, column)))
+        if ok["latency_s"].notna().any():
+            parts.append(_figure(f"{column} vs latency", quality_vs_latency(results, column)))
+    return "".join(parts)
+
+
+def statistics_section(results: Any, baseline: str | None = None) -> str:
+    """Which deployment is better, by how much, and how sure: leaderboards of the scores, the
+    paired comparison against `baseline` (default: the first deployment) with its forest plot,
+    and quality against cost and latency. '' when there is neither a score nor a second
+    deployment to compare with."""
+    from compare.errors import CompareError
+
+    columns = score_columns(results)
+    several = len(results.deployments) >= 2
+    if not columns and not several:
+        return ""
+    parts = [leaderboards_html(results, columns)]
+    if several:
+        try:
+            parts.append(comparison_html(results, baseline or results.deployments[0]))
+        except CompareError as e:  # e.g. no metric with data in ok rows
+            parts.append(f'<p class="cmp-note">no paired comparison: {html.escape(str(e))}</p>')
+    parts.append(quality_charts_html(results, columns))
     return "".join(parts)
 
 
@@ -172,13 +236,14 @@ def _heading(results: Any, title: str | None) -> str:
             f"{'; saved ' + html.escape(str(saved)) if saved else ''}</p>")
 
 
-def report_html(results: Any, title: str | None = None) -> str:
-    """The whole report as one HTML document."""
+def report_html(results: Any, title: str | None = None, baseline: str | None = None) -> str:
+    """The whole report as one HTML document; `baseline` is the deployment the others are
+    compared with (default: the first)."""
     sections = [
         ("summary", "Summary", summary_section(results)),
         ("charts", "Charts", charts_section(results)),
         ("scores", "Scores", scores_section(results)),
-        ("statistics", "Statistics", statistics_section(results)),
+        ("statistics", "Statistics", statistics_section(results, baseline)),
         ("outputs", "Outputs side by side", side_by_side_html(results)),
         ("failures", "Rows not ok", failures_section(results)),
         ("manifest", "Manifest", manifest_section(results)),
@@ -191,9 +256,10 @@ def report_html(results: Any, title: str | None = None) -> str:
             f"{STYLE}</head><body>{_heading(results, title)}<nav>{nav}</nav>{body}</body></html>")
 
 
-def write_report(results: Any, path: str | os.PathLike[str], title: str | None = None) -> Path:
-    """Write `report_html(results)` to `path` (UTF-8); the path written."""
+def write_report(results: Any, path: str | os.PathLike[str], title: str | None = None,
+                 baseline: str | None = None) -> Path:
+    """Write `report_html(results, title, baseline)` to `path` (UTF-8); the path written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(report_html(results, title), encoding="utf-8")
+    target.write_text(report_html(results, title, baseline), encoding="utf-8")
     return target

@@ -17,10 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from compare.checkpoint import RECORDS_FILE, latest_by_key, read_checkpoint
 from compare.errors import ConfigError
 from compare.frame import ColumnBuffer, add_group_columns, coerce
-from compare.records import METRICS, RECORD_COLUMNS, STATUSES, Record
+from compare.records import FAILED_STATUSES, METRICS, RECORD_COLUMNS, STATUSES, Record
 from compare.run_dir import (
     MANIFEST_FILE,
     PAIRS_FILE,
@@ -65,11 +64,13 @@ class Results(StatsMethods):
         manifest: Mapping[str, Any] | None = None,
         prompts: pd.DataFrame | None = None,
         path: str | os.PathLike[str] | None = None,
+        columns: Iterable[str] | None = None,
     ) -> None:
         self.manifest: dict[str, Any] = dict(manifest or {})
         self.prompt_table: pd.DataFrame | None = prompts
-        frame = coerce(frame).reset_index(drop=True)
-        self.frame: pd.DataFrame = add_group_columns(
+        frame = coerce(frame, columns).reset_index(drop=True)
+        # A frame of chosen columns (Results.load(columns=...)) stays just those.
+        self.frame: pd.DataFrame = frame if columns is not None else add_group_columns(
             frame, self.manifest.get("deployments") or (), prompts)
         self.path = Path(path) if path is not None else None
         # Set by scoring (compare.scoring): one row per row × scorer, and judged pairs.
@@ -100,31 +101,28 @@ class Results(StatsMethods):
         return cls(buf.frame(), **kwargs)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> Results:
-        """Read a run directory: results.parquet, or records.jsonl when the run never finished."""
+    def load(cls, directory: str | os.PathLike[str],
+             columns: Iterable[str] | None = None) -> Results:
+        """Read a run directory: results.parquet (a sharded run: its parquet parts), or its
+        record files when the run never finished (see `compare.run_parts`).
+
+        columns: read only these record columns (a parquet projection; the frame has just
+        them), e.g. ["prompt_id", "deployment", "repeat", "status", "cached", "latency_s"] for
+        a leaderboard of ten million rows.
+        """
+        from compare.run_parts import check_columns, read_run_frame
+
         d = Path(directory)
         if not d.is_dir():
             raise ConfigError("no such run directory", source=str(d))
+        wanted = check_columns(columns)
         manifest = read_manifest(d)
         prompts = read_frame(d / PROMPTS_FILE) if (d / PROMPTS_FILE).exists() else None
-        parquet, records = d / RESULTS_FILE, d / RECORDS_FILE
-        if parquet.exists() and not (
-            # A checkpoint written after the parquet holds records the parquet lacks (a rerun
-            # killed before it could save): the checkpoint is the truth then.
-            records.exists() and records.stat().st_mtime_ns > parquet.stat().st_mtime_ns
-        ):
-            frame = read_frame(parquet)
-        elif records.exists():
-            rows = list(latest_by_key(read_checkpoint(records)).values())
-            frame = cls.from_records(rows).frame
-        else:
-            raise ConfigError(
-                f"no results here: neither {RESULTS_FILE} nor {RECORDS_FILE}", source=str(d)
-            )
-        results = cls(frame, manifest=manifest, prompts=prompts, path=d)
+        frame = read_run_frame(d, manifest, wanted)
+        results = cls(frame, manifest=manifest, prompts=prompts, path=d, columns=wanted)
         for name, file in (("scores", SCORES_FILE), ("pairs", PAIRS_FILE)):
-            if (d / file).exists():
-                setattr(results, name, pd.read_parquet(d / file))
+            if wanted is None and (d / file).exists():
+                setattr(results, name, read_frame(d / file))
         return results
 
     # -- views -----------------------------------------------------------------------------
@@ -179,6 +177,14 @@ class Results(StatsMethods):
                 wide = info[lead].reindex(wide.index).join(wide)
         return wide
 
+    @staticmethod
+    def summarize_dir(directory: str | os.PathLike[str]) -> pd.DataFrame:
+        """`Results.load(directory).summary()` without loading the run: batch by batch from its
+        parquet files (ten million rows in well under 1 GB; see `compare.run_summary`)."""
+        from compare.run_summary import summarize_run
+
+        return summarize_run(directory)
+
     def summary(self) -> pd.DataFrame:
         """Per deployment: counts by status, failure rate, timing percentiles, decode rate,
         tokens, cost and score means (see `compare.summary`)."""
@@ -217,4 +223,20 @@ class Results(StatsMethods):
         counts = self.frame["status"].value_counts()
         status = " ".join(f"{s}={int(counts[s])}" for s in STATUSES if s in counts)
         deps = ", ".join(self.deployments)
-        return f"Results({len(self.frame)} rows; deployments: {deps}; {status or 'empty'})"
+        head = f"Results({len(self.frame)} rows; deployments: {deps}; {status or 'empty'})"
+        return "\n".join([head, *self.first_failures()])
+
+    def first_failures(self) -> list[str]:
+        """One line per deployment with failed rows: how many, and the first failure's error."""
+        f = self.frame
+        failed = f[f["status"].isin(list(FAILED_STATUSES))]
+        lines = []
+        for dep in self.deployments:
+            rows = failed[failed["deployment"] == dep]
+            if len(rows):
+                first = rows.iloc[0]
+                message = first["error_message"]  # pd.NA when missing: never truthy-tested
+                message = "" if pd.isna(message) else str(message)
+                lines.append(f"  {dep}: {len(rows)} failed, first: {first['error_type']}: "
+                             f"{message[:200]}")
+        return lines

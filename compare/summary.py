@@ -1,8 +1,10 @@
 """The per-deployment summary table: counts by status, failure rate, timing percentiles, decode
 rate, tokens, cost, and the mean of each score.
 
-Percentiles of ttft_s and latency_s use timed rows only (status ok and not replayed from a
-checkpoint); `n_timing` says how many. `error_rate` is the share of rows that failed (error,
+Percentiles of ttft_s and latency_s use timed rows only (status ok, not replayed from a
+checkpoint, not answered by a batch); `n_timing` says how many. Batch deployments have no
+latency: their rows show `n_batches` and the batches' turnaround (created → ended, median and
+maximum over batches) instead. `error_rate` is the share of rows that failed (error,
 timeout, rate_limited, incomplete): a content filter verdict is an answer, counted apart in
 `content_filtered`. Token and cost totals cover every row (cached included).
 """
@@ -30,6 +32,9 @@ SUMMARY_COLUMNS: Final = (
     "n_timing",
     *(f"{m}_p{q}" for m in TIMING_METRICS for q in PERCENTILES),
     "decode_tps_mean",
+    "n_batches",
+    "batch_turnaround_s_p50",
+    "batch_turnaround_s_max",
     "prompt_tokens",
     "completion_tokens",
     "cost",
@@ -37,8 +42,20 @@ SUMMARY_COLUMNS: Final = (
 
 
 def timing_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows that count for latency statistics: status ok and not replayed from a checkpoint."""
-    return frame[(frame["status"] == "ok") & ~frame["cached"]]
+    """Rows that count for latency statistics: status ok, not replayed from a checkpoint, and
+    not answered by a batch (batch rows have no latency)."""
+    mask = (frame["status"] == "ok") & ~frame["cached"]
+    if "batch_id" in frame.columns:
+        mask &= frame["batch_id"].isna()
+    return frame[mask]
+
+
+def _turnarounds(d: pd.DataFrame) -> np.ndarray:
+    """One turnaround per batch of these rows (every row of a batch carries the same one)."""
+    if "batch_id" not in d.columns:
+        return np.array([])
+    batches = d[d["batch_id"].notna()].drop_duplicates("batch_id")
+    return batches["batch_turnaround_s"].dropna().to_numpy(dtype=float)
 
 
 def _percentile(values: np.ndarray, q: float) -> float:
@@ -59,6 +76,10 @@ def _row(dep: str, d: pd.DataFrame, t: pd.DataFrame, scores: list[str]) -> dict[
         for q in PERCENTILES:
             row[f"{metric}_p{q}"] = _percentile(values, q)
     row["decode_tps_mean"] = float(t["decode_tps"].mean()) if len(t) else math.nan
+    turnarounds = _turnarounds(d)
+    row["n_batches"] = int(d["batch_id"].nunique()) if "batch_id" in d.columns else 0
+    row["batch_turnaround_s_p50"] = _percentile(turnarounds, 50)
+    row["batch_turnaround_s_max"] = float(turnarounds.max()) if len(turnarounds) else math.nan
     for name in ("prompt_tokens", "completion_tokens", "cost"):
         row[name] = float(d[name].sum(min_count=1))
     for column in scores:

@@ -1,16 +1,21 @@
-"""`compare` command line: run, summary, show, report, deployments, demo, serve, app.
+"""`compare` command line: run, score, summary, stats, diff, show, report, deployments, demo,
+serve, app.
 
-One module per command (`run`, `summary`, `show`, `report`, `deployments`, `demo`; `delegate`
-hands `serve` and `app` to compare.server and compare.voila), plus `parser` (the top level),
-`args` (the parser class and argparse types), `source` (where deployments come from), `tables`
-(the printed summary) and `outcome` (exit codes, failure report, charts, reading a user's file).
+One module per command (`run`, `score`, `summary`, `stats`, `diff`, `show`, `report`,
+`deployments`, `demo`; `delegate` hands `serve` and `app` to compare.server and compare.voila),
+plus `parser` (the top level), `args` (the parser class and argparse types), `source` (where
+deployments come from), `judges` (`--score` and where judge deployments come from), `tables`
+(the printed summary), `stats_text` (statistics tables and their legends) and `outcome` (exit
+codes, failure report, charts, reading a user's file).
 
 Exit codes (scripts can rely on them):
   0    done; every row ok (or content_filtered: the service answered with a filter verdict)
-  1    done, but some rows failed (error, timeout, rate_limited, incomplete); results written
+  1    done, but some rows failed (error, timeout, rate_limited, incomplete) or judge calls
+       failed; results written. `compare diff --fail-if-worse M`: the new run is significantly
+       worse on M
   2    usage or configuration error (bad argument, unreadable or invalid file, missing key)
-  130  interrupted (Ctrl-C); finished records are kept in OUT/records.jsonl — run the same
-       command again to resume
+  130  interrupted (Ctrl-C); finished records are kept in OUT/records.jsonl (judge calls in
+       OUT/judge_records.jsonl) — run the same command again to resume
 Errors are printed as one line naming the file or argument, without a traceback.
 """
 
@@ -20,7 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from compare.cli.args import UsageError
-from compare.cli.outcome import EXIT_INTERRUPTED, EXIT_USAGE
+from compare.cli.outcome import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["main"]
 
@@ -75,6 +80,12 @@ def _guard(command: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`compare stats RUN | head`): stop quietly, as Unix tools do.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (UsageError, CompareError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -17,7 +17,8 @@ EXIT_INTERRUPTED: Final = 130
 CHARTS_FILE: Final = "charts.png"
 EXIT_CODES_HELP: Final = """exit codes:
   0    every row ok (or content_filtered)
-  1    finished, but some rows failed (error, timeout, rate_limited, incomplete)
+  1    finished, but some rows failed (error, timeout, rate_limited, incomplete), or
+       judge/embedding calls of --score failed (rerun to retry them)
   2    usage or configuration error (argument, file, missing key)
   130  interrupted; finished records kept in OUT/records.jsonl (rerun to resume)"""
 
@@ -68,19 +69,37 @@ def report_failures(results: Any) -> int:
     return EXIT_ROWS_FAILED
 
 
+def report_scoring(results: Any, scorers: Any) -> int:
+    """Say on stderr which scorers' model calls (judges, embeddings) failed for good; exit 1
+    when any did. Finished calls are checkpointed, so running again sends only those."""
+    meta = results.manifest.get("scorers") or {}
+    failed = {s.name: int((meta.get(s.name) or {}).get("errors") or 0) for s in scorers}
+    failed = {name: n for name, n in failed.items() if n}
+    if not failed:
+        return EXIT_OK
+    detail = ", ".join(f"{name} {n}" for name, n in failed.items())
+    print(f"scoring calls failed ({detail}): those rows score NaN; run the same command again "
+          "to retry them (finished calls are not sent again)", file=sys.stderr)
+    return EXIT_ROWS_FAILED
+
+
 def interrupted(out: Path) -> int:
     """Say how many records a Ctrl-C kept and how to resume; exit code 130."""
     from compare.checkpoint import read_checkpoint
 
     n = len(read_checkpoint(out))
-    print(f"\ninterrupted: {n} finished records kept in {out / 'records.jsonl'}; run the same "
+    where = out / "records.jsonl" if (out / "records.jsonl").exists() else out
+    print(f"\ninterrupted: {n} finished records kept in {where}; run the same "
           "command again to resume", file=sys.stderr)
     return EXIT_INTERRUPTED
 
 
 def print_where(out: Path, chart: Path | None) -> None:
     """Where the run directory and the charts are."""
-    print(f"\nresults: {out}/ (results.parquet, manifest.json, records.jsonl)")
+    files = "results.parquet, manifest.json, records.jsonl"
+    if (out / "parts").is_dir():  # a sharded run (--workers / --ray)
+        files = "parts/*.parquet, manifest.json, records-*.jsonl"
+    print(f"\nresults: {out}/ ({files})")
     if chart is not None:
         print(f"charts:  {chart}")
 

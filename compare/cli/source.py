@@ -24,6 +24,7 @@ from compare.deployments import KINDS, Deployment
 DEFAULT_FILE: Final = "deployments.yaml"
 FLAGS: Final = "flags"
 LOCAL: Final = "local"
+RUN_MANIFEST: Final = "the run's manifest"
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,9 @@ def missing_key(dep: Deployment, origin: str) -> str | None:
     if dep.auth != "key" or dep.api_key or os.environ.get(dep.key_env):
         return None
     head = f"no API key for deployment {dep.name!r}"
+    if origin == RUN_MANIFEST:
+        return (f"{head}: set the environment variable {dep.key_env} (the endpoint comes from "
+                "the run's manifest, which never holds keys)")
     if origin == FLAGS:
         if dep.api_key_env:
             return f"{head}: the environment variable {dep.key_env} (--api-key-env) is not set"
@@ -176,13 +180,15 @@ def check_keys(chosen: Chosen) -> None:
 
 
 @contextlib.contextmanager
-def local_endpoint_for(args: argparse.Namespace) -> Iterator[Any]:
-    """With --local: a local endpoint serving the --only deployments for the command's length."""
+def local_endpoint_for(args: argparse.Namespace, names: Sequence[str] | None = None
+                       ) -> Iterator[Any]:
+    """With --local: a local endpoint for the command's length, serving `names` (default: the
+    --only deployments; None: all of them)."""
     if not args.local:
         yield None
         return
     from compare.server.local import local_endpoint
 
     print("starting the local endpoint ...", file=sys.stderr)
-    with local_endpoint(only=args.only) as ep:
+    with local_endpoint(only=list(names) if names is not None else args.only) as ep:
         yield ep

@@ -1,6 +1,7 @@
 """The summary table as `compare run`, `compare summary` and `compare demo` print it: counts as
-integers, seconds to the millisecond, rates to 0.1, cost to a hundredth of a cent, and under it the
-definitions of the metrics it shows.
+integers, seconds to the millisecond, rates to 0.1, cost to a hundredth of a cent, the mean of each
+score, and under it the definitions of the metrics it shows (a line per scorer: its kind and
+direction, from the run's manifest).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ _FORMATS: Final = {
     "cost": "{:.4f}".format,
 }
 _COUNT_COLUMNS: Final = frozenset({"n", "ok", *STATUS_COUNTS})
+SCORE_PREFIX: Final = "score_"
+MEAN_SUFFIX: Final = "_mean"
+KIND_TEXT: Final = {
+    "binary": "binary (1 = pass), so the mean is the pass rate",
+    "ordinal": "ordinal",
+    "continuous": "continuous",
+}
 
 
 def _cell(column: str) -> Callable[[Any], str]:
@@ -48,7 +56,8 @@ def summary_view(results: Any) -> tuple[Any, dict[str, Callable[[Any], str]]]:
     table = results.summary()
     shown = [c for c in SUMMARY_SHOWN if c in table.columns]
     counted = [s for s in STATUS_COUNTS if s in table.columns and table[s].sum() > 0]
-    table = table[shown[:3] + counted + shown[3:]]
+    scores = score_mean_columns(table)
+    table = table[shown[:3] + counted + shown[3:] + scores]
     if "cost" in table.columns and table["cost"].isna().all():
         table = table.drop(columns="cost")
     return table, {c: _cell(c) for c in table.columns}
@@ -62,7 +71,40 @@ def format_summary(results: Any) -> str:
     counted = [s for s in STATUS_COUNTS if s in table.columns]
     with pd.option_context("display.width", 200, "display.max_columns", 40):
         text = table.to_string(formatters=formatters)
-    return text + "\n" + summary_legend(table.columns, counted)
+    legend = [summary_legend(table.columns, counted), *score_legend(results)]
+    return text + "\n" + "\n".join(legend)
+
+
+def score_mean_columns(table: Any) -> list[str]:
+    """The summary's `score_<name>_mean` columns, in frame order."""
+    return [str(c) for c in table.columns
+            if str(c).startswith(SCORE_PREFIX) and str(c).endswith(MEAN_SUFFIX)]
+
+
+def describe_score(results: Any, column: str) -> str:
+    """What a score column is: kind, who graded it, which prompts, direction — from the
+    manifest's scorer entry (kind and direction inferred as compare.stats does without one)."""
+    from compare.stats.metrics import metric_info
+
+    scorers = results.manifest.get("scorers") or {}
+    meta = scorers.get(column.removeprefix(SCORE_PREFIX)) or {}
+    info = metric_info(results.frame, column, scorers)
+    parts = [KIND_TEXT.get(info.kind, info.kind)]
+    if meta.get("judge"):
+        parts.append(f"graded by deployment {meta['judge']!r}")
+    if meta.get("embed"):
+        parts.append(f"embeddings from deployment {meta['embed']!r}")
+    if meta.get("tags"):
+        parts.append(f"on prompts tagged {', '.join(meta['tags'])}")
+    direction = "higher" if info.higher_is_better else "lower"
+    return f"{', '.join(parts)}; {direction} is better"
+
+
+def score_legend(results: Any) -> list[str]:
+    """One line per score column: what its mean in the summary is."""
+    columns = [c for c in results.frame.columns if str(c).startswith(SCORE_PREFIX)]
+    return [f"  {c}_mean: mean of {c} over the rows it scored ({describe_score(results, c)})"
+            for c in columns]
 
 
 def summary_legend(columns: Any, counted: list[str]) -> str:
@@ -82,3 +124,17 @@ def summary_legend(columns: Any, counted: list[str]) -> str:
     if "cost" in columns:
         legend.append("  cost: total over all rows, from the deployments' per-1k-token prices")
     return "\n".join(legend)
+
+
+def format_scores(results: Any, names: list[str]) -> str:
+    """The mean of the named scores per deployment (rows without a score left out), with a
+    legend line per score."""
+    import pandas as pd
+
+    columns = [f"{SCORE_PREFIX}{n}" for n in names]
+    table = results.summary()[[f"{c}{MEAN_SUFFIX}" for c in columns]]
+    with pd.option_context("display.width", 200, "display.max_columns", 40):
+        text = table.to_string(formatters={c: _cell(c) for c in table.columns})
+    legend = [line for line in score_legend(results)
+              if line.split(":", 1)[0].strip().removesuffix(MEAN_SUFFIX) in columns]
+    return "\n".join([text, *legend])

@@ -337,10 +337,5 @@ def chat_body(request: ChatRequest, model: str, *, stream: bool) -> dict[str, An
     body: dict[str, Any] = {"model": model, "messages": list(request.messages)}
     if stream:
         body["stream"] = True
-    for name in ("temperature", "max_tokens", "top_p", "seed"):
-        value = getattr(request, name)
-        if value is not None:
-            body[name] = value
-    if request.stop:
-        body["stop"] = list(request.stop)
+    body.update(request.params())
     return body

@@ -33,6 +33,18 @@ class ChatRequest:
     # Parameters outside the common set, sent per the deployment's `extra-parameters` mode.
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def params(self) -> dict[str, Any]:
+        """The common sampling parameters that are set, as JSON body keys (every adapter
+        sends these the same way)."""
+        out: dict[str, Any] = {}
+        for name in ("temperature", "max_tokens", "top_p", "seed"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.stop:
+            out["stop"] = list(self.stop)
+        return out
+
 
 @dataclass
 class Completion:

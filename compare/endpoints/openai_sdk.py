@@ -72,6 +72,11 @@ class OpenAISDKClient:
             self._sdk = self._build(self._http)
         return self._sdk
 
+    def sdk(self) -> openai.AsyncOpenAI:
+        """The openai SDK client (built on first use); batch deployments call its `files` and
+        `batches` resources (`compare.endpoints.batch`)."""
+        return self._client()
+
     async def _add_trace(self, request: httpx2.Request) -> None:
         request.extensions["trace"] = self._trace
 
@@ -103,12 +108,7 @@ class OpenAISDKClient:
                 pool=deployment.connect_timeout_s,
             ),
         }
-        for name in ("temperature", "max_tokens", "top_p", "seed"):
-            value = getattr(request, name)
-            if value is not None:
-                kwargs[name] = value
-        if request.stop:
-            kwargs["stop"] = list(request.stop)
+        kwargs.update(request.params())
         if request.extra:
             kwargs["extra_body"] = dict(request.extra)
         headers = self._extra_headers(deployment, request)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from compare.batch_settings import CLIENT_KIND
 from compare.deployments import Deployment
 from compare.endpoints.base import SharedClient
 from compare.endpoints.deployment_endpoint import DeploymentEndpoint
@@ -55,6 +56,15 @@ class EndpointPool:
         """TCP connections the pool's clients have opened so far."""
         return sum(c.connections_opened for c in self._clients.values())
 
+    def batch(self, deployment: Deployment) -> Any:
+        """The `BatchClient` of a batch deployment (azure-openai-batch, openai-batch), over the
+        shared client of its endpoint. Raises CredentialError when no key can be found."""
+        from compare.endpoints.batch import BatchClient
+
+        if self._closed:
+            raise RuntimeError("this EndpointPool is closed")
+        return BatchClient(self._client_for(deployment), deployment)
+
     def get(self, deployment: Deployment) -> DeploymentEndpoint:
         """The endpoint for `deployment`. Raises CredentialError when no key can be found."""
         if self._closed:
@@ -77,7 +87,7 @@ class EndpointPool:
         if key:
             self._secrets.add(key)
         ident = (
-            d.kind,
+            CLIENT_KIND.get(d.kind, d.kind),  # a batch kind shares its online kind's client
             d.endpoint,
             d.auth,
             d.api_version or "",
@@ -99,7 +109,8 @@ class EndpointPool:
 
     def _build(self, d: Deployment, key: str | None) -> SharedClient:
         assert d.endpoint is not None
-        if d.kind == "azure-inference":
+        kind = CLIENT_KIND.get(d.kind, d.kind)
+        if kind == "azure-inference":
             from compare.endpoints.azure_inference import AzureInferenceClient
 
             if key is not None:
@@ -109,7 +120,7 @@ class EndpointPool:
             )
         from azure.identity.aio import get_bearer_token_provider
 
-        if d.kind == "azure-openai":
+        if kind == "azure-openai":
             from compare.endpoints.azure_openai import AzureOpenAIClient
 
             if key is not None:

@@ -95,6 +95,29 @@ def _from_list(items: Sequence[Any], source: str) -> PromptSet:
     return builder.result()
 
 
+def _from_lines(text: str, source: str) -> PromptSet:
+    """A .txt file: one prompt per non-blank line, sent as written (no templates), ids from
+    the text."""
+    builder = _Builder(source)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            where = Where(source, number)
+            builder.add(prompt_from_row({"prompt": line.strip()}, where), where, f"line {number}")
+    return builder.result()
+
+
+def canonical_column(name: str) -> str:
+    """A CSV/DataFrame column name as the field it means: spreadsheets write `ID`, `Prompt`,
+    `Vars.topic`; field names are matched without regard to case or surrounding spaces."""
+    stripped = name.strip()
+    lower = stripped.lower()
+    if lower in FIELDS:
+        return lower
+    if lower.startswith(VAR_PREFIX):
+        return VAR_PREFIX + stripped[len(VAR_PREFIX):]
+    return stripped
+
+
 def _from_jsonl(text: str, source: str) -> PromptSet:
     builder = _Builder(source)
     for number, line in enumerate(text.splitlines(), start=1):
@@ -122,7 +145,7 @@ def _delimiter(text: str) -> str:
     first = text.split("\n", 1)[0].strip("\r")
     if "," not in first:
         for sep in (";", "\t"):
-            names = [n.strip().strip('"') for n in first.split(sep)]
+            names = [canonical_column(n.strip().strip('"')) for n in first.split(sep)]
             if len(names) > 1 and all(n in FIELDS or n.startswith(VAR_PREFIX) for n in names):
                 return sep
     return ","
@@ -141,7 +164,7 @@ def _from_csv(text: str, source: str) -> PromptSet:
         raise PromptSetError("empty file; expected a header row", source=source) from None
     except csv.Error as e:
         raise PromptSetError(f"not valid CSV: {e}", source=source, line=1) from None
-    header = [h.strip() for h in header]
+    header = [canonical_column(h) for h in header]
     header_where = Where(source, 1)
     check_keys(dict.fromkeys(header, ""), header_where, "column")
     dupes = {h for h in header if header.count(h) > 1}
@@ -170,6 +193,7 @@ def _from_csv(text: str, source: str) -> PromptSet:
 
 def _from_frame(frame: Any, source: str) -> PromptSet:
     builder = _Builder(source)
+    frame = frame.rename(columns=lambda c: canonical_column(c) if isinstance(c, str) else c)
     columns = list(frame.columns)
     where = Where(source, None)
     check_keys(dict.fromkeys(columns, ""), where, "column")
@@ -208,13 +232,13 @@ def _is_dataframe(obj: Any) -> bool:
 
 def _from_path(path: Path, source: str) -> PromptSet:
     suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".csv", ".json"):
+    if suffix not in (".jsonl", ".csv", ".json", ".txt"):
         hint = ""
         if not path.exists() and (" " in source or not suffix):
             hint = " (to run one prompt text, pass a list: [text])"
         raise PromptSetError(
-            f"unsupported prompt file type {suffix or '(none)'!r}; use .jsonl, .csv or .json"
-            + hint,
+            f"unsupported prompt file type {suffix or '(none)'!r}; use .jsonl, .csv, .json or "
+            ".txt (one prompt per line)" + hint,
             source=source,
         )
     try:
@@ -231,6 +255,8 @@ def _from_path(path: Path, source: str) -> PromptSet:
         ) from None
     if suffix == ".jsonl":
         return _from_jsonl(text, source)
+    if suffix == ".txt":
+        return _from_lines(text, source)
     if suffix == ".csv":
         return _from_csv(text, source)
     try:

@@ -29,7 +29,9 @@ def fill_template(text: str, variables: Mapping[str, Any], where: Where, field: 
         if name is None:
             continue
         if not name.isidentifier():
-            raise where.error(f"template field {{{name}}} must be a plain variable name", field)
+            raise where.error(
+                f"template field {{{name}}} must be a plain variable name; for literal braces "
+                "(JSON in a prompt), write {{ and }}", field)
         if conversion is not None or spec:
             shown = name + (f"!{conversion}" if conversion is not None else "")
             shown += f":{spec}" if spec else ""

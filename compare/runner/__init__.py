@@ -10,15 +10,18 @@ Where each step happens, by file:
 - measure.py    an attempt's outcome → the record's timing, tokens, cost and error fields
 - scheduler.py  per-deployment workers, the checkpoint, progress, the Results at the end
 - resume.py     what an earlier run in the same `out` already finished
+- batch.py      batch deployments: keys as JSONL files through the batch API, polled, joined
+                back (batch_input, batch_ledger, batch_part, batch_records)
 - progress.py   the progress bar; sync.py: `run()` inside Jupyter's running loop
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from compare.deployments_file import as_deployments
 from compare.errors import ConfigError
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["Backoff", "arun", "new_run_id", "run"]
 
 SharedLimits = Iterable[tuple[Iterable[str] | str, int]]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _positive_int(value: Any, name: str) -> None:
@@ -66,6 +71,9 @@ async def arun(
     fail_fast: bool = False,
     scorers: Sequence[Scorer | str] | None = None,
     score_with: Any = None,
+    workers: int | None = None,
+    ray: str | None = None,
+    cancel_batches_on_interrupt: bool = False,
     **param_overrides: Any,
 ) -> Results:
     """Send every prompt to every deployment `repeats` times; one record per request.
@@ -95,6 +103,16 @@ async def arun(
         are timed, retried, paced and checkpointed in out/judge_records.jsonl, and cost apart.
     score_with: the deployments those scorers call when they are not compared ones (a
         Deployment, a list, a deployments file or a local endpoint).
+    workers: run in N processes on this machine, the keys sharded among them by a stable hash
+        (needs `out`; each shard appends its own record file there). Deployments' requests/min,
+        tokens/min and concurrency, shared_limits and Retry-After pauses hold across all shards
+        together; `concurrency` is split evenly among them. A killed worker is restarted and
+        resumes. See compare.distributed.
+    ray: run the shards on a Ray cluster ("auto" or its address; the `compare[ray]` extra);
+        `workers` is then the number of shards (default: the cluster's CPUs). `out` must be a
+        directory every node can write.
+    cancel_batches_on_interrupt: a batch deployment's batches run on when the run is
+        interrupted (a rerun with the same `out` collects them); True cancels them instead.
     param_overrides: temperature, max_tokens, top_p, seed, stop, system, extra — override the
         deployments' defaults for this run.
     """
@@ -103,13 +121,28 @@ async def arun(
     _positive_int(max_attempts, "max_attempts")
     overrides = check_overrides(param_overrides)
     deps = as_deployments(deployments)
+    if workers is not None or ray is not None:
+        from compare.distributed.driver import arun_sharded
+
+        results = await arun_sharded(
+            load_prompts(prompts), deps, out=out, workers=workers, ray=ray, repeats=repeats,
+            run_id=run_id, stream=stream, concurrency=concurrency, max_attempts=max_attempts,
+            progress=progress, backoff=backoff, overrides=overrides,
+            shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
+            fail_fast=fail_fast, on_record=on_record, pool=pool)
+        if scorers:  # the shards' records are in: score them in this process
+            from compare.scoring import ascore
+
+            results = await ascore(results, scorers, score_with=score_with, deployments=deps,
+                                   prompts=prompts, pool=pool)
+        return results
     run = Run(
         load_prompts(prompts), deps, repeats=repeats,
         out=Path(out) if out is not None else None, run_id=run_id, stream=stream,
         concurrency=concurrency, max_attempts=max_attempts, progress=progress,
         on_record=on_record, backoff=backoff or Backoff(), pool=pool, overrides=overrides,
         shared_limits=_check_shared_limits(shared_limits, deps), fresh=fresh,
-        fail_fast=fail_fast,
+        fail_fast=fail_fast, cancel_batches_on_interrupt=bool(cancel_batches_on_interrupt),
         scoring=LiveScoring(scorers, score_with) if scorers else None,
     )
     return await run.execute()
@@ -142,33 +175,18 @@ def _check_shared_limits(groups: SharedLimits | None, deps: list[Deployment]
     return out
 
 
-def run(
-    prompts: PromptSet | list[Any] | str | os.PathLike[str] | Any,
-    deployments: Deployment | Iterable[Deployment] | str | os.PathLike[str] | Any,
-    *,
-    repeats: int = 1,
-    out: str | os.PathLike[str] | None = None,
-    run_id: str | None = None,
-    stream: bool = True,
-    concurrency: int = 32,
-    max_attempts: int = 5,
-    progress: bool = True,
-    on_record: Callable[[Record], Any] | None = None,
-    backoff: Backoff | None = None,
-    pool: EndpointPool | Any = None,
-    shared_limits: SharedLimits | None = None,
-    fresh: bool = False,
-    fail_fast: bool = False,
-    scorers: Sequence[Scorer | str] | None = None,
-    score_with: Any = None,
-    **param_overrides: Any,
-) -> Results:
-    """Synchronous `arun` (same arguments). Inside a running event loop (Jupyter) it runs on its
-    own loop in a worker thread; Ctrl-C / interrupting the kernel cancels the run, keeping
-    finished records."""
-    kwargs = dict(repeats=repeats, out=out, run_id=run_id, stream=stream,
-                  concurrency=concurrency, max_attempts=max_attempts, progress=progress,
-                  on_record=on_record, backoff=backoff, pool=pool, shared_limits=shared_limits,
-                  fresh=fresh, fail_fast=fail_fast, scorers=scorers, score_with=score_with,
-                  **param_overrides)
-    return run_sync(lambda: arun(prompts, deployments, **kwargs))
+def synchronous(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:
+    """The blocking twin of an async entry point, with the same typed parameters. Inside a
+    running event loop (Jupyter) it runs on its own loop in a worker thread; Ctrl-C /
+    interrupting the kernel cancels the run, keeping finished records."""
+
+    @functools.wraps(fn)
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> R:
+        return run_sync(lambda: fn(*args, **kwargs))
+
+    blocking.__doc__ = f"Synchronous `{fn.__name__}` (same arguments).\n\n{fn.__doc__}"
+    return blocking
+
+
+run = synchronous(arun)
+run.__name__ = run.__qualname__ = "run"

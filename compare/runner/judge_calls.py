@@ -73,7 +73,7 @@ class RunnerScoringContext:
             self._done = {str(row[CALL_KEY]): row
                           for row in read_checkpoint(Path(out) / JUDGE_RECORDS_FILE)
                           if row.get(CALL_KEY) and row.get("status") == "ok"}
-            self.checkpoint = Checkpoint(out, file_name=JUDGE_RECORDS_FILE).open()
+            self.checkpoint = Checkpoint(out, name=JUDGE_RECORDS_FILE).open()
             for row in self._done.values():
                 self._count(str(row["deployment"]), row.get("cost"), cached=True)
 

@@ -219,21 +219,27 @@ class TokenPacing(_Pacing):
         return start
 
     def release(self, ticket: Ticket, outcome: Outcome) -> None:
-        """Correct the booking by usage, never below what the service itself counts at
-        admission: the completion part when max_tokens was unset (services charge max_tokens
-        when it is set, so do we), and the prompt part only upwards (services estimate prompts
-        their own way, roughly characters / 4; a smaller usage does not free their quota)."""
-        comp = outcome if isinstance(outcome, Completion) else getattr(outcome, "partial", None)
         booking = ticket.bookings.pop(id(self), None)
-        if not isinstance(comp, Completion) or booking is None:
-            return
-        delta = 0
-        if comp.prompt_tokens is not None:
-            delta += min(0, ticket.prompt_tokens - comp.prompt_tokens)
-        if ticket.max_tokens is None and comp.completion_tokens is not None:
-            delta += DEFAULT_MAX_TOKENS_ESTIMATE - comp.completion_tokens
-        if delta:
+        delta = token_correction(ticket, outcome)
+        if booking is not None and delta:
             self.window.refund(booking, delta)
+
+
+def token_correction(ticket: Ticket, outcome: Outcome | None) -> int:
+    """Tokens a booking over-estimated (negative: under-estimated), by the usage the service
+    reported — never below what the service itself counts at admission: the completion part
+    when max_tokens was unset (services charge max_tokens when it is set, so do we), and the
+    prompt part only upwards (services estimate prompts their own way, roughly characters / 4;
+    a smaller reported usage does not free their quota)."""
+    comp = outcome if isinstance(outcome, Completion) else getattr(outcome, "partial", None)
+    if not isinstance(comp, Completion):
+        return 0
+    delta = 0
+    if comp.prompt_tokens is not None:
+        delta += min(0, ticket.prompt_tokens - comp.prompt_tokens)
+    if ticket.max_tokens is None and comp.completion_tokens is not None:
+        delta += DEFAULT_MAX_TOKENS_ESTIMATE - comp.completion_tokens
+    return delta
 
 
 class ConcurrencyLimit:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from compare.records import Record
+from compare.records import FAILED_STATUSES, Record
 
 PROGRESS_POSTFIX_INTERVAL_S: Final = 0.25
 
@@ -31,7 +31,7 @@ class Progress:
     def add(self, rec: Record) -> None:
         c = self.counts[rec.deployment]
         c[0] += 1
-        if rec.status != "ok":
+        if rec.status in FAILED_STATUSES:  # a content filter verdict is an answer, not a failure
             c[1] += 1
         bar = self.bar
         if bar is not None:
@@ -43,7 +43,7 @@ class Progress:
                 bar.set_postfix_str(self.postfix(), refresh=False)
 
     def postfix(self) -> str:
-        return " | ".join(f"{n} {d} done/{e} err" for n, (d, e) in self.counts.items())
+        return " | ".join(f"{n} {d} done/{e} failed" for n, (d, e) in self.counts.items())
 
     def close(self) -> None:
         if self.bar is not None:

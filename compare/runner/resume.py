@@ -3,12 +3,15 @@
 A checkpointed key whose status is finished (ok, content_filtered) is replayed as a `cached` row
 and not sent again; anything else (errors, timeouts, throttling, incomplete streams) is sent
 again. A finished key whose request fingerprint changed since (new prompt text under the same id,
-other parameters) is sent again too, and counted.
+other parameters) is sent again too, and counted. Batch deployments also resume the batches an
+earlier run left pending (`OUT/batches.jsonl`, `compare.runner.batch_ledger`): keys of a pending
+batch are collected from it, not sent again.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ from compare.deployments import Deployment
 from compare.errors import ConfigError
 from compare.records import NAN, Record
 from compare.run_dir import MANIFEST_FILE, RUN_FILES, read_manifest
+from compare.runner.batch_ledger import LEDGER_FILE, Ledger
 from compare.runner.plan import Key
 
 DONE_STATUSES: Final = frozenset({"ok", "content_filtered"})
@@ -135,8 +139,17 @@ def check_same_run(out: Path, deployments: Sequence[Deployment], prompt_ids: Seq
 
 
 def start_fresh(out: Path) -> None:
-    """Remove a run directory's run files (fresh=True / --fresh); other files stay."""
-    for name in RUN_FILES:
+    """Remove a run directory's run files (fresh=True / --fresh); other files stay. Batches an
+    earlier run left pending are named in a warning: they run on (and are billed) unless
+    cancelled, and this directory no longer knows them."""
+    ledger = Ledger(out)
+    pending = [p.batch_id or f"(file {p.file_id}, no batch yet)" for p in ledger.load().values()
+               if p.ended is None]
+    if pending:
+        warnings.warn(f"{out}: starting fresh forgets {len(pending)} batch(es) an earlier run "
+                      f"left pending: {', '.join(pending[:10])} — they keep running on the "
+                      "service unless cancelled there", RuntimeWarning, stacklevel=4)
+    for name in (*RUN_FILES, LEDGER_FILE):
         (out / name).unlink(missing_ok=True)
 
 

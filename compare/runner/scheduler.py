@@ -6,6 +6,12 @@ others; a global limit caps the total in flight. Every finished record goes, at 
 checkpoint (`out/records.jsonl`), the column buffer behind the Results frame, the progress bar
 and the `on_record` callback. `_close` always runs (also on cancel): the checkpoint is flushed
 and what finished is saved.
+
+A shard of a sharded run (`compare.distributed`) is this same Run with a `shard` role: it sends
+only the keys the role owns, through the role's shared limits, into the role's record file, and
+hands its rows to the role (parquet parts) instead of saving the run directory's results.
+A batch deployment's keys go the batch path instead (`compare.runner.batch`: JSONL files, one
+batch per file, polled, joined back by custom_id).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from compare.records import Record
 from compare.results import Results
 from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
+from compare.runner.batch_ledger import Ledger
 from compare.runner.limits import ConcurrencyLimit, deployment_limits
 from compare.runner.live_scoring import LiveScoring
 from compare.runner.measure import RecordMaker
@@ -67,6 +74,46 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
+class Probes:
+    """Each deployment's first result, and what it showed: a deployment that cannot be used at
+    all is stopped, and a run failing fast raises once every deployment's first result is in
+    (so that the error names each unusable one)."""
+
+    def __init__(self, fail_fast: bool) -> None:
+        self.fail_fast = fail_fast
+        self.first: dict[str, Record] = {}  # each deployment's first finished record
+        self.problems: dict[str, str] = {}  # deployments found unusable, and why
+        self._left = 0
+        self._all_in = asyncio.Event()
+
+    def start(self, deployments: int) -> None:
+        self._left = deployments
+        self._all_in = asyncio.Event()
+
+    async def probed(self, run: DeploymentRun) -> None:
+        """The deployment's first result is in."""
+        problem = self._unusable(run)
+        self._left -= 1
+        if self._left == 0:
+            self._all_in.set()
+        if problem is not None and self.fail_fast:
+            await self._all_in.wait()
+            raise DeploymentUnusableError(self.problems)
+
+    def _unusable(self, run: DeploymentRun) -> str | None:
+        """Stop the deployment when its first record shows it cannot be used; say why."""
+        first = self.first.get(run.dep.name)
+        if first is None or first.error_type not in UNUSABLE_ERRORS:
+            return None
+        run.abort = run.abort or DeploymentStopped(first)
+        problem = f"{first.error_type}: {first.error_message}"
+        self.problems[run.dep.name] = problem
+        if not self.fail_fast:
+            warnings.warn(f"deployment {run.dep.name!r} cannot be used, its other rows are not "
+                          f"sent: {problem}", RuntimeWarning, stacklevel=2)
+        return problem
+
+
 class Run:
     """One call of `arun`: set up, execute, close."""
 
@@ -75,7 +122,8 @@ class Run:
                  max_attempts: int, progress: bool, on_record: Callable[[Record], Any] | None,
                  backoff: Backoff, pool: Any, overrides: dict[str, Any],
                  shared_limits: list[tuple[frozenset[str], int]], fresh: bool = False,
-                 fail_fast: bool = False, scoring: LiveScoring | None = None) -> None:
+                 fail_fast: bool = False, scoring: LiveScoring | None = None,
+                 shard: Any = None, cancel_batches_on_interrupt: bool = False) -> None:
         self.prompts, self.deps, self.repeats, self.out = prompts, deps, repeats, out
         self.stream, self.concurrency, self.max_attempts = stream, concurrency, max_attempts
         self.progress_enabled, self.on_record, self.backoff = progress, on_record, backoff
@@ -84,19 +132,24 @@ class Run:
         self.fresh, self.fail_fast, self.scoring = fresh, fail_fast, scoring
         self.rng = random.Random()
         self.buffer = ColumnBuffer()
-        self.checkpoint: Checkpoint | None = Checkpoint(out) if out is not None else None
+        self.shard = shard  # a compare.distributed.worker.ShardRole, or None
+        self.checkpoint: Checkpoint | None = None
+        if out is not None:
+            self.checkpoint = shard.checkpoint(out) if shard is not None else Checkpoint(out)
         self.run_id = run_id
         self.started_at = datetime.now(UTC)
         self.records = RecordMaker()
         self.progress: Progress | None = None
         self.resumed = Resumed()
         # Each (deployment, prompt) request is built once, here, for resume and for sending.
-        self.requests = [Requests(prompts, d, overrides, stream) for d in deps]
+        # Batch requests never stream.
+        self.requests = [Requests(prompts, d, overrides, stream and not d.is_batch)
+                         for d in deps]
+        self.ledger = Ledger(out)  # the batches made by this run directory
+        self.batch_runs: dict[str, Any] = {}
+        self.cancel_batches_on_interrupt = cancel_batches_on_interrupt
         self._callback_failed = False
-        self._first: dict[str, Record] = {}  # each deployment's first finished record
-        self._problems: dict[str, str] = {}  # deployments found unusable, and why
-        self._probes_left = 0
-        self._all_probed = asyncio.Event()
+        self.probes = Probes(fail_fast)
 
     def manifest(self, status: str) -> dict[str, Any]:
         return {
@@ -119,6 +172,8 @@ class Run:
             "deployments": [d.to_dict() for d in self.deps],
             "deployment_order": [d.name for d in self.deps],
             "packages": package_versions(),
+            **({"batches": {name: b.report() for name, b in self.batch_runs.items()}}
+               if self.batch_runs else {}),
         }
 
     # -- setup ---------------------------------------------------------------------------------
@@ -126,6 +181,11 @@ class Run:
     def _runs(self, done: Mapping[Key, Any]) -> list[DeploymentRun]:
         plans = plan_jobs(self.requests, repeats=self.repeats, concurrency=self.concurrency,
                           done=done)
+        if self.shard is not None:
+            ids, owns = self.prompts.ids, self.shard.owns
+            for p in plans:
+                name = p.deployment.name
+                p.jobs = [(i, r) for i, r in p.jobs if owns(ids[i], name, r)]
         workers = sum(min(p.concurrency, len(p.jobs)) for p in plans)
         global_slots = ConcurrencyLimit(self.concurrency) if workers > self.concurrency else None
         shared = {}
@@ -140,6 +200,7 @@ class Run:
         return [
             DeploymentRun(
                 plan,
+                self.shard.limits(plan.deployment, global_slots) if self.shard is not None else
                 deployment_limits(plan.deployment, retry_after_cap_s=self.backoff.max_retry_after_s,
                                   shared=shared.get(plan.deployment.name),
                                   global_slots=global_slots),
@@ -179,6 +240,7 @@ class Run:
 
         self.resumed = load_finished(self.checkpoint, self.out, current_hash, self.deps,
                                      self.prompts.ids)
+        self.ledger.load()
 
     def _open_endpoint(self, run: DeploymentRun) -> None:
         try:
@@ -197,6 +259,8 @@ class Run:
         self.buffer.add(rec)
         if self.scoring is not None:
             self.scoring.on_record(rec, self.prompts)
+        if self.shard is not None:
+            self.buffer = self.shard.flush(self.buffer)
         if self.progress is not None:
             self.progress.add(rec)
         if self.on_record is not None:
@@ -217,12 +281,14 @@ class Run:
                     self.finish(record_from_row(row, cached=True))
                 else:
                     self.buffer.add_row(row, cached=True)
+                    if self.shard is not None:
+                        self.buffer = self.shard.flush(self.buffer)
 
     async def worker(self, run: DeploymentRun, jobs: Any, limit: int | None = None) -> None:
         """Send jobs from the deployment's shared iterator (at most `limit`)."""
         for done, job in enumerate(jobs, start=1):
             record = await run.send_with_retries(job)
-            self._first.setdefault(run.dep.name, record)
+            self.probes.first.setdefault(run.dep.name, record)
             self.finish(record)
             if limit is not None and done >= limit:
                 return
@@ -242,8 +308,12 @@ class Run:
         progress = Progress(total, [d.name for d in self.deps], self.progress_enabled,
                             initial=total - todo)
         self.progress = progress if progress.bar is not None else None
+        if self.shard is not None:
+            self.shard.start()
         self.replay()
-        if self.checkpoint is not None and self.out is not None:
+        if self.checkpoint is not None and self.out is not None and self.shard is not None:
+            self.checkpoint.open(loaded=True)  # the driver owns results and manifest
+        elif self.checkpoint is not None and self.out is not None:
             self.checkpoint.open(loaded=True)
             # From the first new record on, a results.parquet of an earlier run is stale: remove
             # it so a run killed now leaves only the checkpoint, which Results.load rebuilds from.
@@ -259,15 +329,16 @@ class Run:
         status = "interrupted"
         active = [run for run in runs if run.plan.jobs]
         for run in active:
-            self._open_endpoint(run)
+            if not run.dep.is_batch:
+                self._open_endpoint(run)
         self.records.set_secrets(getattr(self.pool, "secrets", []))
-        self._probes_left = len(active)
-        self._all_probed = asyncio.Event()
+        self.probes.start(len(active))
         tasks: list[asyncio.Task[None]] = []
         try:
             if self.scoring is not None:
                 self.scoring.start(self.deps, self.pool, self.out, str(self.run_id))
-            tasks = [asyncio.ensure_future(self._deployment(run)) for run in active]
+            tasks = [asyncio.ensure_future(self._batch_deployment(run) if run.dep.is_batch
+                                           else self._deployment(run)) for run in active]
             await asyncio.gather(*tasks)
             status = "complete"
         finally:
@@ -295,13 +366,7 @@ class Run:
         workers: list[asyncio.Task[None]] = []
         try:
             await self.worker(run, jobs, limit=1)
-            problem = self._unusable(run)
-            self._probes_left -= 1
-            if self._probes_left == 0:
-                self._all_probed.set()
-            if problem is not None and self.fail_fast:
-                await self._all_probed.wait()
-                raise DeploymentUnusableError(self._problems)
+            await self.probes.probed(run)
             n = min(run.plan.concurrency, len(run.plan.jobs) - 1)
             workers = [asyncio.ensure_future(self.worker(run, jobs)) for _ in range(n)]
             await asyncio.gather(*workers)
@@ -309,18 +374,20 @@ class Run:
             for w in workers:
                 w.cancel()
 
-    def _unusable(self, run: DeploymentRun) -> str | None:
-        """Stop the deployment when its first record shows it cannot be used; say why."""
-        first = self._first.get(run.dep.name)
-        if first is None or first.error_type not in UNUSABLE_ERRORS:
-            return None
-        run.abort = run.abort or DeploymentStopped(first)
-        problem = f"{first.error_type}: {first.error_message}"
-        self._problems[run.dep.name] = problem
-        if not self.fail_fast:
-            warnings.warn(f"deployment {run.dep.name!r} cannot be used, its other rows are not "
-                          f"sent: {problem}", RuntimeWarning, stacklevel=2)
-        return problem
+    async def _batch_deployment(self, run: DeploymentRun) -> None:
+        """A batch deployment: its keys as batches (`compare.runner.batch`); its first upload
+        and create are its probe."""
+        from compare.runner.batch import BatchRun
+
+        def sink(rec: Record) -> None:
+            self.probes.first.setdefault(run.dep.name, rec)
+            self.finish(rec)
+
+        batch = BatchRun(run, self.pool, self.ledger, self.records, sink,
+                         prompt_ids=self.prompts.ids, run_id=str(self.run_id), out=self.out,
+                         cancel_on_interrupt=self.cancel_batches_on_interrupt)
+        self.batch_runs[run.dep.name] = batch
+        await batch.execute(lambda: self.probes.probed(run))
 
     def _close(self, status: str) -> Results:
         """Always runs (also on cancel): flush the checkpoint, build and save what we have."""
@@ -328,6 +395,10 @@ class Run:
             self.progress.close()
         if self.checkpoint is not None:
             self.checkpoint.close()
+        if self.shard is not None:
+            self.shard.flush(self.buffer, final=True)
+            self.buffer = ColumnBuffer()
+            return Results(self.buffer.frame(), manifest=self.manifest(status))
         frame = self.buffer.frame()
         self.buffer = ColumnBuffer()
         if len(frame):

@@ -684,3 +684,28 @@ def test_unquoted_dates_are_text(tmp_path: Path) -> None:
     (d,) = load_deployments(path)
     assert d.api_version == "2024-10-21"
     assert d.labels == {"version": "2024-08-06", "at": "2024-08-06 10:00:00"}
+
+
+def test_deployments_may_map_names_to_settings(tmp_path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text("defaults: {endpoint: https://x.services.ai.azure.com/models}\n"
+                    "deployments:\n  gpt-4o:\n    temperature: 0\n  phi:\n  bad:\n"
+                    "    temperature: 9\n")
+    with pytest.raises(ConfigError) as info:
+        load_deployments(path)
+    assert str(info.value) == f"{path}:7: temperature must be a number in [0, 2], got 9"
+    path.write_text("defaults: {endpoint: https://x.services.ai.azure.com/models}\n"
+                    "deployments:\n  gpt-4o:\n    temperature: 0\n  phi:\n")
+    deps = load_deployments(path)
+    assert [(d.name, d.temperature) for d in deps] == [("gpt-4o", 0), ("phi", None)]
+
+
+def test_a_wrong_deployments_shape_prints_a_corrected_snippet(tmp_path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text("deployments: 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_deployments(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}:1: `deployments` must be a list of mappings, or a mapping "
+                           "of name to settings; for example:\ndeployments:\n  - name: ")
+    assert "  gpt-4o-mini: {endpoint: https://RES.services.ai.azure.com/models}" in text

@@ -294,8 +294,9 @@ def test_bad_list_item_names_index() -> None:
 def test_bad_sources(tmp_path: Path) -> None:
     with pytest.raises(PromptSetError, match="no prompts"):
         load_prompts([])
-    with pytest.raises(PromptSetError, match=r"unsupported prompt file type '\.txt'"):
-        load_prompts(tmp_path / "p.txt")
+    # (.txt is one prompt per line now; .md is not a prompt file.)
+    with pytest.raises(PromptSetError, match=r"unsupported prompt file type '\.md'"):
+        load_prompts(tmp_path / "p.md")
     with pytest.raises(PromptSetError, match="cannot read prompt file"):
         load_prompts(tmp_path / "missing.jsonl")
     with pytest.raises(PromptSetError, match="cannot read prompts from a int"):
@@ -496,3 +497,35 @@ def test_template_variable_without_a_value(value: object) -> None:
         load_prompts([{"prompt": "Hi {who}", "vars": {"who": value}}])
     # An empty string is a value.
     assert load_prompts([{"prompt": "Hi{who}", "vars": {"who": ""}}])[0].text == "Hi"
+
+
+def test_spreadsheet_headers_match_fields_without_regard_to_case(tmp_path) -> None:
+    comma = tmp_path / "a.csv"
+    comma.write_text("ID,Prompt,Reference,Vars.topic\n1,Tell me about {topic},x,cats\n")
+    p = load_prompts(comma)[0]
+    assert (p.id, p.text, p.reference) == ("1", "Tell me about cats", "x")
+    semicolon = tmp_path / "b.csv"
+    semicolon.write_text("Id;PROMPT\n2;hello\n")
+    assert load_prompts(semicolon)[0].text == "hello"
+    import pandas as pd
+
+    frame = pd.DataFrame({" Prompt ": ["hi"], "ID": ["z"]})
+    assert load_prompts(frame)[0].id == "z"
+
+
+def test_a_json_literal_in_a_template_says_how_to_escape_braces(tmp_path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"prompt": "Reply as JSON {\\"a\\": {x}}", "vars": {"x": 1}}\n')
+    with pytest.raises(PromptSetError) as info:
+        load_prompts(path)
+    assert str(info.value) == (
+        f"{path}:1: field 'prompt': template field {{\"a\"}} must be a plain variable name; "
+        "for literal braces (JSON in a prompt), write {{ and }}")
+
+
+def test_a_txt_file_is_one_prompt_per_line(tmp_path) -> None:
+    path = tmp_path / "prompts.txt"
+    path.write_text("first prompt\n\n  second {not a template}  \n")
+    prompts = load_prompts(path)
+    assert [p.text for p in prompts] == ["first prompt", "second {not a template}"]
+    assert len(set(prompts.ids)) == 2

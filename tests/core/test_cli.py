@@ -83,8 +83,8 @@ def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", ["", "run", "summary", "show", "report", "deployments",
-                                     "demo"])
+@pytest.mark.parametrize("command", ["", "run", "score", "summary", "stats", "diff", "show",
+                                     "report", "deployments", "demo"])
 def test_help(command: str) -> None:
     proc = compare_cli(*([command] if command else []), "--help")
     assert proc.returncode == 0, proc.stderr
@@ -102,6 +102,16 @@ def test_python_m_compare_is_the_compare_script(args: list[str], code: int) -> N
     assert {(d.returncode, d.stdout, d.stderr) for d in done} == {
         (done[0].returncode, done[0].stdout, done[0].stderr)}
     assert done[0].returncode == code and "compare" in done[0].stdout + done[0].stderr
+
+
+def test_the_parser_is_light() -> None:
+    # `compare --help` and a mistyped flag answer at once: the parser imports no pandas, numpy
+    # or scorer; commands import what they need when they run.
+    code = ("import sys; from compare.cli.parser import build_parser; build_parser(); "
+            "print([m for m in ('pandas', 'numpy', 'scipy', 'compare.scorers', 'compare.stats') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("command", ["serve", "app"])
@@ -180,9 +190,9 @@ def test_unknown_flags_and_commands_get_a_did_you_mean() -> None:
             "error: compare deployments: unrecognized argument --key (did you mean "
             "'--api-key-env'?)",
         ("rn",):
-            "error: compare: argument COMMAND: invalid choice: 'rn' (choose from 'run', "
-            "'summary', 'show', 'report', 'deployments', 'demo', 'serve', 'app') (did you mean "
-            "'run'?)",
+            "error: compare: argument COMMAND: invalid choice: 'rn' (choose from 'run', 'score', "
+            "'summary', 'stats', 'diff', 'show', 'report', 'deployments', 'demo', 'serve', "
+            "'app') (did you mean 'run'?)",
         ("summary", "runs/a", "runs/b"): "error: compare summary: unrecognized argument runs/b",
     }
     for args, expected in cases.items():
@@ -406,16 +416,22 @@ def test_demo_with_real_models(tmp_path) -> None:
     assert (real["status"] == "ok").all() and real["output"].str.strip().str.len().gt(0).all()
     assert not real["model"].str.contains("simulated").any()
     assert res.manifest["packages"]["llama-cpp-python"]
-    # One request at a time per real model (said in the output), illustrative prices → cost.
-    assert "smollm2, gemma3-base: 1 request at a time each" in proc.stdout
+    # One request at a time per real model, as the endpoint declares (said in the output);
+    # illustrative prices → cost; a mean score per deployment for prompts with a reference.
+    assert ("smollm2, gemma3-base: the local endpoint declares 1 request at a time each"
+            in proc.stdout)
     assert "ILLUSTRATIVE prices" in proc.stdout
     assert res.frame["cost"].gt(0).all()
     by_name = {d["name"]: d for d in res.manifest["deployments"]}
-    assert by_name["smollm2"]["concurrency"] == 1 and by_name["gemma3-base"]["concurrency"] == 1
-    assert by_name["sim-fast"]["concurrency"] is None
+    assert [by_name[n]["max_concurrent_requests"] for n in ("smollm2", "gemma3-base",
+                                                            "sim-fast")] == [1, 1, None]
+    assert all(by_name[n]["concurrency"] is None for n in by_name)
+    header = proc.stdout.splitlines()[0].split()
+    assert header[-2:] == ["score_f1_mean", "score_includes_mean"]
+    assert res.frame["score_includes"].notna().sum() == 3 * 5
 
 
-def test_demo_deployments_serialise_real_models_and_price_everything() -> None:
+def test_demo_prices_everything_and_its_notes_say_what_the_runner_does() -> None:
     from types import SimpleNamespace
 
     from compare.cli.demo import (
@@ -423,26 +439,45 @@ def test_demo_deployments_serialise_real_models_and_price_everything() -> None:
         DEMO_PRICES_PER_1K,
         demo_deployments,
         demo_notes,
-        demo_shared_limits,
     )
+    from compare.deployments import Deployment
+    from compare.prompts import demo_prompts
+    from compare.scorers import default_scorers_for
 
     names = ["smollm2", "smollm2-precise", "gemma3-base", "sim-fast", "sim-slow"]
-    # Anything with .url/.api_key/.deployment_names is a local endpoint to local_deployments;
-    # deployments_file None = the shipped file, which says which deployments are llama-backed.
-    ep = SimpleNamespace(url="http://127.0.0.1:9", api_key="k" * 24, deployment_names=names,
-                         deployments_file=None)
+    # Anything with .url/.api_key/.deployment_names is a local endpoint to local_deployments.
+    ep = SimpleNamespace(url="http://127.0.0.1:9", api_key="k" * 24, deployment_names=names)
     deps = {d.name: d for d in demo_deployments(ep)}
     assert list(deps) == names
-    assert [deps[n].concurrency for n in names] == [1, 1, 1, None, None]
     for name, dep in deps.items():
         assert (dep.price_input_per_1k, dep.price_output_per_1k) == DEMO_PRICES_PER_1K[name]
-        assert dep.labels["prices"] == DEMO_PRICE_LABEL and dep.labels["endpoint"] == "local"
-    # smollm2 and smollm2-precise are one loaded model: one request at a time across both.
-    shared = demo_shared_limits(ep, list(deps.values()))
-    assert shared == [(["smollm2", "smollm2-precise"], 1)]
-    notes = demo_notes(list(deps.values()), shared)
-    assert "smollm2, smollm2-precise, gemma3-base: 1 request at a time each" in notes
-    assert "smollm2 and smollm2-precise share one loaded model" in notes and "ILLUSTRATIVE" in notes
+        assert dep.labels["prices"] == DEMO_PRICE_LABEL and dep.concurrency is None
+    # What a running local endpoint declares (local_deployments copies it): one generation at
+    # a time per loaded llama model, smollm2 and smollm2-precise on the same one.
+    shared = "smollm2+smollm2-precise"
+    declared = [Deployment(name="smollm2", endpoint=ep.url, max_concurrent_requests=1,
+                           capacity_group=shared),
+                Deployment(name="smollm2-precise", endpoint=ep.url, max_concurrent_requests=1,
+                           capacity_group=shared),
+                Deployment(name="gemma3-base", endpoint=ep.url, max_concurrent_requests=1),
+                Deployment(name="sim-fast", endpoint=ep.url,
+                           labels={"model": "fast-simulated"})]
+    scorers = default_scorers_for(demo_prompts())
+    assert [s.name for s in scorers] == ["f1", "includes"]
+    assert demo_notes(declared, scorers, 5).splitlines() == [
+        "notes:",
+        "  gemma3-base: the local endpoint declares 1 request at a time each (a loaded llama.cpp "
+        "model generates one answer at a time) and the runner sends no more, so TTFT measures "
+        "the model, not a queue on the server.",
+        "  smollm2 and smollm2-precise share one loaded model: 1 request at a time across them "
+        "(the runner waits before the send, so the wait is not in their TTFT).",
+        "  smollm2-precise is greedy and reproducible: it evaluates the prompt token by token "
+        "with a fresh cache, so its TTFT is longer by design.",
+        "  scores: f1 and includes on the 5 bundled prompts with a reference (chosen from their "
+        "tags by compare.scorers.default_scorers_for); the others have no score and are left "
+        "out of the means.",
+        "  sim-fast: simulated, answering placeholder text, so their scores are 0 by design.",
+    ]
 
 
 def test_demo_on_simulated_deployments_prints_cost_and_definitions(tmp_path) -> None:
@@ -450,16 +485,21 @@ def test_demo_on_simulated_deployments_prints_cost_and_definitions(tmp_path) -> 
     proc = compare_cli("demo", "--out", str(out), "--only", "sim-fast", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     header, row = proc.stdout.splitlines()[0], proc.stdout.splitlines()[2]
-    assert header.split()[-1] == "cost" and row.split()[0] == "sim-fast"
+    assert header.split()[-3:] == ["cost", "score_f1_mean", "score_includes_mean"]
+    assert row.split()[0] == "sim-fast"
     cells = dict(zip(header.split(), row.split()[1:], strict=True))
     assert cells["error_rate"] == "0.0%" and cells["n"] == cells["ok"] == "8"
     assert cells["completion_tokens"].isdigit() and float(cells["cost"]) > 0
+    # Placeholder text never contains a reference: 0, said so in the notes.
+    assert cells["score_includes_mean"] == "0.000"
+    assert ("  sim-fast: simulated, answering placeholder text, so their scores are 0 by "
+            "design.") in proc.stdout.splitlines()
     for needle in ("n: rows", "error_rate: share of rows that failed (error, timeout, "
                    "rate_limited, incomplete; content_filtered is a result, not a failure)",
                    "ttft_s: TTFT (s)",
                    "completion_tokens: total", "cost: total", "ILLUSTRATIVE prices"):
         assert needle in proc.stdout
-    assert "1 request at a time" not in proc.stdout  # no real model in this run
+    assert "request at a time" not in proc.stdout  # no real model in this run
 
 
 def test_run_on_the_local_endpoint_with_another_kind(tmp_path, prompts_file) -> None:

@@ -12,7 +12,7 @@ def test_all_names_resolve() -> None:
     assert sorted(compare.__all__) == sorted([
         "run", "arun", "Results", "Deployment", "load_deployments", "PromptSet", "load_prompts",
         "local_endpoint", "errors", "local_deployments", "demo_prompts", "score", "scorer",
-        "scorers", "stats", "diff"])
+        "scorers", "stats", "diff", "Backoff", "Record"])
     from compare.deployments import Deployment
     from compare.deployments_file import load_deployments, local_deployments
     from compare.prompts import PromptSet, demo_prompts, load_prompts

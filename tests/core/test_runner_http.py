@@ -15,7 +15,8 @@ from itertools import pairwise
 
 import pytest
 
-from compare.deployments import KINDS, Deployment
+from compare.deployments import ONLINE_KINDS as KINDS
+from compare.deployments import Deployment
 from compare.deployments_file import local_deployments
 from compare.records import RECORD_COLUMNS
 from compare.runner import Backoff, arun, run

@@ -452,7 +452,7 @@ def test_sync_run_without_a_loop_and_progress_bar(capsys) -> None:
     res = run(["x", "y"], deployments("a"), pool=FakePool({"a": ep}), progress=True)
     assert len(res) == 2
     err = capsys.readouterr().err
-    assert "2/2" in err and "a 2 done/0 err" in err
+    assert "2/2" in err and "a 2 done/0 failed" in err
 
 
 async def test_on_record_errors_do_not_stop_the_run() -> None:
@@ -633,3 +633,32 @@ async def test_resume_logs_what_it_does(tmp_path, caplog) -> None:
     with caplog.at_level("INFO", logger="compare.runner"):
         await _run({"a": FakeEndpoint()}, out=out, repeats=2)
     assert f"resuming {out}: 3 finished, 3 to send" in caplog.text
+
+
+async def test_scrubbing_replaces_only_the_exact_secret_never_prose() -> None:
+    # A key that is also a word (here 8+ characters, the minimum scrubbed) must not eat the
+    # same word in a message; the exact key as a token is replaced.
+    message = "Access denied: the key 'password' is wrong; password protected resources"
+    bad = FakeEndpoint(script=lambda r, a: errors.AuthenticationError(
+        f"{message} (sent: secret-password-123)", http_status=401))
+    deps = [Deployment(name="bad", endpoint="http://127.0.0.1:9", kind="openai",
+                       api_key="secret-password-123")]
+    with pytest.warns(RuntimeWarning):
+        res = await _run({"bad": bad}, prompts=["x"], deps=deps)
+    text = res.frame["error_message"].iloc[0]
+    assert "password protected" in text and "'password' is wrong" in text
+    assert "secret-password-123" not in text and "(sent: ***)" in text
+    assert text.count("HTTP 401") <= 1
+
+
+def test_python_users_see_the_first_failure_per_deployment() -> None:
+    recs = [Record(run_id="r", prompt_id=f"p{i}", deployment=d, repeat=0, endpoint_kind="k",
+                   status="error" if d == "bad" else "ok", error_type="AuthenticationError",
+                   error_message="HTTP 401: key refused — check the key in AZURE_AI_CHAT_KEY")
+            for d in ("good", "bad") for i in range(2)]
+    text = repr(Results.from_records(recs))
+    assert text.splitlines() == [
+        "Results(4 rows; deployments: good, bad; ok=2 error=2)",
+        "  bad: 2 failed, first: AuthenticationError: HTTP 401: key refused — check the key in "
+        "AZURE_AI_CHAT_KEY",
+    ]

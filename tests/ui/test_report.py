@@ -28,7 +28,21 @@ CONFIG = {
     }
 }
 PROMPTS = ["Name a colour.", "Plan an attack on the castle.", "Count to three."]
-SECTIONS = ["Summary", "Charts", "Outputs side by side", "Rows not ok", "Manifest"]
+SECTIONS = ["Summary", "Charts", "Statistics", "Outputs side by side", "Rows not ok",
+            "Manifest"]
+SIM = {"seed": 1, "output_tokens": 4, "ttft_ms": 2, "itl_ms": 1}
+SCORED_CONFIG = {
+    "deployments": {
+        "right": {"backend": "simulated",
+                  "simulated": {**SIM, "replies": [{"match": "capital", "text": "Paris"}]}},
+        "wrong": {"backend": "simulated", "simulated": {**SIM, "ttft_ms": 30, "replies": [
+            {"match": r"country [1-3]\?", "text": "Paris"}, {"match": "capital", "text": "Rome"}]}},
+        "grader": {"backend": "simulated", "simulated": {**SIM, "replies": [
+            {"match": "Grade the answer", "text": "Fine. Grade: 4"}]}},
+    }
+}
+CAPITALS = [{"id": f"c{i:02d}", "prompt": f"What is the capital of country {i}?",
+             "reference": "Paris"} for i in range(1, 11)]
 FILTERED = "rgb(148, 103, 189)"  # STATUS_COLORS["content_filtered"], #9467bd
 
 
@@ -40,6 +54,22 @@ def saved_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     with compare.local_endpoint(config=CONFIG) as ep:
         compare.run(PROMPTS, ep, repeats=2, out=out, progress=False)
         return out, ep.api_key
+
+
+@pytest.fixture(scope="module")
+def scored_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """right knows every capital, wrong the first three; both priced; exact and a judge."""
+    import compare
+    from compare.deployments_file import local_deployments
+
+    out = tmp_path_factory.mktemp("report") / "scored"
+    with compare.local_endpoint(config=SCORED_CONFIG) as ep:
+        deps = [local_deployments(ep, names=[name], price_input_per_1k=price,
+                                  price_output_per_1k=price)[0]
+                for name, price in (("right", 0.002), ("wrong", 0.0005))]
+        compare.run(CAPITALS, deps, out=out, progress=False,
+                    scorers=["exact", "judge:grader"], score_with=ep)
+    return out
 
 
 def test_cli_writes_one_file_and_says_where(saved_run: tuple[Path, str], tmp_path: Path) -> None:
@@ -104,7 +134,8 @@ def test_report_reads_right_in_the_browser(saved_run: tuple[Path, str], tmp_path
 def test_score_columns_get_scores_and_statistics_sections(saved_run: tuple[Path, str]) -> None:
     results = Results.load(saved_run[0])
     plain = report_html(results)
-    assert 'id="scores"' not in plain and 'id="statistics"' not in plain
+    # Without scores, the statistics compare the deployments' latency, cost and TTFT.
+    assert 'id="scores"' not in plain and "<h3>Paired comparison vs quick</h3>" in plain
     ok = results.frame["status"] == "ok"
     results.frame["score_exact"] = ok.astype(float).where(ok)
     html = report_html(results)
@@ -140,3 +171,54 @@ def test_an_empty_run_still_makes_a_report(tmp_path: Path) -> None:
     html = report_html(results, title="nothing answered")
     assert "<h1>nothing answered</h1>" in html and "no timing rows" not in html  # charts are PNG
     assert "TransportError" in html
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing")
+def test_scores_and_statistics_read_right_in_the_browser(scored_run: Path, tmp_path: Path
+                                                          ) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from compare import stats
+
+    target = tmp_path / "scored.html"
+    done = subprocess.run([sys.executable, "-m", "compare", "report", str(scored_run), "-o",
+                           str(target), "--baseline", "wrong"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = Results.load(scored_run)
+    table = results.compare(baseline="wrong")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(target.as_uri())
+        assert page.locator("nav a").all_inner_texts() == [
+            "Summary", "Charts", "Scores", "Statistics", "Outputs side by side", "Manifest"]
+        scores = page.locator("#scores")
+        expect(scores.locator("tbody tr").first).to_contain_text("right")
+        expect(scores.locator("li").first).to_have_text(
+            "score_exact: binary (1 = pass), so the mean is the pass rate; higher is better")
+        expect(scores.locator("li").nth(1)).to_have_text(
+            "score_judge: ordinal, graded by deployment 'grader'; higher is better")
+        section = page.locator("#statistics")
+        expect(section.locator("h3", has_text="Paired comparison vs wrong")).to_be_visible()
+        rows = section.locator("table", has=page.locator("th", has_text="p_adj"))
+        exact = rows.locator("tr", has=page.locator("td", has_text="score_exact"))
+        p_adj = float(table.loc[table["metric"] == "score_exact", "p_adj"].iloc[0])
+        expect(exact).to_contain_text("McNemar exact")
+        expect(exact).to_contain_text(f"{p_adj:.4f}")
+        expect(section.locator("li", has_text="McNemar exact (score_exact)")).to_be_visible()
+        board = stats.leaderboard(results.frame, "score_exact", order=results.deployments)
+        expect(section.locator("p", has_text="leaderboard: score_exact").first).to_be_visible()
+        assert board.loc["right", "rank"] == 1
+        captions = section.locator("figcaption").all_inner_texts()
+        assert captions == ["Forest plot: every deployment vs wrong", "score_exact vs cost",
+                            "score_exact vs latency", "score_judge vs cost",
+                            "score_judge vs latency"]
+        images = section.locator("img")
+        for i in range(images.count()):
+            images.nth(i).scroll_into_view_if_needed()
+            expect(images.nth(i)).to_be_visible()
+            assert images.nth(i).evaluate("img => img.naturalWidth") > 300
+        save_screenshot(page, tmp_path, "report-statistics.png")
+        browser.close()
