@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from compare.errors import ConfigError
 
@@ -71,3 +72,24 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
             f"{name} must be one of {', '.join(choices)}; got {show(value)}{hint(value, choices)}",
             field=name,
         )
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a base URL, or None. Checked here because each SDK fails differently
+    on a malformed one, some only at the first request and with their own exception types
+    (ValueError, httpx InvalidURL, an ExceptionGroup for an out-of-range port)."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0-65535
+    except ValueError as e:
+        return f"is not a valid URL ({e})"
+    if not parts.hostname:
+        return "has no host name"
+    if "@" in parts.netloc:
+        # It would be stored with the deployment (manifests, frames): keys go in api_key.
+        return "must not contain credentials (user:password@); pass the key as api_key"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "must be a base URL without '?' or '#' (set api_version separately)"
+    return None

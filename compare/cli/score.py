@@ -45,7 +45,7 @@ def add_parser(sub: Any) -> None:
                                    "a scorer of the same name replaces its scores.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_score_arg(p, required=True)
-    add_source_args(p)
+    add_source_args(p, "judge and embedding deployments", default_file=False)
     p.add_argument("--concurrency", type=positive_int, default=8, metavar="N",
                    help="rows scored at once (default 8); each judge deployment's own "
                         "concurrency still applies")

@@ -53,11 +53,14 @@ class TargetAction(argparse.Action):
         ns._current = current
 
 
-def add_source_args(p: argparse.ArgumentParser) -> None:
-    """The deployments arguments shared by `run` and `deployments`."""
-    src = p.add_argument_group("deployments (one of)")
+def add_source_args(p: argparse.ArgumentParser, what: str = "deployments",
+                    default_file: bool = True) -> None:
+    """The deployments arguments shared by `run`, `deployments` and `score` (`what` they name,
+    and whether ./deployments.yaml is the default)."""
+    src = p.add_argument_group(f"{what} (one of)")
+    default = f" (default: ./{DEFAULT_FILE} when there is one)" if default_file else ""
     src.add_argument("--deployments", "-d", metavar="FILE",
-                     help=f"deployments YAML file (default: ./{DEFAULT_FILE} when there is one)")
+                     help=f"deployments YAML file{default}")
     src.add_argument("--endpoint", action=TargetAction, metavar="URL",
                      help="endpoint base URL for the --deployment flags after it "
                           "(default: the kind's endpoint variable)")

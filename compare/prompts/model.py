@@ -124,6 +124,25 @@ class PromptSet(Sequence[Prompt]):
             }
         )
 
+    def to_run_table(self) -> Any:
+        """The run directory's prompts table (prompts.parquet): id, prompt (the last user
+        turn), reference, tags, and the whole conversation as JSON (`messages`), so a saved
+        run can be scored later."""
+        import json
+
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "id": pd.Series([p.id for p in self], dtype="string"),
+                "prompt": pd.Series([p.text for p in self], dtype="string"),
+                "reference": pd.Series([p.reference for p in self], dtype="string"),
+                "tags": [list(p.tags) for p in self],
+                "messages": pd.Series([json.dumps(p.messages, ensure_ascii=False) for p in self],
+                                      dtype="string"),
+            }
+        )
+
 
 # -- where a row came from (for error messages) ----------------------------------------------
 

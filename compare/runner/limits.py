@@ -274,3 +274,21 @@ def deployment_limits(
         limits.append(TokenPacing(dep.tokens_per_minute))
     limits += [limit for limit in (shared, global_slots) if limit is not None]
     return limits
+
+
+def capacity_group_limits(deployments: list[Deployment], taken: set[str]
+                          ) -> dict[str, ConcurrencyLimit]:
+    """Deployments declared to share one capacity (`capacity_group`: one loaded model) get one
+    limit of its size, unless `taken` (placed by shared_limits already). Waiting for it is
+    queueing before the send, never part of ttft_s."""
+    groups: dict[str, list[Deployment]] = {}
+    for d in deployments:
+        if d.capacity_group and d.name not in taken:
+            groups.setdefault(d.capacity_group, []).append(d)
+    out: dict[str, ConcurrencyLimit] = {}
+    for members in groups.values():
+        sizes = [d.max_concurrent_requests for d in members if d.max_concurrent_requests]
+        if len(members) > 1 and sizes:
+            limit = ConcurrencyLimit(min(sizes))
+            out.update({d.name: limit for d in members})
+    return out

@@ -17,7 +17,6 @@ batch per file, polled, joined back by custom_id).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import warnings
@@ -25,13 +24,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
 from compare.checkpoint import Checkpoint
 from compare.deployments import Deployment
-from compare.errors import CompareError, ConfigError, DeploymentUnusableError
+from compare.errors import CompareError, ConfigError
 from compare.frame import ColumnBuffer
 from compare.prompts import PromptSet
 from compare.records import Record
@@ -39,10 +38,11 @@ from compare.results import Results
 from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
 from compare.runner.batch_ledger import Ledger
-from compare.runner.limits import ConcurrencyLimit, deployment_limits
+from compare.runner.limits import ConcurrencyLimit, capacity_group_limits, deployment_limits
 from compare.runner.live_scoring import LiveScoring
 from compare.runner.measure import RecordMaker
 from compare.runner.plan import Key, Requests, plan_jobs, queueing_note
+from compare.runner.probes import Probes
 from compare.runner.progress import Progress
 from compare.runner.resume import (
     Resumed,
@@ -53,65 +53,11 @@ from compare.runner.resume import (
 )
 
 log = logging.getLogger("compare.runner")
-# A deployment whose first request ended with one of these cannot be used at all.
-UNUSABLE_ERRORS: Final = frozenset({"AuthenticationError", "CredentialError",
-                                    "DeploymentNotFoundError", "TransportError"})
-
-
-class DeploymentStopped(CompareError):
-    """Why a deployment's remaining rows are not sent: its first request's error."""
-
-    def __init__(self, first: Record) -> None:
-        super().__init__(first.error_message or "")
-        self.error_type = str(first.error_type)
-        self.http_status = first.http_status
-
-
 def new_run_id() -> str:
     """A sortable, human-readable run id: UTC time plus 4 random hex digits."""
     import secrets
 
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
-class Probes:
-    """Each deployment's first result, and what it showed: a deployment that cannot be used at
-    all is stopped, and a run failing fast raises once every deployment's first result is in
-    (so that the error names each unusable one)."""
-
-    def __init__(self, fail_fast: bool) -> None:
-        self.fail_fast = fail_fast
-        self.first: dict[str, Record] = {}  # each deployment's first finished record
-        self.problems: dict[str, str] = {}  # deployments found unusable, and why
-        self._left = 0
-        self._all_in = asyncio.Event()
-
-    def start(self, deployments: int) -> None:
-        self._left = deployments
-        self._all_in = asyncio.Event()
-
-    async def probed(self, run: DeploymentRun) -> None:
-        """The deployment's first result is in."""
-        problem = self._unusable(run)
-        self._left -= 1
-        if self._left == 0:
-            self._all_in.set()
-        if problem is not None and self.fail_fast:
-            await self._all_in.wait()
-            raise DeploymentUnusableError(self.problems)
-
-    def _unusable(self, run: DeploymentRun) -> str | None:
-        """Stop the deployment when its first record shows it cannot be used; say why."""
-        first = self.first.get(run.dep.name)
-        if first is None or first.error_type not in UNUSABLE_ERRORS:
-            return None
-        run.abort = run.abort or DeploymentStopped(first)
-        problem = f"{first.error_type}: {first.error_message}"
-        self.problems[run.dep.name] = problem
-        if not self.fail_fast:
-            warnings.warn(f"deployment {run.dep.name!r} cannot be used, its other rows are not "
-                          f"sent: {problem}", RuntimeWarning, stacklevel=2)
-        return problem
 
 
 class Run:
@@ -152,78 +98,12 @@ class Run:
         self.probes = Probes(fail_fast)
 
     def manifest(self, status: str) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "status": status,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": datetime.now(UTC).isoformat() if status != "running" else None,
-            "config": {
-                "repeats": self.repeats,
-                "stream": self.stream,
-                "concurrency": self.concurrency,
-                "max_attempts": self.max_attempts,
-                "backoff": asdict(self.backoff),
-                "overrides": dict(self.overrides),
-                "shared_limits": [[sorted(names), n] for names, n in self.shared_limits],
-            },
-            "prompts": {"source": self.prompts.source, "count": len(self.prompts)},
-            # Resume: finished keys sent again because their prompt or parameters changed.
-            "resent_changed_requests": self.resumed.changed,
-            "deployments": [d.to_dict() for d in self.deps],
-            "deployment_order": [d.name for d in self.deps],
-            "packages": package_versions(),
-            **({"batches": {name: b.report() for name, b in self.batch_runs.items()}}
-               if self.batch_runs else {}),
-        }
+        return run_manifest(self, status)
 
     # -- setup ---------------------------------------------------------------------------------
 
     def _runs(self, done: Mapping[Key, Any]) -> list[DeploymentRun]:
-        plans = plan_jobs(self.requests, repeats=self.repeats, concurrency=self.concurrency,
-                          done=done)
-        if self.shard is not None:
-            ids, owns = self.prompts.ids, self.shard.owns
-            for p in plans:
-                name = p.deployment.name
-                p.jobs = [(i, r) for i, r in p.jobs if owns(ids[i], name, r)]
-        workers = sum(min(p.concurrency, len(p.jobs)) for p in plans)
-        global_slots = ConcurrencyLimit(self.concurrency) if workers > self.concurrency else None
-        shared = {}
-        for names, n in self.shared_limits:
-            limit = ConcurrencyLimit(n)  # one per group: a deployment is in one group at most
-            shared.update(dict.fromkeys(names, limit))
-        shared.update(self._capacity_groups(set(shared)))
-        for plan in plans:
-            note = queueing_note(plan)
-            if note is not None and plan.jobs:
-                warnings.warn(note, RuntimeWarning, stacklevel=4)
-        return [
-            DeploymentRun(
-                plan,
-                self.shard.limits(plan.deployment, global_slots) if self.shard is not None else
-                deployment_limits(plan.deployment, retry_after_cap_s=self.backoff.max_retry_after_s,
-                                  shared=shared.get(plan.deployment.name),
-                                  global_slots=global_slots),
-                self.records, max_attempts=self.max_attempts, backoff=self.backoff, rng=self.rng,
-            )
-            for plan in plans
-        ]
-
-    def _capacity_groups(self, taken: set[str]) -> dict[str, ConcurrencyLimit]:
-        """Deployments declared to share one capacity (one loaded model) get one limit of its
-        size, unless `shared_limits` already places them. Waiting for it is queueing before
-        the send, never part of ttft_s."""
-        groups: dict[str, list[Deployment]] = {}
-        for d in self.deps:
-            if d.capacity_group and d.name not in taken:
-                groups.setdefault(d.capacity_group, []).append(d)
-        out: dict[str, ConcurrencyLimit] = {}
-        for members in groups.values():
-            sizes = [d.max_concurrent_requests for d in members if d.max_concurrent_requests]
-            if len(members) > 1 and sizes:
-                limit = ConcurrencyLimit(min(sizes))
-                out.update({d.name: limit for d in members})
-        return out
+        return deployment_runs(self, done)
 
     def _resume(self) -> None:
         if self.checkpoint is None or self.out is None:
@@ -410,24 +290,69 @@ class Run:
                 frame["prompt_id"].map(pos).to_numpy(),
             ))
             frame = frame.iloc[order].reset_index(drop=True)
-        prompts = _prompt_frame(self.prompts)
+        prompts = self.prompts.to_run_table()
         results = Results(frame, manifest=self.manifest(status), prompts=prompts)
         if self.out is not None:
             results.save(self.out)
         return results
 
 
-def _prompt_frame(prompts: PromptSet) -> Any:
-    import pandas as pd
+def run_manifest(run: Run, status: str) -> dict[str, Any]:
+    """manifest.json of a run: its config, deployments (no keys), versions, state."""
+    return {
+        "run_id": run.run_id,
+        "status": status,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat() if status != "running" else None,
+        "config": {
+            "repeats": run.repeats,
+            "stream": run.stream,
+            "concurrency": run.concurrency,
+            "max_attempts": run.max_attempts,
+            "backoff": asdict(run.backoff),
+            "overrides": dict(run.overrides),
+            "shared_limits": [[sorted(names), n] for names, n in run.shared_limits],
+        },
+        "prompts": {"source": run.prompts.source, "count": len(run.prompts)},
+        # Resume: finished keys sent again because their prompt or parameters changed.
+        "resent_changed_requests": run.resumed.changed,
+        "deployments": [d.to_dict() for d in run.deps],
+        "deployment_order": [d.name for d in run.deps],
+        "packages": package_versions(),
+        **({"batches": {name: b.report() for name, b in run.batch_runs.items()}}
+           if run.batch_runs else {}),
+    }
 
-    return pd.DataFrame(
-        {
-            "id": pd.Series([p.id for p in prompts], dtype="string"),
-            "prompt": pd.Series([p.text for p in prompts], dtype="string"),
-            "reference": pd.Series([p.reference for p in prompts], dtype="string"),
-            "tags": [list(p.tags) for p in prompts],
-            # The whole conversation, so a saved run can be scored later (judges see it).
-            "messages": pd.Series([json.dumps(p.messages, ensure_ascii=False) for p in prompts],
-                                  dtype="string"),
-        }
-    )
+
+def deployment_runs(run: Run, done: Mapping[Key, Any]) -> list[DeploymentRun]:
+    """Each deployment's jobs (not `done`, and owned by this shard) with its limits: its own
+    pacing, the shared and declared-capacity groups, the run's global slots."""
+    plans = plan_jobs(run.requests, repeats=run.repeats, concurrency=run.concurrency,
+                      done=done)
+    if run.shard is not None:
+        ids, owns = run.prompts.ids, run.shard.owns
+        for p in plans:
+            name = p.deployment.name
+            p.jobs = [(i, r) for i, r in p.jobs if owns(ids[i], name, r)]
+    workers = sum(min(p.concurrency, len(p.jobs)) for p in plans)
+    global_slots = ConcurrencyLimit(run.concurrency) if workers > run.concurrency else None
+    shared = {}
+    for names, n in run.shared_limits:
+        limit = ConcurrencyLimit(n)  # one per group: a deployment is in one group at most
+        shared.update(dict.fromkeys(names, limit))
+    shared.update(capacity_group_limits(run.deps, set(shared)))
+    for plan in plans:
+        note = queueing_note(plan)
+        if note is not None and plan.jobs:
+            warnings.warn(note, RuntimeWarning, stacklevel=4)
+    return [
+        DeploymentRun(
+            plan,
+            run.shard.limits(plan.deployment, global_slots) if run.shard is not None else
+            deployment_limits(plan.deployment, retry_after_cap_s=run.backoff.max_retry_after_s,
+                              shared=shared.get(plan.deployment.name),
+                              global_slots=global_slots),
+            run.records, max_attempts=run.max_attempts, backoff=run.backoff, rng=run.rng,
+        )
+        for plan in plans
+    ]

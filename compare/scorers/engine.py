@@ -175,8 +175,6 @@ async def score_frame(
     references). `scorers` are Scorer objects or spec strings ("exact", "judge:DEP", ...).
     Rows not ok, or without a needed reference, score NaN with the reason in `explanation`.
     """
-    from compare.scorers.tournament import run_pairwise
-
     chosen = as_scorers(scorers)
     check_scorers(chosen)
     _needs_ctx(chosen, ctx)
@@ -187,7 +185,6 @@ async def score_frame(
             s.unparsed = s.errors = 0
     results: dict[str, ScorerResult] = {}
     jobs: list[Callable[[], Awaitable[None]]] = []
-    pairs: pd.DataFrame | None = None
     for s in chosen:
         if s.model_based and not isinstance(s, PairwiseScorer):
             results[s.name], scorer_jobs = _model_jobs(s, rows, rows.subset(s).reasons, ctx,
@@ -205,15 +202,7 @@ async def score_frame(
             await calls
         raise
     await calls
-    pair_frames = []
-    for s in chosen:
-        if isinstance(s, PairwiseScorer):
-            values, summaries, pair_frame = await run_pairwise(s, rows, ctx, concurrency)
-            results[s.name] = ScorerResult(values, _passed_from_values(s, values),
-                                           [None] * rows.n, summaries)
-            pair_frames.append(pair_frame)
-    if pair_frames:
-        pairs = pd.concat(pair_frames, ignore_index=True)
+    pairs = await _pairwise(chosen, rows, ctx, concurrency, results)
     ordered = {s.name: results[s.name] for s in chosen}
     return ScoredFrames(
         scores=_long_frame(rows, ordered),
@@ -221,6 +210,21 @@ async def score_frame(
         pairs=pairs,
         metadata={s.name: describe(s, results[s.name]) for s in chosen},
     )
+
+
+async def _pairwise(chosen: Sequence[Scorer], rows: FrameRows, ctx: Any, concurrency: int,
+                    results: dict[str, ScorerResult]) -> pd.DataFrame | None:
+    """Run the pairwise scorers over every pair of deployments; their verdicts as one frame."""
+    from compare.scorers.tournament import run_pairwise
+
+    frames = []
+    for s in chosen:
+        if isinstance(s, PairwiseScorer):
+            values, summaries, pair_frame = await run_pairwise(s, rows, ctx, concurrency)
+            results[s.name] = ScorerResult(values, _passed_from_values(s, values),
+                                           [None] * rows.n, summaries)
+            frames.append(pair_frame)
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def describe(scorer: Scorer, result: ScorerResult) -> dict[str, Any]:

@@ -242,7 +242,7 @@ def test_diff_gate_on_latency_says_how_many_times_slower(runs) -> None:
                            "over ")
     table = pd.read_csv(io.StringIO(proc.stdout))
     row = table[table["metric"] == "latency_s"].iloc[0]
-    assert row["ratio"] > 5 and bool(row["significant"])
+    assert row["ratio"] > 2 and bool(row["significant"])  # 60 ms TTFT against 2 ms
 
 
 def test_diff_usage_errors(runs, tmp_path) -> None:
