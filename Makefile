@@ -25,7 +25,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -q && sudo apt-get install -y -q chromium; \
-	  else echo "chromium is missing and cannot be installed without root: browser tests will be skipped"; fi; }
+	  else echo "chromium is missing and cannot be installed without root: browser tests will fail (COMPARE_SKIP_BROWSER=1 skips them)"; fi; }
 
 lint: install
 	$(BIN)/ruff check compare tests bench

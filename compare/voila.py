@@ -38,10 +38,13 @@ ENV_TOKEN = "COMPARE_APP_TOKEN"
 
 INTRO = """# compare — explorer
 
-Pick deployments, choose a prompt file or type prompts (one per line), set the parameters and
-press **Run**. Counters update as each answer arrives; **Stop** keeps what has finished.
-The tabs show the outputs side by side, charts (latency, TTFT vs decode tokens/s, status, per-prompt
-latency, tokens and cost), the records frame, and export to parquet or CSV."""
+Pick deployments, choose a prompt file or type prompts (one per line), set the parameters (and
+scorers, e.g. `exact, f1`) and press **Run**. Counters update as each answer arrives; **Stop**
+keeps what has finished. The tabs show the outputs side by side, charts (latency, TTFT vs decode
+tokens/s, status, per-prompt latency, tokens and cost), **compare** (leaderboard and paired
+differences per metric), **rate** (blind A/B votes, saved as you click), the records frame, export
+to parquet or CSV, and a saved run. Reloading the page reopens the newest run, so rating
+continues where it stopped."""
 
 APP_CODE = """from compare.voila import explorer_from_env
 explorer = explorer_from_env()
@@ -80,20 +83,24 @@ def _served_names(url: str, key: str) -> list[str]:
 
 
 def explorer_from_env() -> Any:
-    """The Explorer the app notebook shows: deployments from the app's environment."""
+    """The Explorer the app notebook shows: deployments from the app's environment, and the
+    newest run in the app's out directory when there is one."""
     from compare.explorer import Explorer
 
     out = os.environ.get(ENV_OUT) or None
     path = os.environ.get(ENV_DEPLOYMENTS_FILE)
+    endpoint = None if path else env_endpoint()
     if path:
-        return Explorer(deployments=path, out_dir=out)
-    endpoint = env_endpoint()
-    if endpoint is None:
+        explorer = Explorer(deployments=path, out_dir=out)
+    elif endpoint is not None:
+        explorer = Explorer(endpoint=endpoint, out_dir=out)
+    else:
         from compare.errors import ConfigError
 
         raise ConfigError(f"set {ENV_URL} and {ENV_KEY} (compare app does this) or "
                           f"{ENV_DEPLOYMENTS_FILE}", field="endpoint")
-    return Explorer(endpoint=endpoint, out_dir=out)
+    explorer.open_latest()  # a reloaded page shows the run it was on, votes counted
+    return explorer
 
 
 def write_app_notebook(directory: str | os.PathLike[str]) -> Path:

@@ -10,7 +10,8 @@ any `cached` row again: a record replayed from a checkpoint was not timed in thi
 Empty or all-error data never raises: the axes say "no timing rows" instead.
 
 Modules: `base` (figure class, colours, formats, timed rows), `latency` (distribution, TTFT vs
-decode), `counts` (status, tokens and cost), `heatmap` (per prompt × deployment), `dashboard`.
+decode), `counts` (status, tokens and cost), `heatmap` (per prompt × deployment), `quality` (a
+score beside latency and cost), `dashboard`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from compare.charts.counts import status_breakdown, tokens_and_cost
 from compare.charts.dashboard import dashboard
 from compare.charts.heatmap import latency_heatmap
 from compare.charts.latency import latency_distribution, ttft_vs_decode
+from compare.charts.quality import quality_chart
 
 __all__ = [
     "CHARTS",
@@ -30,6 +32,7 @@ __all__ = [
     "format_seconds",
     "latency_distribution",
     "latency_heatmap",
+    "quality_chart",
     "status_breakdown",
     "tokens_and_cost",
     "ttft_vs_decode",

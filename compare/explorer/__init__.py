@@ -1,10 +1,13 @@
 """The explorer: an ipywidgets front end over runner, results and charts.
 
 Thin by design: `widget` (the `Explorer` class: what the buttons do), `layout` (its widgets and
-their arrangement), `kernel` (one background task on the kernel's loop, startable from any
-thread), `html` (side-by-side table, counters and records frame as HTML strings, importable
-without ipywidgets). A run is an asyncio task in the kernel's own event loop, so the notebook
-stays responsive while it runs, and Stop cancels that task (finished records are kept).
+their arrangement), `saved` (export, open a saved run), `compare_tab` (leaderboard, paired
+comparisons and forest plot for a picked metric, ranking by human votes), `rate_tab` (blind A/B
+votes into the run directory's ratings.jsonl), `kernel` (one background task on the kernel's
+loop, startable from any thread), `html` (side-by-side table, counters and records frame as HTML
+strings, importable without ipywidgets). A run is an asyncio task in the kernel's own event
+loop, so the notebook stays responsive while it runs, and Stop cancels that task (finished
+records are kept).
 
 Notebooks and tests drive it without a browser::
 

@@ -85,7 +85,8 @@ def _cell(rows: pd.DataFrame) -> str:
             f'<div class="cmp-meta">{" · ".join(meta)}</div></td>')
 
 
-def _prompt_texts(results: Any, prompts: Any) -> dict[str, str]:
+def prompt_texts(results: Any, prompts: Any = None) -> dict[str, str]:
+    """Prompt id → text: from `prompts` (a PromptSet) when given, else saved with the run."""
     if prompts is not None:
         return {p.id: p.text for p in prompts}
     saved = results.prompt_table
@@ -103,7 +104,7 @@ def side_by_side_html(results: Any, prompts: Any = None) -> str:
     frame = results.frame
     if frame.empty:
         return "<p><i>No records yet.</i></p>"
-    texts = _prompt_texts(results, prompts)
+    texts = prompt_texts(results, prompts)
     names = results.deployments
     prompt_ids = list(dict.fromkeys([*(p.id for p in prompts or ()), *frame["prompt_id"]]))
     groups = {key: rows for key, rows in frame.groupby(["prompt_id", "deployment"], sort=False)}

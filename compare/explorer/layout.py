@@ -1,6 +1,7 @@
-"""The explorer's widgets and how they are arranged: deployment list and parameters, prompt inputs,
-Run/Stop, status line, live counters, and the tabs (side by side, charts, frame, export, open
-run).
+"""The explorer's widgets and how they are arranged: deployment list and parameters (scorers
+too), prompt inputs, Run/Stop, status line, live counters, and the tabs (side by side, charts,
+compare, rate, frame, export, open run). The compare and rate tabs are components of their own
+(`compare.explorer.compare_tab`, `compare.explorer.rate_tab`).
 
 `ExplorerView` only builds and paints; `compare.explorer.widget.Explorer` adds what the buttons do.
 """
@@ -19,10 +20,12 @@ import ipywidgets as w
 
 from compare import charts
 from compare.errors import ConfigError
+from compare.explorer.compare_tab import CompareTab
 from compare.explorer.html import frame_html, message_html, side_by_side_html
+from compare.explorer.rate_tab import RateTab
 from compare.prompts import PromptSet, demo_prompts, load_prompts
 
-TAB_TITLES: Final = ("side by side", "charts", "frame", "export", "open run")
+TAB_TITLES: Final = ("side by side", "charts", "compare", "rate", "frame", "export", "open run")
 _WIDE: Final = {"description_width": "110px"}
 
 
@@ -41,13 +44,16 @@ def chart_pngs(results: Any) -> list[tuple[str, bytes]]:
 class ExplorerView:
     """The explorer's widgets. `ui` is the whole layout."""
 
+    fixed_scorers: list[Any]  # Scorer objects given in code (typed specs are in scorers_text)
+
     def _build(self, names: Sequence[str], prompts: Any, params: dict[str, Any],
                selected: Sequence[str] | None, export_dir: str) -> None:
         self._build_inputs(names, params, selected)
         self._build_prompt_inputs(prompts)
         self._build_run_controls()
         self._build_tabs(export_dir)
-        parameters = w.VBox([self.temperature, self.max_tokens, self.repeats, self.concurrency])
+        parameters = w.VBox([self.temperature, self.max_tokens, self.repeats, self.concurrency,
+                             self.scorers_text])
         self.ui = w.VBox([
             w.HBox([self.deployment_select, parameters]),
             self.prompt_box,
@@ -71,6 +77,9 @@ class ExplorerView:
                                         description="repeats", style=_WIDE)
         self.concurrency = w.BoundedIntText(value=params["concurrency"], min=1, max=1024,
                                             description="concurrency", style=_WIDE)
+        self.scorers_text = w.Text(value=", ".join(params["scorers"]), description="scorers",
+                                   style=_WIDE, layout=w.Layout(width="420px"),
+                                   placeholder="e.g. exact, f1, judge:DEPLOYMENT (empty: none)")
 
     def _build_prompt_inputs(self, prompts: Any) -> None:
         self.prompt_source = w.ToggleButtons(options=["file", "typed"], description="prompts",
@@ -111,7 +120,10 @@ class ExplorerView:
         self.open_button = w.Button(description="Open", icon="folder-open")
         self.open_status = w.HTML("<i>Shows a saved run in these tabs; nothing is sent.</i>")
         opener = w.VBox([w.HBox([self.open_dir, self.open_button]), self.open_status])
-        self.tabs = w.Tab(children=[self.outputs, self.charts, self.frame_view, export, opener])
+        self.compare_tab = CompareTab()
+        self.rate_tab = RateTab(on_vote=self.compare_tab.refresh_votes)
+        self.tabs = w.Tab(children=[self.outputs, self.charts, self.compare_tab.ui,
+                                    self.rate_tab.ui, self.frame_view, export, opener])
         for i, title in enumerate(TAB_TITLES):
             self.tabs.set_title(i, title)
 
@@ -144,6 +156,14 @@ class ExplorerView:
         path = self.prompt_file.value.strip()
         return load_prompts(path) if path else demo_prompts()
 
+    def scorer_list(self) -> list[Any]:
+        """The next run's scorers: those given in code, then the specs typed (comma-separated;
+        a wrong spec raises ConfigError naming it)."""
+        from compare.scorers import as_scorers
+
+        typed = [spec.strip() for spec in self.scorers_text.value.split(",") if spec.strip()]
+        return [*self.fixed_scorers, *as_scorers(typed)]
+
     def _overrides(self) -> dict[str, Any]:
         return {"temperature": float(self.temperature.value),
                 "max_tokens": int(self.max_tokens.value)}
@@ -166,6 +186,7 @@ class ExplorerView:
     def _render_tables(self, results: Any, prompts: PromptSet | None) -> None:
         self.outputs.value = side_by_side_html(results, prompts)
         self.frame_view.value = frame_html(results)
+        self.rate_tab.show(results, prompts)
 
     def _show_charts(self, pngs: Sequence[tuple[str, bytes]]) -> None:
         # flex-start: images keep their natural size (a stretched PNG looks blurred).
@@ -182,8 +203,10 @@ class ExplorerView:
         self._render_tables(results, prompts)
         # Drawing PNGs takes a second or two: do it off the event loop so the kernel stays live.
         self._show_charts(await asyncio.to_thread(chart_pngs, results))
+        await self.compare_tab.render(results)
 
     def _render_now(self, results: Any, prompts: PromptSet | None) -> None:
         """Fill the tabs from `results` without an event loop (a script, a plain console)."""
         self._render_tables(results, prompts)
         self._show_charts(chart_pngs(results))
+        self.compare_tab.render_now(results)

@@ -1,5 +1,6 @@
 """The explorer's files: export what the tabs show (parquet + manifest, or CSV), and open a saved
-run directory into the tabs without sending anything (the "open run" tab, `Explorer.open`).
+run directory into the tabs without sending anything (the "open run" tab, `Explorer.open`, and
+`open_latest`, with which `compare app` shows a reloaded page the run it was rating).
 
 `SavedRuns` adds this to the widgets of `compare.explorer.layout.ExplorerView`;
 `compare.explorer.widget.Explorer` adds runs on top.
@@ -17,6 +18,19 @@ from compare.explorer.html import counters_html, message_html
 from compare.explorer.kernel import BackgroundTask
 from compare.explorer.layout import ExplorerView
 from compare.results import Results
+from compare.run_dir import RECORDS_FILE, RESULTS_FILE
+
+
+def latest_run(directory: str | os.PathLike[str]) -> Path | None:
+    """The run directory under `directory` whose records were written last, or None."""
+    stamps = {}
+    base = Path(directory)
+    for run in base.iterdir() if base.is_dir() else ():
+        files = [run / RECORDS_FILE, run / RESULTS_FILE]
+        times = [f.stat().st_mtime_ns for f in files if f.is_file()]
+        if times:
+            stamps[run] = max(times)
+    return max(stamps, key=stamps.__getitem__) if stamps else None
 
 
 class SavedRuns(ExplorerView):
@@ -25,6 +39,7 @@ class SavedRuns(ExplorerView):
     results: Results | None
     prompts: Any
     background: BackgroundTask
+    out_dir: Path | None
 
     # -- export ------------------------------------------------------------------------------
 
@@ -78,6 +93,12 @@ class SavedRuns(ExplorerView):
         self.open_dir.value = str(path)
         self._show_saved(results, path)
         return results
+
+    def open_latest(self) -> Results | None:
+        """Open the newest run under `out_dir` (ratings continue where they stopped); None when
+        there is none. Run stays available."""
+        latest = latest_run(self.out_dir) if self.out_dir is not None else None
+        return self.open_run(latest) if latest is not None else None
 
     def _show_saved(self, results: Results, path: Path) -> None:
         self.results = results

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from compare.deployments import Deployment
 from compare.errors import CompareError, ConfigError
@@ -23,6 +23,9 @@ from compare.explorer.saved import SavedRuns
 from compare.prompts import PromptSet
 from compare.records import Record
 from compare.results import Results
+
+if TYPE_CHECKING:  # compare.scorers loads every built-in scorer: only when a run needs them
+    from compare.scorers.base import Scorer
 
 LIVE_EVERY_S: Final = 0.2  # at most five counter repaints a second, however fast records arrive
 
@@ -46,6 +49,10 @@ class Explorer(SavedRuns):
     bundled demo set. `out_dir`: where runs checkpoint (`<out_dir>/<run_id>/records.jsonl`) and
     where Export writes by default. `run`: a saved run directory to show at once; with no
     deployments the explorer only browses it (`Explorer.open(run_dir)`), Run stays off.
+    `scorers`: score each run's answers (specs such as "exact" or "judge:DEPLOYMENT", or Scorer
+    objects); the specs fill the scorers field, which the user can edit, and a judge may be any
+    deployment the explorer knows, selected or not. The compare tab ranks by the scores, the
+    rate tab collects blind A/B votes into the run directory.
     """
 
     def __init__(
@@ -61,6 +68,7 @@ class Explorer(SavedRuns):
         concurrency: int = 8,
         selected: Sequence[str] | None = None,
         run: str | os.PathLike[str] | None = None,
+        scorers: Sequence[Scorer | str] | None = None,
     ) -> None:
         browse = run is not None and deployments is None and endpoint is None
         self.deployments = [] if browse else _deployments(deployments, endpoint)
@@ -75,8 +83,10 @@ class Explorer(SavedRuns):
         self._names: list[str] = []
         self._total = 0
         self._last_paint = 0.0
+        self.fixed_scorers = [s for s in scorers or () if not isinstance(s, str)]
         params = {"temperature": temperature, "max_tokens": max_tokens, "repeats": repeats,
-                  "concurrency": concurrency}
+                  "concurrency": concurrency,
+                  "scorers": [s for s in scorers or () if isinstance(s, str)]}
         export_dir = str(self.out_dir or Path("runs") / "explorer")
         self._build([d.name for d in self.deployments], prompts, params, selected, export_dir)
         self.run_button.on_click(self._guard(self.run_clicked))
@@ -161,13 +171,14 @@ class Explorer(SavedRuns):
                 raise ConfigError("select at least one deployment", field="deployments")
             deployments = [d for d in self.deployments if d.name in chosen]
             self.prompts = self.prompt_set()
+            scorers = self.scorer_list()
         except CompareError as exc:
             self.error = exc
             self._say(f"cannot run: {exc}", error=True)
             return None
         self._start(deployments, self.prompts)
         prompts = self.prompts
-        return self.background.start(lambda: self._run(deployments, prompts))
+        return self.background.start(lambda: self._run(deployments, prompts, scorers))
 
     def stop_clicked(self, _button: Any = None) -> None:
         """Cancel the running task (the Stop button); finished records are kept."""
@@ -199,24 +210,29 @@ class Explorer(SavedRuns):
                   f"deployments × {self.repeats.value} repeats…")
         self._paint_counters(force=True)
 
-    async def _run(self, deployments: list[Deployment], prompts: PromptSet) -> Results | None:
+    async def _run(self, deployments: list[Deployment], prompts: PromptSet,
+                   scorers: list[Any]) -> Results | None:
         from compare.runner import arun  # imported late: the widget module loads fast
 
         started = time.perf_counter()
         results: Results | None = None
+        run_dir = self._run_dir()
         try:
             results = await arun(
-                prompts, deployments, repeats=int(self.repeats.value),
-                out=self._run_dir(), concurrency=int(self.concurrency.value), progress=False,
-                on_record=self._on_record, **self._overrides())
+                prompts, deployments, repeats=int(self.repeats.value), out=run_dir,
+                concurrency=int(self.concurrency.value), progress=False,
+                on_record=self._on_record, scorers=scorers or None,
+                score_with=self.deployments if scorers else None, **self._overrides())
         except asyncio.CancelledError:
             self.stopped = True
         except Exception as exc:  # shown in the status line; wait() re-raises it
             self.error = exc
         try:
             if results is None or len(results) < len(self.records):
-                # Stopped or failed: everything that finished is still shown and exportable.
-                results = Results.from_records(self.records)
+                # Stopped or failed: everything that finished is still shown, exportable and
+                # rated into the run directory that holds its checkpoint.
+                keep = run_dir if run_dir is not None and run_dir.is_dir() else None
+                results = Results.from_records(self.records, path=keep)
             self.results = results
             self._paint_counters(force=True)
             elapsed = time.perf_counter() - started

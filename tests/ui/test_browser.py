@@ -3,6 +3,12 @@
 Each test starts its own server on 127.0.0.1 with temporary Jupyter/IPython dirs, opens the page,
 selects two deployments, clicks Run, waits for the side-by-side table and a chart image, and saves
 a screenshot into the test's tmp_path (copied to test-output/ in the repo, which git ignores).
+The rate tab's votes are clicked in the page, the page reloaded (a new kernel in Voila), and the
+votes found again on disk and in the counter.
+
+Chromium is Debian's (`make browser` installs it; playwright drives it via executable_path, no
+downloaded browser build). Without it these tests fail, saying so, unless COMPARE_SKIP_BROWSER=1
+asks to skip them: a browser test that silently skips would pass CI without testing anything.
 """
 
 from __future__ import annotations
@@ -19,12 +25,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+SKIP_VARIABLE = "COMPARE_SKIP_BROWSER"
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["smollm2-precise", "sim-fast", "sim-slow"]
 CHROMIUM_ARGS = [
@@ -38,13 +44,50 @@ LAB_OVERRIDES = {
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
 }
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="/usr/bin/chromium is missing (apt-get install chromium; "
-                              "`make browser` does it)"),
-    pytest.mark.timeout(300),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+
+def find_chromium(fallback: Path = Path("/usr/bin/chromium")) -> Path | None:
+    """Debian's chromium on PATH (as the Makefile looks for it), else at `fallback`."""
+    found = shutil.which("chromium")
+    if found:
+        return Path(found)
+    return fallback if fallback.is_file() else None
+
+
+def chromium_or_fail(find: Callable[[], Path | None] = find_chromium) -> Path:
+    """The chromium to drive; without one, fail (or skip when COMPARE_SKIP_BROWSER=1)."""
+    found = find()
+    if found is not None:
+        return found
+    if os.environ.get(SKIP_VARIABLE) == "1":
+        pytest.skip(f"chromium not found; browser tests skipped because {SKIP_VARIABLE}=1")
+    pytest.fail(f"chromium not found on PATH nor at /usr/bin/chromium: install Debian's "
+                f"chromium (`make browser`, or apt-get install chromium), or set "
+                f"{SKIP_VARIABLE}=1 to skip the real-browser tests", pytrace=False)
+
+
+def test_chromium_is_found_on_path_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    on_path = tmp_path / "bin" / "chromium"
+    on_path.parent.mkdir()
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    fallback = tmp_path / "usr-bin-chromium"
+    fallback.write_text("")
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    assert find_chromium(fallback) == on_path
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert find_chromium(fallback) == fallback
+    assert find_chromium(tmp_path / "nowhere") is None
+
+
+def test_missing_chromium_fails_unless_told_to_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SKIP_VARIABLE, raising=False)
+    with pytest.raises(pytest.fail.Exception, match=r"make browser.*COMPARE_SKIP_BROWSER=1"):
+        chromium_or_fail(lambda: None)
+    monkeypatch.setenv(SKIP_VARIABLE, "1")
+    with pytest.raises(pytest.skip.Exception, match="skipped because COMPARE_SKIP_BROWSER=1"):
+        chromium_or_fail(lambda: None)
 
 
 def free_port() -> int:
@@ -122,10 +165,11 @@ def endpoint():
 
 @pytest.fixture
 def browser_page(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
+    executable = chromium_or_fail()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -220,11 +264,9 @@ def test_explorer_in_jupyterlab(endpoint, browser_page, tmp_path: Path) -> None:
         stop(proc)
 
 
-def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
-    import psutil
-    from playwright.sync_api import expect
-
-    port, token = free_port(), secrets.token_hex(16)
+def start_app(tmp_path: Path, token: str) -> tuple[subprocess.Popen, int, Path]:
+    """`compare app` on sim-fast and sim-slow, runs under tmp_path/runs: (process, port, log)."""
+    port = free_port()
     env = jupyter_env(tmp_path / "jupyter", COMPARE_APP_TOKEN=token)
     log = tmp_path / "app.log"
     with log.open("w") as log_file:
@@ -232,9 +274,18 @@ def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
             [sys.executable, "-m", "compare.voila", "--port", str(port), "--only",
              "sim-fast,sim-slow", "--out", str(tmp_path / "runs")],
             env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp_path)
+    wait_for_port(port, proc, log)
+    return proc, port, log
+
+
+def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
+    import psutil
+    from playwright.sync_api import expect
+
+    token = secrets.token_hex(16)
+    proc, port, log = start_app(tmp_path, token)
     children: list = []
     try:
-        wait_for_port(port, proc, log)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert token not in " ".join(" ".join(c.cmdline()) for c in children if c.is_running())
         page = browser_page
@@ -262,3 +313,71 @@ def test_compare_app_in_voila(browser_page, tmp_path: Path) -> None:
     _gone, alive = psutil.wait_procs(children, timeout=15)
     assert not alive, f"left running: {[p.pid for p in alive]}"
     assert "compare app: serving" in log.read_text()
+
+
+def tab(page, title: str):
+    return page.locator(".widget-tab .lm-TabBar-tab", has_text=re.compile(f"^{title}$")).first
+
+
+def counter(page, text: str):
+    return page.locator(".widget-html", has_text=text).first
+
+
+def test_rate_tab_votes_survive_a_reload(browser_page, tmp_path: Path) -> None:
+    """Votes clicked in the app are on disk at once; a reloaded page (a new kernel) reopens the
+    newest run, counts them, and shows the next pair; the compare tab ranks by them."""
+    from playwright.sync_api import expect
+
+    from compare.ratings import plan_pairs
+    from compare.results import Results
+
+    token = secrets.token_hex(16)
+    proc, port, _log = start_app(tmp_path, token)
+    try:
+        page = browser_page
+        url = f"http://127.0.0.1:{port}/?token={token}"
+        page.goto(url)
+        drive_explorer(page, expect, "run #1 done: 16 records")
+        run_dir = next((tmp_path / "runs").glob("explorer-*"))
+        pairs = plan_pairs(Results.load(run_dir).frame, seed=0)
+        total = len(pairs)
+        assert total >= 4
+        tab(page, "rate").click()
+        expect(counter(page, f"votes given: 0 / {total} pairs")).to_be_visible(timeout=10_000)
+        answers = page.locator(".cmp-rate-answer")
+        expect(answers.first).to_be_visible()
+        assert "sim-" not in " ".join(answers.all_inner_texts())  # names hidden
+        page.locator(".widget-text input[placeholder^='optional: why']").first.fill("clearer")
+        page.locator("button.widget-button:text-is('A better')").first.click()
+        expect(counter(page, f"votes given: 1 / {total} pairs")).to_be_visible(timeout=10_000)
+        reveal = f"A was {pairs[0].left}, B was {pairs[0].right}"
+        expect(page.locator(".widget-html", has_text=reveal).first).to_be_visible()
+        page.locator("button.widget-button:text-is('tie')").first.click()
+        expect(counter(page, f"votes given: 2 / {total} pairs")).to_be_visible(timeout=10_000)
+        votes = (run_dir / "ratings.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(v)["vote"] for v in votes] == ["left", "tie"]
+        assert json.loads(votes[0])["note"] == "clearer"
+
+        page.reload()  # Voila starts a new kernel: the explorer reopens the newest run
+        expect(page.locator(".widget-html", has_text=f"opened {run_dir}").first).to_be_visible(
+            timeout=120_000)
+        tab(page, "rate").click()
+        expect(counter(page, f"votes given: 2 / {total} pairs")).to_be_visible(timeout=30_000)
+        shown = page.locator(".widget-html:visible", has_text=pairs[2].prompt_id)
+        expect(shown.first).to_be_visible()
+        page.locator("button.widget-button:text-is('B better')").first.click()
+        expect(counter(page, f"votes given: 3 / {total} pairs")).to_be_visible(timeout=10_000)
+        save_screenshot(page, tmp_path, "voila-rate-tab.png")
+        lines = (run_dir / "ratings.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(v)["vote"] for v in lines] == ["left", "tie", "right"]
+
+        tab(page, "compare").click()
+        expect(page.locator(".widget-html", has_text="Ranked by your votes (3 in ratings.jsonl)"
+                            ).first).to_be_visible(timeout=60_000)
+        expect(page.locator("table.cmp-stats").first).to_be_visible()
+        forest = page.locator(".widget-tab img.widget-image:visible").first
+        expect(forest).to_be_visible(timeout=30_000)
+        save_screenshot(page, tmp_path, "voila-compare-tab.png")
+        assert not [e for e in page.errors if "widget" in e.lower()], page.errors
+    finally:
+        stop(proc)

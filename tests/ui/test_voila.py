@@ -69,3 +69,26 @@ async def test_explorer_from_env(sim_endpoint, monkeypatch, tmp_path: Path) -> N
     monkeypatch.delenv(voila.ENV_URL)
     with pytest.raises(Exception, match=voila.ENV_URL):
         voila.explorer_from_env()
+
+
+async def test_app_explorer_reopens_the_newest_run(sim_endpoint, monkeypatch,
+                                                   tmp_path: Path) -> None:
+    # A reloaded app page gets a new kernel: it shows the run it was on, so rating continues.
+    first = Explorer(endpoint=sim_endpoint, prompts=["one"], out_dir=tmp_path, max_tokens=4)
+    first.select(["sim-fast"])
+    first.run_clicked()
+    await first.wait()
+    first.run_clicked()
+    newest = await first.wait()
+    assert newest is not None and newest.path is not None
+    (tmp_path / "export").mkdir()  # an export directory without results is not a run
+    monkeypatch.setenv(voila.ENV_URL, sim_endpoint.url)
+    monkeypatch.setenv(voila.ENV_KEY, sim_endpoint.api_key)
+    monkeypatch.setenv(voila.ENV_NAMES, "sim-fast")
+    monkeypatch.setenv(voila.ENV_OUT, str(tmp_path))
+    monkeypatch.delenv(voila.ENV_DEPLOYMENTS_FILE, raising=False)
+    explorer = voila.explorer_from_env()
+    await explorer.wait()
+    assert explorer.open_dir.value == str(newest.path)
+    assert f"opened {newest.path}: 1 records" in explorer.status.value
+    assert not explorer.run_button.disabled  # the app can still run
