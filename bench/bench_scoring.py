@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import common_args, header, table, write_section
+from _common import common_args, header, results_path, table, write_section
 
 from compare.prompts import PromptSet, load_prompts
 from compare.scorers import parse_scorer_spec, score_frame_sync
@@ -165,8 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([label, f"{took:.2f}", f"{cpu:.2f}", f"{n / took / 1000:.0f}k",
                      f"{delta:.0f}"])
     summed = sum(float(r[1]) for r in rows[:-1])
+    together = rows[-1]
+    goals = [
+        {"goal": "scoring 100k records with every non-model scorer ≤ 10 s",
+         "result": f"{together[1]} s wall, {together[2]} s CPU", "met": float(together[2]) <= 10},
+        {"goal": "… at ≤ +200 MB RSS", "result": f"+{together[4]} MB",
+         "met": float(together[4]) <= 200},
+    ]
     body = "\n".join([
-        header("6. Scoring: non-model scorers", args.smoke),
+        header("7. Scoring: non-model scorers", args.smoke),
         f"{n:,} records ({frame['output'].isna().sum():,} failed rows), "
         f"{frame['output'].dropna().str.len().mean():.0f} characters per output on average, "
         f"{frame['output'].nunique():,} distinct outputs. Imports and set-up (warm-up): "
@@ -177,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nSum of the scorers alone (wall): {summed:.2f} s.",
     ])
     print(body)
-    if args.results is not None:
-        write_section("scoring", body, args.results)
+    write_section("scoring", body, results_path(args), goals if n >= 100_000 else None)
     return 0
 
 

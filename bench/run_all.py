@@ -26,6 +26,8 @@ BENCHES = {
     "endpoint": "bench_endpoint.py",
     "shards": "bench_shards.py",
     "batch-client": "bench_batch_client.py",
+    "scoring": "bench_scoring.py",
+    "stats": "bench_stats.py",
 }
 # bench_endpoint.py (the local endpoint's own benchmark) prints its table without writing
 # RESULTS.md; these are its smoke arguments (it needs > 8 tokens to time decoding).
