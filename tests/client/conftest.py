@@ -58,6 +58,8 @@ FAULT_CONFIG: dict[str, Any] = {
             ]
         ),
         "limited": _sim(capacity={"rpm": 1000, "tpm": 1000000}),
+        "vectors": {"backend": "simulated", "model_type": "embeddings",
+                    "simulated": {"seed": 5, "dimensions": 16}},
         **{f"f-{code}": _fault(code) for code in STATUS_FAULTS},
         "f-429": _fault("429", retry_after_s=1.5),
         "f-429-ms": _fault("429_retry_after_ms", retry_after_s=2.25),

@@ -537,3 +537,24 @@ async def test_client_recovers_after_transient_faults(
         assert ok.finish_reason == "stop" and ok.text.startswith(info.value.partial.text)
         assert pool.connections_opened == 2
     assert ep.stats()["flaky"]["received"] == 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_embeddings_through_every_adapter(fault_endpoint: LocalEndpoint, kind: str) -> None:
+    d = dep(fault_endpoint, kind, "vectors", price_input_per_1k=1.0)
+    async with open_endpoint(d) as endpoint:
+        comp = await endpoint.embed(["a red apple", "a red apple", "tax law reform"])
+    vectors = comp.embeddings
+    assert vectors is not None and [len(v) for v in vectors] == [16, 16, 16]
+    assert vectors[0] == vectors[1] and vectors[0] != vectors[2]
+    assert comp.prompt_tokens == 9 and comp.completion_tokens == 0
+    assert comp.ended_at >= comp.sent_at and comp.headers.get("x-request-id")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_embeddings_errors_are_ours(fault_endpoint: LocalEndpoint, kind: str) -> None:
+    d = dep(fault_endpoint, kind, "ok")  # a chat deployment: no embeddings there
+    async with open_endpoint(d) as endpoint:
+        with pytest.raises(EndpointError) as info:
+            await endpoint.embed(["x"])
+    assert info.value.http_status in (400, 404)
