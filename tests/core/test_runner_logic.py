@@ -682,3 +682,26 @@ def test_python_users_see_the_first_failure_per_deployment() -> None:
         "  bad: 2 failed, first: AuthenticationError: HTTP 401: key refused — check the key in "
         "AZURE_AI_CHAT_KEY",
     ]
+
+
+async def test_a_deployment_that_stops_answering_mid_run_is_stopped() -> None:
+    # Its first request is fine; then every attempt gets no HTTP answer (the server went away):
+    # after MAX_UNREACHABLE_IN_A_ROW such attempts in a row the rest are not sent.
+    from compare.runner.measure import MAX_UNREACHABLE_IN_A_ROW
+
+    def script(req: ChatRequest, attempt: int):
+        if req.messages[-1]["content"] != "q0":
+            return errors.TransportError("no HTTP answer from 'a' at 127.0.0.1:9: connection "
+                                         "refused")
+        return None
+
+    ep = FakeEndpoint(script=script)
+    res = await _run({"a": ep}, prompts=[{"id": f"q{i}", "prompt": f"q{i}"} for i in range(40)],
+                     max_attempts=3, deps=deployments("a", concurrency=2))
+    f = res.frame
+    assert f.loc[f["prompt_id"] == "q0", "status"].item() == "ok"
+    sent = int(f["attempts"].sum()) - 1
+    assert MAX_UNREACHABLE_IN_A_ROW <= sent <= MAX_UNREACHABLE_IN_A_ROW + 2
+    stopped = f[f["attempts"] == 0]
+    assert len(stopped) >= 30 and stopped["error_message"].str.startswith(
+        "not sent: deployment 'a' was stopped after it gave no HTTP answer to 8 attempts").all()

@@ -25,7 +25,6 @@ import pytest
 from compare.deployments import Deployment
 from compare.deployments_file import local_deployments
 from compare.runner import Backoff, run
-from compare.runner.measure import MAX_UNREACHABLE_IN_A_ROW
 from compare.server.local import local_endpoint
 
 from ._support import SIM, free_port, one_row_per_key, sim_dep
@@ -209,22 +208,28 @@ def test_fault(server: Any, fault: str, kind: str, stream: bool) -> None:
     elif case.fault in ("401", "403"):
         _check_auth(case, faulty)
     elif case.fault == "connection_refused":
-        _check_unreachable(case, faulty)
+        _check_unreachable(case, faulty, "connection refused")
+    elif case.fault == "reset_before_response":
+        _check_unreachable(case, faulty, "connection reset")
     else:
         _check_failing(case, faulty)
 
 
-def _check_unreachable(case: Case, faulty: Any) -> None:
-    """No HTTP answer at all: retried, then the deployment is stopped after
-    MAX_UNREACHABLE_IN_A_ROW attempts in a row instead of retrying every row."""
-    for _, row in faulty.iterrows():
-        assert row["status"] == case.status, row.to_dict()
+def _check_unreachable(case: Case, faulty: Any, cause: str) -> None:
+    """No HTTP answer at all (refused, reset before any answer): the deployment's first
+    request goes alone and is retried; when it never gets an answer the deployment is stopped
+    and its other rows say so instead of being sent (and retried) one by one."""
+    sent = faulty[faulty["attempts"] > 0]
+    assert len(sent) == 1, faulty[["prompt_id", "repeat", "attempts", "error_message"]]
+    first = sent.iloc[0]
+    assert (first["status"], first["error_type"]) == (case.status, case.error_type)
+    assert case.message in first["error_message"] and cause in first["error_message"]
+    assert first["attempts"] == MAX_ATTEMPTS  # retried before being declared unusable
+    for _, row in faulty[faulty["attempts"] == 0].iterrows():
         assert row["error_type"] == case.error_type, row.to_dict()
-        assert case.message in (row["error_message"] or ""), row["error_message"]
-        assert "connection refused" in row["error_message"], row["error_message"]
-        assert 1 <= row["attempts"] <= MAX_ATTEMPTS, row.to_dict()
-    total = int(faulty["attempts"].sum())
-    assert MAX_UNREACHABLE_IN_A_ROW <= total <= MAX_UNREACHABLE_IN_A_ROW + len(faulty), total
+        assert row["error_message"].startswith(
+            f"not sent: deployment {row['deployment']!r} was stopped after its first request "
+            f"failed ({case.message}"), row["error_message"]
 
 
 def _check_failing(case: Case, faulty: Any) -> None:
