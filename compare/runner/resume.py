@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from compare.checkpoint import REQUEST_HASH_KEY, Checkpoint, latest_by_key
 from compare.deployments import Deployment
@@ -131,11 +132,22 @@ def check_same_run(out: Path, deployments: Sequence[Deployment], prompt_ids: Seq
         now = names.get(str(before.get("name"))) if isinstance(before, Mapping) else None
         if now is not None:
             after = now.to_dict()
-            if any(before.get(k) != after.get(k) for k in _TARGET):
+            if any(_same(k, before.get(k)) != _same(k, after.get(k)) for k in _TARGET):
                 raise ConfigError(
                     f"holds rows of deployment {now.name!r} from another target "
                     f"({before.get('kind')} {before.get('endpoint')}, deployment "
                     f"{before.get('deployment')!r}) — {_FIX}", source=str(out))
+
+
+def _same(key: str, value: object) -> object:
+    """A target field as compared across runs: a loopback endpoint's port is left out (the
+    local endpoint takes a free port each time it starts)."""
+    if key != "endpoint" or not isinstance(value, str):
+        return value
+    parts = urlsplit(value)
+    if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return parts._replace(netloc=parts.hostname).geturl()
+    return value
 
 
 def start_fresh(out: Path) -> None:

@@ -635,9 +635,13 @@ async def test_resume_refuses_another_comparison_and_fresh_starts_over(tmp_path)
         await _run({"b": FakeEndpoint()}, out=out)
     with pytest.raises(errors.ConfigError, match="holds rows of another prompt set"):
         await _run({"a": FakeEndpoint()}, out=out, prompts=["other"])
-    moved = deployments("a")[0].replace(endpoint="http://127.0.0.1:10")
+    moved = deployments("a")[0].replace(endpoint="https://other.example.com")
     with pytest.raises(errors.ConfigError, match="holds rows of deployment 'a' from another"):
         await _run({"a": FakeEndpoint()}, out=out, deps=[moved])
+    # The local endpoint takes a new port each time it starts: a loopback port is not a move.
+    restarted = deployments("a")[0].replace(endpoint="http://127.0.0.1:10")
+    res = await _run({"a": FakeEndpoint()}, out=out, deps=[restarted])
+    assert res.frame["cached"].all()
     # Extending the run (one more prompt) resumes; fresh=True starts over.
     ep = FakeEndpoint()
     res = await _run({"a": ep}, out=out, prompts=[*PROMPTS, "delta four"])
