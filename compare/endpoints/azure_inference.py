@@ -36,6 +36,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
 
 from compare.deployments import DEFAULT_API_VERSION, Deployment
+from compare.endpoints.aiohttp_session import traced_session
 from compare.endpoints.base import ChatRequest, Completion
 from compare.endpoints.completion import (
     Accumulator,
@@ -44,7 +45,7 @@ from compare.endpoints.completion import (
     unexpected_response,
 )
 from compare.endpoints.http_errors import Call, http_error, lower_headers, translate
-from compare.endpoints.send_clock import SendClock, on_request_written
+from compare.endpoints.send_clock import SendClock
 from compare.endpoints.sse import consume_sse
 from compare.errors import EndpointError
 
@@ -115,21 +116,7 @@ class AzureInferenceClient:
         # Built lazily inside the running loop: aiohttp sessions belong to one event loop.
         # No await between the check and the assignment, so concurrent first calls share it.
         if self._sdk is None:
-            trace = aiohttp.TraceConfig()
-            trace.on_connection_create_end.append(self._on_connection)
-            # Not on_request_headers_sent: aiohttp only buffers the headers then, and writes
-            # them with the first body chunk (on Python < 3.12 from a task of its own, which can
-            # run much later with many requests in flight).
-            trace.on_request_chunk_sent.append(on_request_written)
-            self._session = aiohttp.ClientSession(
-                # No pool cap: the runner's concurrency limit is the only one, so no request
-                # waits for a connection after its send time was taken.
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
-                trace_configs=[trace],
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-                trust_env=True,
-            )
+            self._session = traced_session(self._on_connection)
             transport = AioHttpTransport(session=self._session, session_owner=False)
             self._sdk = ChatCompletionsClient(
                 self.endpoint,

@@ -35,10 +35,11 @@ import httpx2
 import openai
 
 from compare.deployments import Deployment
+from compare.endpoints.aiohttp_session import traced_session
 from compare.endpoints.base import ChatRequest, Completion
 from compare.endpoints.completion import Accumulator, embeddings_completion, require_finish
 from compare.endpoints.http_errors import Call, lower_headers, translate
-from compare.endpoints.send_clock import SendClock, on_request_written
+from compare.endpoints.send_clock import SendClock
 from compare.endpoints.sse import consume_sse
 
 try:  # the transport behind openai.DefaultAioHttpClient, built here on our own session
@@ -75,18 +76,7 @@ class OpenAISDKClient:
         # Built lazily inside the running loop: aiohttp sessions belong to one event loop.
         # No await between the check and the assignment, so concurrent first calls share it.
         if self._sdk is None:
-            trace = aiohttp.TraceConfig()
-            trace.on_connection_create_end.append(self._on_connection)
-            # Not on_request_headers_sent: aiohttp only buffers the headers then, and writes
-            # them with the first body chunk.
-            trace.on_request_chunk_sent.append(on_request_written)
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
-                trace_configs=[trace],
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,  # httpx2 decodes content-encoding itself
-                trust_env=True,  # proxies from the environment, resolved by aiohttp
-            )
+            self._session = traced_session(self._on_connection)
             self._http = openai.DefaultAioHttpClient(
                 transport=AiohttpTransport(client=self._session),
                 timeout=httpx2.Timeout(120.0, connect=10.0),
