@@ -23,6 +23,10 @@ from compare.stats.frames import check_frame, deployments_of, prompt_table, usab
 from compare.stats.metrics import MetricInfo, metric_info
 
 P50_RESAMPLES: Final = 1000
+# Above this many timed rows in one deployment the p50 interval is resampled out of core-sized
+# arrays (`_p50_interval_large`): scipy's vectorised bootstrap would hold batch × rows floats.
+LARGE_ROWS: Final = 200_000
+P50_RESAMPLES_LARGE: Final = 200
 SEED: Final = 20241104
 COLUMNS: Final = (
     "n_prompts", "n_obs", "mean", "se", "ci_low", "ci_high", "interval", "rank",
@@ -72,6 +76,8 @@ def p50_interval(rows: pd.DataFrame, level: float) -> tuple[float, float, float]
     Whole prompts are resampled (`scipy.stats.bootstrap` on prompt indices) because repeats of
     one prompt are not independent of each other.
     """
+    if rows["latency_s"].notna().sum() > LARGE_ROWS:
+        return _p50_interval_large(rows, level)
     padded = _padded(rows, "latency_s")
     if padded.size == 0:
         return math.nan, math.nan, math.nan
@@ -92,6 +98,28 @@ def p50_interval(rows: pd.DataFrame, level: float) -> tuple[float, float, float]
         random_state=np.random.default_rng(SEED),
     )
     return p50, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _p50_interval_large(rows: pd.DataFrame, level: float) -> tuple[float, float, float]:
+    """The same interval (whole prompts resampled, percentile method) for millions of rows:
+    values sorted once; each resample weighs every value by how often its prompt was drawn
+    and takes the weighted median from the cumulative weights — memory linear in the rows,
+    P50_RESAMPLES_LARGE resamples, seeded."""
+    timed = rows[rows["latency_s"].notna()]
+    values = timed["latency_s"].to_numpy(dtype=float)
+    codes, uniques = pd.factorize(timed["prompt_id"])
+    order = np.argsort(values, kind="stable")
+    values, codes = values[order], codes[order]
+    rng = np.random.default_rng(SEED)
+    n_prompts = len(uniques)
+    medians = np.empty(P50_RESAMPLES_LARGE)
+    for i in range(P50_RESAMPLES_LARGE):
+        drawn = np.bincount(rng.integers(0, n_prompts, n_prompts), minlength=n_prompts)
+        cumulative = np.cumsum(drawn[codes])
+        medians[i] = values[np.searchsorted(cumulative, cumulative[-1] / 2.0)]
+    tail = (1 - level) / 2
+    low, high = np.quantile(medians, [tail, 1 - tail])
+    return float(np.percentile(values, 50)), float(low), float(high)
 
 
 def _extras(frame: pd.DataFrame, deployment: str, level: float) -> dict[str, float]:

@@ -98,3 +98,19 @@ def test_cost_per_1k_prompts() -> None:
         expected = per_prompt(frame, dep, "cost").mean() * 1000
         assert board.loc[dep, "cost_per_1k_prompts"] == pytest.approx(expected)
     assert 2.0 <= board.loc["a", "cost_per_1k_prompts"] <= 2.2
+
+
+def test_p50_interval_for_millions_of_rows_agrees_with_the_bootstrap(monkeypatch) -> None:
+    # The out-of-core path (taken above LARGE_ROWS timed rows) on data small enough to check
+    # against scipy's bootstrap over prompts: the same interval up to resampling noise.
+    import compare.stats.ranking as ranking
+
+    rng = np.random.default_rng(27)
+    frame = tidy_frame(rng, 300, {"a": Sim()}, repeats=3)
+    exact = leaderboard(frame, "latency_s").loc["a"]
+    monkeypatch.setattr(ranking, "LARGE_ROWS", 100)
+    large = leaderboard(frame, "latency_s").loc["a"]
+    assert large["latency_s_p50"] == pytest.approx(exact["latency_s_p50"])
+    width = exact["latency_s_p50_ci_high"] - exact["latency_s_p50_ci_low"]
+    for end in ("latency_s_p50_ci_low", "latency_s_p50_ci_high"):
+        assert abs(large[end] - exact[end]) < 0.25 * width, (end, large[end], exact[end])
