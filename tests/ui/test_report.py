@@ -13,7 +13,7 @@ import pytest
 from compare.records import Record
 from compare.report import report_html, without_secrets
 from compare.results import Results
-from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS, save_screenshot
+from tests.ui.test_browser import CHROMIUM_ARGS, chromium_or_fail, save_screenshot
 
 CONFIG = {
     "deployments": {
@@ -89,7 +89,6 @@ def test_cli_writes_one_file_and_says_where(saved_run: tuple[Path, str], tmp_pat
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing")
 def test_report_reads_right_in_the_browser(saved_run: tuple[Path, str], tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -98,7 +97,7 @@ def test_report_reads_right_in_the_browser(saved_run: tuple[Path, str], tmp_path
     path = tmp_path / "report.html"
     path.write_text(report_html(results), encoding="utf-8")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=str(chromium_or_fail()), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         fetched: list[str] = []
         page.on("request", lambda request: fetched.append(request.url))
@@ -174,7 +173,6 @@ def test_an_empty_run_still_makes_a_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing")
 def test_scores_and_statistics_read_right_in_the_browser(scored_run: Path, tmp_path: Path
                                                           ) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -189,7 +187,7 @@ def test_scores_and_statistics_read_right_in_the_browser(scored_run: Path, tmp_p
     results = Results.load(scored_run)
     table = results.compare(baseline="wrong")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=str(chromium_or_fail()), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         page.goto(target.as_uri())
         assert page.locator("nav a").all_inner_texts() == [
