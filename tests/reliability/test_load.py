@@ -28,6 +28,7 @@ from ._support import server_process
 
 IN_FLIGHT = 256
 PER_DEPLOYMENT = int(os.environ.get("RELIABILITY_LOAD_PROMPTS", "1700"))
+MB = 1 << 20
 TTFT_MS, ITL_MS, TOKENS = 2000, 200, 10
 # 5% of requests get a fault (rates of successive rules add up for small rates).
 FAULTS = [
@@ -98,10 +99,21 @@ async def test_256_in_flight_for_a_minute(tmp_path) -> None:
         end_rss = (client.memory_info().rss, server.memory_info().rss)
 
     frame = res.frame
+    assert_every_attempt_accounted(frame, stats, tmp_path / "load")
+    in_flight_median = report_load(frame, stats, sampler, elapsed, start_rss, end_rss)
+    # Between a request's end and the next one's arrival the slot is not counted by the server
+    # (record, checkpoint, new request): a little under 256 is the best it can see.
+    assert in_flight_median >= 0.8 * IN_FLIGHT
+    assert elapsed >= 45  # ~51 s of pure in-flight time even on an idle machine
+    for start, end in zip(start_rss, end_rss, strict=True):
+        assert end < 2 * start + 50 * MB, (start / MB, end / MB)
+
+
+def assert_every_attempt_accounted(frame, stats, out) -> None:
     n = 2 * PER_DEPLOYMENT
     # Every request accounted for: one record per prompt × deployment, checkpointed too ...
     assert len(frame) == n and not frame.duplicated(["prompt_id", "deployment"]).any()
-    assert len(read_checkpoint(tmp_path / "load")) == n
+    assert len(read_checkpoint(out)) == n
     # ... and every attempt a record counts is one request the server saw, no more, no fewer.
     for name in ("load-a", "load-b"):
         rows = frame[frame["deployment"] == name]
@@ -115,11 +127,16 @@ async def test_256_in_flight_for_a_minute(tmp_path) -> None:
     assert len(failed) <= 0.01 * n, failed["status"].value_counts()
     assert (frame.loc[frame["status"] == "ok", "finish_reason"] == "stop").all()
 
+
+def report_load(frame, stats, sampler, elapsed, start_rss, end_rss) -> float:
+    """Print what the run held; the median in-flight count of its steady middle."""
+    n = 2 * PER_DEPLOYMENT
+    failed = frame[frame["status"] != "ok"]
     # The middle of the run (past ramp-up, before the tail) held ~256 in flight.
     steady = [s[1] for s in sampler.samples if 8 < s[0] < elapsed - 10]
     assert steady, "the run was too short to sample"
     in_flight_median = statistics.median(steady)
-    mb = 1 << 20
+    mb = MB
     total_faults = sum(sum(s["faults"].values()) for s in stats.values())
     warm = next(s for s in sampler.samples if s[0] >= 8)
     late = [s for s in sampler.samples if s[0] < elapsed - 10][-1]
@@ -137,9 +154,4 @@ async def test_256_in_flight_for_a_minute(tmp_path) -> None:
           f"{max(s[3] for s in sampler.samples) / mb:.0f} MB; steady phase client "
           f"{warm[2] / mb:.0f} → {late[2] / mb:.0f} MB, server {warm[3] / mb:.0f} → "
           f"{late[3] / mb:.0f} MB)")
-    # Between a request's end and the next one's arrival the slot is not counted by the server
-    # (record, checkpoint, new request): a little under 256 is the best it can see.
-    assert in_flight_median >= 0.8 * IN_FLIGHT
-    assert elapsed >= 45  # ~51 s of pure in-flight time even on an idle machine
-    for start, end in zip(start_rss, end_rss, strict=True):
-        assert end < 2 * start + 50 * mb, (start / mb, end / mb)
+    return in_flight_median
