@@ -185,6 +185,15 @@ class Results(StatsMethods):
 
         return summarize_run(directory)
 
+    @staticmethod
+    def leaderboard_dir(directory: str | os.PathLike[str], metric: str,
+                        level: float = 0.95) -> pd.DataFrame:
+        """`Results.load(directory).leaderboard(metric, level)` without loading the run: one
+        deployment at a time from its parquet files (see `compare.run_summary`)."""
+        from compare.run_summary import leaderboard_run
+
+        return leaderboard_run(directory, metric, level)
+
     def summary(self) -> pd.DataFrame:
         """Per deployment: counts by status, failure rate, timing percentiles, decode rate,
         tokens, cost and score means (see `compare.summary`)."""

@@ -1,9 +1,12 @@
-"""`Results.summary()` of a run directory without loading the run: one deployment at a time.
+"""`Results.summary()` and `.leaderboard()` of a run directory without loading the run: one
+deployment at a time.
 
-The table is `compare.summary.summarize` itself, applied to each deployment's rows in turn, read
-from the run's parquet files with only the columns a summary reads (never the outputs or error
-messages) and a batch at a time: memory is one deployment's figures, not the run's. The tests
-check it against `Results.load(dir).summary()`.
+Each table is the in-memory function itself (`compare.summary.summarize`,
+`compare.stats.ranking.leaderboard`), applied to each deployment's rows in turn, read from the
+run's parquet files with only the columns it reads (never the outputs or error messages) and a
+batch at a time: memory is one deployment's figures, not the run's. Every statistic in both is
+per deployment (the leaderboard's ranks are set once all rows are in). The tests check both
+against the loaded run's tables.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ BATCH_ROWS: Final = 1_000_000
 READ: Final = ("deployment", "status", "cached", "ttft_s", "latency_s", "decode_tps",
                "tokens_source", "batch_id", "batch_turnaround_s", "prompt_tokens",
                "completion_tokens", "cost")
+
+# The leaderboard's columns besides the metric.
+LEADERBOARD_READ: Final = ("prompt_id", "deployment", "repeat", "status", "cached", "latency_s",
+                           "cost")
 
 
 def _parquet_format() -> Any:
@@ -63,8 +70,6 @@ def _deployment_rows(dataset: Any, dep: str, columns: list[str]) -> pd.DataFrame
 def summarize_run(directory: str | os.PathLike[str]) -> pd.DataFrame:
     """`Results.load(directory).summary()`, one deployment at a time from the run's parquet
     files (an unfinished run, whose rows are only in record files, is loaded whole)."""
-    import pyarrow.compute as pc
-
     from compare.frame import COLUMN_KINDS, coerce
     from compare.summary import summarize
 
@@ -74,19 +79,66 @@ def summarize_run(directory: str | os.PathLike[str]) -> pd.DataFrame:
     if dataset is None:
         frame = read_run_frame(d, manifest, None)
         return summarize(frame, _order(manifest, frame["deployment"].unique().tolist()))
-    found = pc.unique(dataset.to_table(columns=["deployment"])["deployment"]).to_pylist()
     names = dataset.schema.names
     columns = [c for c in names if c in READ or c.startswith(SCORE_PREFIX)]
     # Those an older run lacks are added empty.
     record_columns = [c for c in READ if c in COLUMN_KINDS]
     tables = []
-    for dep in _order(manifest, [str(n) for n in found if n is not None]):
+    for dep in _order(manifest, _deployments(dataset)):
         rows = coerce(_deployment_rows(dataset, dep, columns), record_columns)
         rows["deployment"] = rows["deployment"].astype("string")
         tables.append(summarize(rows, [dep]))
     if not tables:
         return summarize(coerce(pd.DataFrame()), [])
     return pd.concat(tables)
+
+
+def leaderboard_run(directory: str | os.PathLike[str], metric: str,
+                    level: float = 0.95) -> pd.DataFrame:
+    """`Results.load(directory).leaderboard(metric, level)`, one deployment at a time from the
+    run's parquet files (an unfinished run, whose rows are only in record files, is loaded
+    whole)."""
+    from compare.frame import COLUMN_KINDS, coerce
+    from compare.stats.ranking import leaderboard, ranked
+
+    d = Path(directory)
+    manifest = read_manifest(d)
+    scorers = manifest.get("scorers")
+    dataset = _dataset(d, manifest)
+    if dataset is None:
+        frame = read_run_frame(d, manifest, None)
+        order = _order(manifest, frame["deployment"].dropna().unique().tolist())
+        return leaderboard(frame, metric, level, scorers=scorers, order=order)
+    info = _metric_info(dataset, metric, scorers)
+    columns = [c for c in dataset.schema.names if c in LEADERBOARD_READ or c == metric]
+    record_columns = [c for c in columns if c in COLUMN_KINDS]
+    boards = []
+    for dep in _order(manifest, _deployments(dataset)):
+        rows = coerce(_deployment_rows(dataset, dep, columns), record_columns)
+        rows["deployment"] = rows["deployment"].astype("string")
+        boards.append(leaderboard(rows, metric, level, order=[dep], info=info))
+    return ranked(pd.concat(boards), info, level)
+
+
+def _deployments(dataset: Any) -> list[str]:
+    import pyarrow.compute as pc
+
+    found = pc.unique(dataset.to_table(columns=["deployment"])["deployment"]).to_pylist()
+    return [str(n) for n in found if n is not None]
+
+
+def _metric_info(dataset: Any, metric: str, scorers: Any) -> Any:
+    """The metric's kind and direction over the whole run: from its name, the scorer's
+    declaration or the dtype when they tell; else from its values (one column read)."""
+    from compare.stats.metrics import LATENCY_LIKE, metric_info, scorer_entry
+
+    empty = dataset.schema.empty_table().to_pandas()
+    info = metric_info(empty, metric, scorers)  # names the missing column, did-you-mean
+    if metric in LATENCY_LIKE or info.kind != "continuous" \
+            or (scorer_entry(metric, scorers) or {}).get("kind"):
+        return info
+    column = dataset.to_table(columns=[metric])[metric].to_pandas()
+    return metric_info(pd.DataFrame({metric: column}), metric, scorers)
 
 
 def _order(manifest: dict[str, Any], seen: list[str]) -> list[str]:

@@ -95,7 +95,8 @@ def require_metric(frame: pd.DataFrame, metric: str) -> None:
     )
 
 
-def _scorer_entry(metric: str, scorers: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+def scorer_entry(metric: str, scorers: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """What `manifest["scorers"]` says of `metric` (by its name, or without score_/pass_)."""
     if not scorers:
         return None
     for key in (metric, metric.removeprefix("score_"), metric.removeprefix("pass_")):
@@ -117,7 +118,7 @@ def metric_info(
     require_metric(frame, metric)
     if metric in LATENCY_LIKE:
         return MetricInfo(metric, "latency", LATENCY_LIKE[metric])
-    entry = _scorer_entry(metric, scorers)
+    entry = scorer_entry(metric, scorers)
     higher = True
     if entry is not None:
         higher = bool(entry.get("higher_is_better", True))

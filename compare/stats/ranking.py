@@ -23,9 +23,12 @@ from compare.stats.frames import check_frame, deployments_of, prompt_table, usab
 from compare.stats.metrics import MetricInfo, metric_info
 
 P50_RESAMPLES: Final = 1000
-# Above this many timed rows in one deployment the p50 interval is resampled out of core-sized
-# arrays (`_p50_interval_large`): scipy's vectorised bootstrap would hold batch × rows floats.
-LARGE_ROWS: Final = 200_000
+# Above this many timed rows in one deployment the p50 interval is resampled out of arrays the
+# size of the rows (`_p50_interval_large`): scipy's vectorised bootstrap would hold batch × rows
+# floats and, at 1000 resamples of 100,000 rows, take ~5 s per deployment.
+LARGE_ROWS: Final = 50_000
+# Resamples × rows stays under this budget (~1 s per deployment), between 200 and 1000 resamples.
+RESAMPLE_BUDGET: Final = 100_000_000
 P50_RESAMPLES_LARGE: Final = 200
 SEED: Final = 20241104
 COLUMNS: Final = (
@@ -104,7 +107,7 @@ def _p50_interval_large(rows: pd.DataFrame, level: float) -> tuple[float, float,
     """The same interval (whole prompts resampled, percentile method) for millions of rows:
     values sorted once; each resample weighs every value by how often its prompt was drawn
     and takes the weighted median from the cumulative weights — memory linear in the rows,
-    P50_RESAMPLES_LARGE resamples, seeded."""
+    P50_RESAMPLES_LARGE to P50_RESAMPLES resamples (fewer the more rows), seeded."""
     timed = rows[rows["latency_s"].notna()]
     values = timed["latency_s"].to_numpy(dtype=float)
     codes, uniques = pd.factorize(timed["prompt_id"])
@@ -112,8 +115,9 @@ def _p50_interval_large(rows: pd.DataFrame, level: float) -> tuple[float, float,
     values, codes = values[order], codes[order]
     rng = np.random.default_rng(SEED)
     n_prompts = len(uniques)
-    medians = np.empty(P50_RESAMPLES_LARGE)
-    for i in range(P50_RESAMPLES_LARGE):
+    resamples = min(P50_RESAMPLES, max(P50_RESAMPLES_LARGE, RESAMPLE_BUDGET // len(values)))
+    medians = np.empty(resamples)
+    for i in range(resamples):
         drawn = np.bincount(rng.integers(0, n_prompts, n_prompts), minlength=n_prompts)
         cumulative = np.cumsum(drawn[codes])
         medians[i] = values[np.searchsorted(cumulative, cumulative[-1] / 2.0)]
@@ -149,6 +153,7 @@ def leaderboard(
     scorers: Mapping[str, Any] | None = None,
     order: Sequence[str] | None = None,
     extras: bool = True,
+    info: MetricInfo | None = None,
 ) -> pd.DataFrame:
     """One row per deployment (the index): n_prompts, n_obs, mean, se, ci_low, ci_high, rank.
 
@@ -156,12 +161,13 @@ def leaderboard(
     with a seeded percentile bootstrap interval over prompts (`latency_s_p50_ci_low/high`),
     `cost_per_1k_prompts` (mean cost per prompt of ok rows × 1000) and `note` (why a number is
     missing). Rank 1 is the best mean, respecting the metric's direction. `extras=False` skips
-    the p50 and cost columns (charts that need only the mean and its interval).
+    the p50 and cost columns (charts that need only the mean and its interval). `info` fixes
+    the metric's kind and direction when `frame` is a part of the data (one deployment's rows).
     """
     check_frame(frame)
     if not 0 < level < 1:
         raise ConfigError(f"level={level!r} must be between 0 and 1 (e.g. 0.95)", field="level")
-    info = metric_info(frame, metric, scorers)
+    info = info or metric_info(frame, metric, scorers)
     table = prompt_table(frame, info)
     rows = []
     for dep in deployments_of(frame, order):
@@ -177,8 +183,13 @@ def leaderboard(
         if extras:
             row.update(_extras(frame, dep, level))
         rows.append(row)
-    board = pd.DataFrame(rows).set_index("deployment")
+    return ranked(pd.DataFrame(rows).set_index("deployment"), info, level)
+
+
+def ranked(board: pd.DataFrame, info: MetricInfo, level: float) -> pd.DataFrame:
+    """Leaderboard rows (one per deployment, from one frame or several) ranked and labelled."""
+    board = board.copy()
     board["rank"] = _rank(board, info)
-    board.attrs.update(metric=metric, level=level, kind=info.kind,
+    board.attrs.update(metric=info.name, level=level, kind=info.kind,
                        higher_is_better=info.higher_is_better)
     return board[[c for c in COLUMNS if c in board.columns]]
