@@ -141,6 +141,16 @@ def _extras(frame: pd.DataFrame, deployment: str, level: float) -> dict[str, flo
     return out
 
 
+def _clip_to_proportion(row: dict[str, Any]) -> None:
+    """A pass rate's t interval (repeats averaged per prompt) can reach past 0 or 1 with few
+    prompts near either end: a rate outside [0, 1] is impossible, so the ends are cut there."""
+    low, high = row["ci_low"], row["ci_high"]
+    if math.isnan(low) or (low >= 0.0 and high <= 1.0):
+        return
+    row["ci_low"], row["ci_high"] = max(low, 0.0), min(high, 1.0)
+    row["note"] = "; ".join(filter(None, [row.get("note"), "t interval cut at [0, 1]"]))
+
+
 def _rank(board: pd.DataFrame, info: MetricInfo) -> pd.Series:
     return board["mean"].rank(ascending=not info.higher_is_better, method="min")
 
@@ -176,6 +186,8 @@ def leaderboard(
         wilson = info.kind == "binary" and len(counts) > 0 and counts.max() == 1
         row = {"deployment": dep, "n_prompts": len(values), "n_obs": int(counts.sum())}
         row.update(mean_interval(values.to_numpy(dtype=float), level, wilson=wilson))
+        if info.kind == "binary" and not wilson:
+            _clip_to_proportion(row)
         if not len(values):
             statuses = frame.loc[frame["deployment"] == dep, "status"].value_counts()
             row["note"] = f"no usable {metric} rows (statuses: " + ", ".join(

@@ -19,5 +19,6 @@ def test_bench_shards_smoke_writes_its_section(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     section = results.read_text(encoding="utf-8").split("<!-- bench:shards -->", 1)[1]
     for text in ("client CPU ms/request", "workers=2", "span ÷ ideal",
-                 "Results.summarize_dir(dir)", ".leaderboard('latency_s') on it", "smoke size"):
+                 "Results.summarize_dir(dir)", "Results.leaderboard_dir(dir, 'latency_s')",
+                 "smoke size"):
         assert text in section, text

@@ -114,3 +114,15 @@ def test_p50_interval_for_millions_of_rows_agrees_with_the_bootstrap(monkeypatch
     width = exact["latency_s_p50_ci_high"] - exact["latency_s_p50_ci_low"]
     for end in ("latency_s_p50_ci_low", "latency_s_p50_ci_high"):
         assert abs(large[end] - exact[end]) < 0.25 * width, (end, large[end], exact[end])
+
+
+def test_a_pass_rate_interval_with_repeats_stays_within_0_and_1() -> None:
+    # Five prompts, two repeats: four always pass, one passes half the time. The t interval on
+    # the per-prompt means (0.9 ± 2.776 × 0.1) reaches past 1; the board cuts it and says so.
+    rows = [{"prompt_id": f"p{i}", "deployment": "a", "repeat": r, "status": "ok",
+             "score_exact": 1.0 if i or r else 0.0} for i in range(5) for r in range(2)]
+    board = leaderboard(pd.DataFrame(rows), "score_exact").loc["a"]
+    t_low, t_high = stats.t.interval(0.95, 4, loc=0.9, scale=0.1)
+    assert board["interval"] == "t" and t_high > 1
+    assert board["ci_low"] == pytest.approx(t_low) and board["ci_high"] == 1.0
+    assert "cut at [0, 1]" in board["note"]
