@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     common_args(parser)
     args = parser.parse_args(argv)
     n = 500 if args.smoke else args.lines
-    head = header("6. Batch client (100,000-line batch)", args.smoke)
+    head = header("9. Batch client (100,000-line batch)", args.smoke)
     with tempfile.TemporaryDirectory(prefix="compare-bench-batch-") as tmp, \
             pinned_endpoint(CONFIG) as ep:
         run = _child(ep.url, n, Path(tmp) / "run", ep.api_key)
