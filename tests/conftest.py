@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,15 @@ import pytest
 from compare.server.local import LocalEndpoint, local_endpoint
 
 SIM_DEPLOYMENTS = ["sim-fast", "sim-slow"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A test run started in the background by a non-interactive shell (`cmd &`, nohup, some CI
+    # runners) starts with SIGINT ignored, and every process it spawns inherits that: the tests
+    # that press Ctrl-C on a child (SIGINT → exit 130) would see it run to the end. A Python
+    # handler here is reset to the default on exec, so children handle SIGINT as on a terminal.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

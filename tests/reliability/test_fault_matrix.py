@@ -208,23 +208,28 @@ def test_fault(server: Any, fault: str, kind: str, stream: bool) -> None:
     elif case.fault in ("401", "403"):
         _check_auth(case, faulty)
     elif case.fault == "connection_refused":
-        _check_unreachable(case, faulty, "connection refused")
-    elif case.fault == "reset_before_response":
-        _check_unreachable(case, faulty, "connection reset")
+        _check_stopped(case, faulty, "connection refused")
+    elif case.fault == "reset_before_response" or (case.fault == "reset_mid_stream"
+                                                     and not stream):
+        _check_stopped(case, faulty, "connection reset")
+    elif case.fault == "unknown_deployment":
+        _check_stopped(case, faulty, "no deployment 'no-such-deployment'")
     else:
         _check_failing(case, faulty)
 
 
-def _check_unreachable(case: Case, faulty: Any, cause: str) -> None:
-    """No HTTP answer at all (refused, reset before any answer): the deployment's first
-    request goes alone and is retried; when it never gets an answer the deployment is stopped
-    and its other rows say so instead of being sent (and retried) one by one."""
+def _check_stopped(case: Case, faulty: Any, cause: str) -> None:
+    """No HTTP answer at all (refused, reset before a whole answer) or no such deployment: the
+    deployment's first request goes alone (retried when retryable); when it fails so, the
+    deployment is stopped and its other rows say so instead of being sent one by one. (A body
+    cut by a reset reads as no answer: the client cannot use a half JSON body.)"""
     sent = faulty[faulty["attempts"] > 0]
     assert len(sent) == 1, faulty[["prompt_id", "repeat", "attempts", "error_message"]]
     first = sent.iloc[0]
     assert (first["status"], first["error_type"]) == (case.status, case.error_type)
     assert case.message in first["error_message"] and cause in first["error_message"]
-    assert first["attempts"] == MAX_ATTEMPTS  # retried before being declared unusable
+    # Retried before being declared unusable, when the error is retryable.
+    assert first["attempts"] == (MAX_ATTEMPTS if case.retryable else 1)
     for _, row in faulty[faulty["attempts"] == 0].iterrows():
         assert row["error_type"] == case.error_type, row.to_dict()
         assert row["error_message"].startswith(
