@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
              "1, server on core 0); phases from the run's manifest.\n")
     body = f"{head}\n{notes}\n{text}\n"
     print(body)
-    write_section("batch-client", body, results_path(args))
+    goal = {"goal": f"a {n:,}-line batch: client peak RSS ≤ {GOAL_RSS_MB} MB",
+            "result": f"{run['peak_rss_mb']:.0f} MB", "met": run["peak_rss_mb"] <= GOAL_RSS_MB}
+    write_section("batch-client", body, results_path(args), None if args.smoke else [goal])
     return 0
 
 

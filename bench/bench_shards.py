@@ -272,7 +272,7 @@ def throughput(args: argparse.Namespace, n: int) -> str:
                   "client CPU ms/request", "notes"], rows)
 
 
-def rate_limit(args: argparse.Namespace, n: int) -> str:
+def rate_limit(args: argparse.Namespace, n: int) -> tuple[str, dict[str, Any]]:
     rpm = args.rpm
     config = endpoint_config(sim_deployment("limited", ttft_ms=5, tokens=8,
                                             capacity={"rpm": rpm, "window_s": 10}))
@@ -284,10 +284,12 @@ def rate_limit(args: argparse.Namespace, n: int) -> str:
     ratio = r["span"] / ideal
     share = r["retries"] / r["records"]
     ok = ratio <= 1.1 and share <= 0.02
+    goal = {"goal": "four shards on one rate limit: send span ≤ 1.1 × the limit-bound ideal, "
+                    "429s ≤ 2 %", "result": f"{ratio:.3f} ×, {share:.2%} 429s", "met": ok}
     return table(["shards", "requests", "limit", "send span", "ideal", "span ÷ ideal", "429s",
                   "goal (≤ 1.1 ×, ≤ 2 %)"],
                  [[4, r["records"], f"{rpm:,} rpm", f"{r['span']:.1f} s", f"{ideal:.1f} s",
-                   f"{ratio:.3f}", f"{share:.2%}", "met" if ok else "NOT met"]])
+                   f"{ratio:.3f}", f"{share:.2%}", "met" if ok else "NOT met"]]), goal
 
 
 def synthetic_run(directory: Path, rows: int, deployments: int = 10) -> None:
@@ -345,7 +347,7 @@ def _leaderboard_rows(directory: str, rows: int, timeout: float) -> list[list[st
              f"{goal} → {'met' if board['rss'] <= GOAL_RSS_MB else 'NOT met'}"]]
 
 
-def out_of_core(rows: int, timeout: float) -> str:
+def out_of_core(rows: int, timeout: float) -> tuple[str, list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="compare-bench-ooc-") as tmp:
         t0 = time.perf_counter()
         synthetic_run(Path(tmp), rows)
@@ -369,7 +371,11 @@ def out_of_core(rows: int, timeout: float) -> str:
     note = (f"{rows:,} synthetic records (10 deployments, 2 repeats, 2 % errors) as parquet "
             f"parts, {size:,.0f} MB on disk, made in {made:.0f} s. Each line a fresh process; "
             "RSS is the process's peak (VmHWM), imports included.\n\n")
-    return note + table(["what", "time", "peak RSS", "notes"], out)
+    goals = [{"goal": f"{rows:,} records from disk: {what} at ≤ {GOAL_RSS_MB} MB peak RSS",
+              "result": f"{got['rss']:.0f} MB in {got['s']:.1f} s",
+              "met": got["rss"] <= GOAL_RSS_MB}
+             for what, got in (("summarize_dir", summary), ("leaderboard_dir", from_disk))]
+    return note + table(["what", "time", "peak RSS", "notes"], out), goals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -384,22 +390,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.requests, args.rows, args.rpm, args.no_ray = 200, 20_000, 6000, True
     head = header("6. Sharded runs: processes, Ray, shared rate limit, out of core", args.smoke)
+    speed = throughput(args, args.requests)
+    limited, limit_goal = rate_limit(args, 40 if args.smoke else args.rpm // 60 * 12)
+    on_disk, disk_goals = out_of_core(args.rows, args.leaderboard_timeout)
     parts = [
         "**Throughput** against a zero-latency simulated deployment (2 deployments, "
         f"{args.requests:,} requests, 64 in flight; the endpoint pinned to core 0, the client "
         "processes free on both cores, so on this 2-core box 2 workers share a core with the "
         "server). Whole-run figures include starting the worker processes (about 2–3 s of CPU "
-        "each: imports) or connecting to Ray:\n\n" + throughput(args, args.requests),
+        "each: imports) or connecting to Ray:\n\n" + speed,
         "**Four shards, one rate limit** (a simulated deployment that refuses beyond "
         f"{args.rpm:,} requests/min over 10 s windows; the deployment's requests_per_minute "
-        "set to the same):\n\n" + rate_limit(args, 40 if args.smoke else args.rpm // 60 * 12),
+        "set to the same):\n\n" + limited,
         "**Out of core** (`compare.stats` leaderboard with its default extras: p50 with a "
-        "bootstrap interval, cost per 1k prompts):\n\n"
-        + out_of_core(args.rows, args.leaderboard_timeout),
+        "bootstrap interval, cost per 1k prompts):\n\n" + on_disk,
     ]
     body = head + "\n" + "\n\n".join(parts) + "\n"
     print(body)
-    write_section("shards", body, results_path(args))
+    write_section("shards", body, results_path(args),
+                  None if args.smoke else [limit_goal, *disk_goals])
     return 0
 
 
