@@ -117,6 +117,11 @@ async def consume_sse(
         if done:
             break
     if done:
+        # Streams that end together (the same schedule, one burst of reads) are stamped in the
+        # order their reads are resumed. Whatever this task does next without suspending (drain
+        # a body already read, make the record, write the checkpoint, send the next request)
+        # would delay the other streams' end stamps by that much each: let them stamp first.
+        await asyncio.sleep(0)
         await _drain(chunks, lost)
         return
     for event, payload in decoder.close():
