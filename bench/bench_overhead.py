@@ -1,7 +1,7 @@
 """Harness overhead: client CPU per request and requests/s, compare's runner vs bare loops.
 
     .venv/bin/python bench/bench_overhead.py [--requests 2000] [--rounds 3] [--levels 1,16,64]
-        [--kinds azure-inference,azure-openai] [--smoke]
+        [--kinds azure-inference,azure-openai,openai] [--smoke]
 
 Against the benchmarks' own server (`truth_server.py`: zero delay, 16 tokens) pinned to core 0,
 this process on core 1 sends N requests at 1, 16 and 64 in flight, streamed and not, four ways
@@ -54,7 +54,7 @@ from compare import Deployment, arun
 from compare.endpoints import ChatRequest, EndpointPool
 
 DEPLOYMENT = "zero"
-KINDS = ("azure-inference", "azure-openai")
+KINDS = ("azure-inference", "azure-openai", "openai")
 VARIANTS = ("runner", "adapter", "bare", "aiohttp")
 GOAL = 1.15
 # The bench server ignores api-version; the SDKs and routes need one.
