@@ -38,6 +38,7 @@ from compare.run_dir import RESULTS_FILE, package_versions, write_manifest
 from compare.runner.attempt import Backoff, DeploymentRun
 from compare.runner.batch import run_batch
 from compare.runner.batch_ledger import Ledger
+from compare.runner.frozen_heap import FrozenHeap
 from compare.runner.limits import ConcurrencyLimit, capacity_group_limits, deployment_limits
 from compare.runner.live_scoring import LiveScoring
 from compare.runner.measure import RecordMaker
@@ -95,6 +96,7 @@ class Run:
                          for d in deps]
         self._callback_failed = False
         self.probes = Probes(fail_fast)
+        self.heap = FrozenHeap()
         self.ledger = Ledger(out)  # the batches made by this run directory
         self.batch_runs: dict[str, Any] = {}
         self.cancel_batches_on_interrupt = cancel_batches_on_interrupt
@@ -208,13 +210,17 @@ class Run:
         return await self._execute(runs)
 
     async def _execute(self, runs: list[DeploymentRun]) -> Results:
-        status = "interrupted"
         active = [run for run in runs if run.plan.jobs]
         for run in active:
             if not run.dep.is_batch:
                 self._open_endpoint(run)
         self.records.set_secrets(getattr(self.pool, "secrets", []))
         self.probes.start(len(active))
+        with self.heap:
+            return await self._fan_out(active)
+
+    async def _fan_out(self, active: list[DeploymentRun]) -> Results:
+        status = "interrupted"
         tasks: list[asyncio.Task[None]] = []
         try:
             if self.scoring is not None:
@@ -249,6 +255,7 @@ class Run:
         try:
             await self.worker(run, jobs, limit=1)
             await self.probes.probed(run)
+            self.heap.refreeze()  # the SDK modules and client the first request built
             n = min(run.plan.concurrency, len(run.plan.jobs) - 1)
             workers = [asyncio.ensure_future(self.worker(run, jobs)) for _ in range(n)]
             await asyncio.gather(*workers)
