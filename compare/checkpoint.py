@@ -17,6 +17,7 @@ its rows before the shards' in that order.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -153,6 +154,7 @@ class Checkpoint:
         self._file: Any = None
         self._last_sync = 0.0
         self._syncing = False
+        self._flush_pending = False
         self.written = 0
 
     def load(self) -> list[dict[str, Any]]:
@@ -197,14 +199,34 @@ class Checkpoint:
     def append(self, record: Record) -> None:
         f = self._file
         f.write(record_to_json(record))
-        f.flush()  # in the OS now: survives the process being killed
         self.written += 1
+        self._flush_soon()
         now = time.monotonic()
         if now - self._last_sync >= self.fsync_interval_s and not self._syncing:
             self._last_sync = now
             self._syncing = True
             # fsync can take milliseconds; off the event loop so it never skews chunk timestamps.
             threading.Thread(target=self._sync, args=(f.fileno(),), daemon=True).start()
+
+    def _flush_soon(self) -> None:
+        """Hand the lines to the OS (where they survive the process being killed) once the
+        records finished in this turn of the event loop are all written: one write call for
+        a burst of answers instead of one each (the write was 5 % of the client's CPU per
+        non-streamed request at 16 in flight, profiled). Without a running loop, at once."""
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._file.flush()
+            return
+        self._flush_pending = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self._file is not None:
+            self._file.flush()
 
     def _sync(self, fd: int) -> None:
         try:
