@@ -44,14 +44,8 @@ def parse_custom_id(value: Any) -> tuple[str, int] | None:
 def request_line(cid: str, request: ChatRequest) -> bytes:
     """One input line (with its newline). `extra` goes last, as the online adapters send it
     (`check_sendable` refused keys that would replace the prompt or the model)."""
-    body: dict[str, Any] = {"model": request.deployment, "messages": request.messages}
-    for name in ("temperature", "max_tokens", "top_p", "seed"):
-        value = getattr(request, name)
-        if value is not None:
-            body[name] = value
-    if request.stop:
-        body["stop"] = list(request.stop)
-    body.update(request.extra)
+    # The same body the online adapters send (the request is built with stream=False).
+    body = {**request.body(request.deployment), **request.extra}
     line = {"custom_id": cid, "method": "POST", "url": BATCH_URL, "body": body}
     return json.dumps(line, ensure_ascii=False, allow_nan=False,
                       separators=(",", ":")).encode("utf-8") + b"\n"
