@@ -79,7 +79,7 @@ def run_nbval(workdir: Path, *notebooks: str) -> subprocess.CompletedProcess[str
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval",
          "--nbval-sanitize-with", str(SANITIZER), "--rootdir", str(workdir),
          "-rf", *notebooks],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False)
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=240, check=False)
 
 
 def test_a_changed_stored_number_fails_nbval_and_the_stored_copy_passes(tmp_path: Path) -> None:
