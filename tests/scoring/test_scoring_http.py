@@ -138,7 +138,8 @@ def test_a_judge_that_is_nowhere_is_a_clear_error(ep, tmp_path) -> None:
 
 
 def test_unreadable_judge_replies_are_nan_kept_and_counted(ep, tmp_path) -> None:
-    lorem_judge = scorers.judge("lorem", name="lorem_judge")  # answers lorem ipsum, no grade
+    # Asked in text, the simulated model answers lorem ipsum: no grade.
+    lorem_judge = scorers.judge("lorem", name="lorem_judge", structured=False)
     with pytest.warns(RuntimeWarning, match="lorem_judge.*3 replies could not be read"):
         res = compare.run(PROMPTS[:3], _deps(ep)[:1], progress=False, max_tokens=8,
                           scorers=[lorem_judge], score_with=_deps(ep))

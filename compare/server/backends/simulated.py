@@ -90,8 +90,9 @@ class SimulatedBackend:
         text_rng = random.Random(hashlib.sha256(text_seed.encode()).digest())
         wanted = max(1, round(self.sim.output_tokens.sample(text_rng)))
         reply = self._reply(params.messages)
-        if params.response_format is not None:
-            # Schema-valid JSON, split at its spaces (the generation joins words with one).
+        if params.response_format is not None and reply is None:
+            # Schema-valid JSON, split at its spaces (the generation joins words with one); a
+            # scripted reply stays as scripted (a test's model that ignores the format).
             value = sample_json(params.response_format.schema, text_rng, _LOREM)
             reply = json.dumps(value).split(" ")
         if reply is not None:
