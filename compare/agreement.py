@@ -101,11 +101,12 @@ def judge_values(scores: pd.DataFrame | None, scorer: str) -> pd.Series:
     return rows.set_index(KEY)["value"].astype(float).dropna()
 
 
-def pair_codes(pairs: pd.DataFrame, ratings: pd.DataFrame, scorer: str
+def pair_codes(pairs: pd.DataFrame, ratings: pd.DataFrame, judge: str | None
                ) -> tuple[np.ndarray, np.ndarray]:
-    """A pairwise judge's winners and the human votes on the same (prompt, repeat, pair), as
-    codes a=0, tie=1, b=2 (a human `both_bad` counts as a tie)."""
-    judged = pairs[pairs["judge"].astype(str) == scorer] if "judge" in pairs else pairs
+    """The winners a pairwise judge (deployment `judge`; None: every pair) gave and the human
+    votes on the same (prompt, repeat, pair), as codes a=0, tie=1, b=2 (a human `both_bad`
+    counts as a tie)."""
+    judged = pairs if judge is None else pairs[pairs["judge"].astype(str) == judge]
     votes = {}
     for row in ratings.itertuples(index=False):
         vote = _BOTH_BAD_IS_TIE.get(row.vote) or (row.left if row.vote == "left" else row.right)

@@ -250,7 +250,8 @@ class Results(StatsMethods):
                     "judge_agreement needs labels=... (human grades of the judged rows), or a "
                     "pairwise judge's pairs and human votes in OUT/ratings.jsonl (rate tab)",
                     field="labels")
-            judge, human = pair_codes(self.pairs, self.ratings, scorer)
+            judge_dep = (self.manifest.get("scorers") or {}).get(scorer, {}).get("judge")
+            judge, human = pair_codes(self.pairs, self.ratings, judge_dep)
             return agreement_table(judge, human, ordinal=False, n_resamples=n_resamples,
                                    confidence=confidence, seed=seed)
         values = judge_values(self.scores, scorer)

@@ -62,7 +62,8 @@ def test_pairwise_agreement_against_the_rate_tabs_votes(tmp_path) -> None:
     res.path = tmp_path
     res.pairs = pd.DataFrame({"prompt_id": ["p0", "p1", "p2", "p3"], "repeat": 0,
                               "a": "x", "b": "y", "winner": ["a", "b", "tie", "a"],
-                              "judge": "pairwise"})
+                              "judge": "grader"})
+    res.manifest["scorers"]["pairwise"] = {"kind": "pairwise", "judge": "grader"}
     for pid, left, vote in (("p0", "y", "right"), ("p1", "x", "right"), ("p2", "x", "both_bad"),
                             ("p3", "x", "right")):
         append_rating(tmp_path, Pair(pid, 0, left, "y" if left == "x" else "x"), vote)

@@ -127,6 +127,9 @@ def test_pairwise_judge_and_bradley_terry(ep, tmp_path) -> None:
     assert set(pairs["winner"]) == {"tie"}
     assert set(pairs["verdict_ab"]) == {"first"} and set(pairs["verdict_ba"]) == {"first"}
     assert (res.frame["score_pairwise"] == 0.5).all()
+    # Always "A" whichever answer is shown first: no verdict survives the swap.
+    consistency = res.manifest["scorers"]["pairwise"]["position_consistency"]
+    assert consistency["share"] == 0.0 and consistency["n"] == len(PROMPTS)
     bt = res.bradley_terry(source="judge")
     assert bt.attrs["position_bias"]["share_first"] == 1.0
 
