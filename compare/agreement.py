@@ -12,6 +12,7 @@ judge's error measured on the human-labelled subset; valid however biased the ju
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Final
 
 import numpy as np
@@ -62,9 +63,13 @@ def agreement_table(judge: np.ndarray, human: np.ndarray, *, ordinal: bool,
         estimate = fn(judge, human)
         low = high = math.nan
         if len(judge) >= 3 and not math.isnan(estimate):
-            res = stats.bootstrap((judge, human), fn, paired=True, vectorized=False,
-                                  n_resamples=n_resamples, confidence_level=confidence,
-                                  method="percentile", random_state=np.random.default_rng(seed))
+            with warnings.catch_warnings():
+                # Perfect agreement: every resample gives the same value, a zero-width interval.
+                warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+                res = stats.bootstrap((judge, human), fn, paired=True, vectorized=False,
+                                      n_resamples=n_resamples,
+                                      confidence_level=confidence, method="percentile",
+                                      rng=np.random.default_rng(seed))
             low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
         rows[name] = {"estimate": estimate, "ci_low": low, "ci_high": high, "n": len(judge)}
     table = pd.DataFrame.from_dict(rows, orient="index")
