@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from compare.errors import ConfigError
@@ -227,6 +228,51 @@ class Results(StatsMethods):
         write_manifest(d, self.manifest)
         self.path = d
         return d
+
+    # -- judges against people (compare.agreement) ------------------------------------------
+
+    def judge_agreement(self, scorer: str, labels: Any = None, *, n_resamples: int = 1000,
+                        confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+        """How far a judge agrees with people: Cohen's kappa, weighted kappa (ordinal grades)
+        and Krippendorff's alpha with bootstrap intervals. `labels`: human grades of the same
+        rows (a frame column, an aligned Series, or a frame keyed by prompt_id, deployment,
+        repeat with `label`); None for a pairwise judge, checked against OUT/ratings.jsonl."""
+        from compare.agreement import (
+            agreement_table,
+            human_labels,
+            judge_values,
+            pair_codes,
+        )
+
+        if labels is None:
+            if self.pairs is None or not len(self.ratings):
+                raise ConfigError(
+                    "judge_agreement needs labels=... (human grades of the judged rows), or a "
+                    "pairwise judge's pairs and human votes in OUT/ratings.jsonl (rate tab)",
+                    field="labels")
+            judge_dep = (self.manifest.get("scorers") or {}).get(scorer, {}).get("judge")
+            judge, human = pair_codes(self.pairs, self.ratings, judge_dep)
+            return agreement_table(judge, human, ordinal=False, n_resamples=n_resamples,
+                                   confidence=confidence, seed=seed)
+        values = judge_values(self.scores, scorer)
+        people = human_labels(self.frame, labels)
+        both = values.index.intersection(people.index)
+        # G-Eval grades are expectations: the nearest grade is the category compared.
+        judge = np.rint(values.loc[both].to_numpy(float))
+        kind = (self.manifest.get("scorers") or {}).get(scorer, {}).get("kind")
+        return agreement_table(judge, people.loc[both].to_numpy(float),
+                               ordinal=kind != "binary", n_resamples=n_resamples,
+                               confidence=confidence, seed=seed)
+
+    def corrected_mean(self, scorer: str, labels: Any, *, confidence: float = 0.95
+                       ) -> dict[str, float]:
+        """A prediction-powered interval for the mean human grade over all judged rows: every
+        judge grade, corrected by the judge's error on the human-labelled subset (`labels` as
+        in judge_agreement). Also the judge-only mean and the humans-only interval."""
+        from compare.agreement import human_labels, judge_values, prediction_powered_mean
+
+        return prediction_powered_mean(judge_values(self.scores, scorer),
+                                       human_labels(self.frame, labels), confidence=confidence)
 
     def __repr__(self) -> str:
         counts = self.frame["status"].value_counts()

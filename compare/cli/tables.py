@@ -6,6 +6,7 @@ direction, from the run's manifest).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -105,6 +106,14 @@ def describe_score(results: Any, column: str) -> str:
         parts.append(f"embeddings from deployment {meta['embed']!r}")
     if meta.get("tags"):
         parts.append(f"on prompts tagged {', '.join(meta['tags'])}")
+    bias = meta.get("length_bias") or {}
+    if isinstance(bias.get("spearman_rho"), float) and not math.isnan(bias["spearman_rho"]):
+        parts.append(f"length bias: Spearman rho of grade with answer length "
+                     f"{bias['spearman_rho']:+.2f} (n={bias['n']})")
+    consistency = meta.get("position_consistency") or {}
+    if consistency.get("n") and not math.isnan(consistency.get("share", math.nan)):
+        parts.append(f"position consistency {consistency['share']:.0%} of {consistency['n']} "
+                     "pairs keep their verdict when the answers swap")
     direction = "higher" if info.higher_is_better else "lower"
     return f"{', '.join(parts)}; {direction} is better"
 

@@ -66,6 +66,9 @@ class Completion:
     streamed: bool = True
     # An embeddings call's vectors, in input order (chat completions have none).
     embeddings: list[list[float]] | None = None
+    # `choices[0].logprobs.content` when the request asked for logprobs and the service sent
+    # them: one {"token", "logprob", "top_logprobs": [{"token", "logprob"}, ...]} per token.
+    logprobs: list[dict[str, Any]] | None = None
 
 
 @runtime_checkable

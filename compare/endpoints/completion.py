@@ -76,6 +76,7 @@ class Accumulator:
             if content:
                 self.add_text(content, now)
             self.set_finish_reason(choice.get("finish_reason"))
+            self.add_logprobs(choice.get("logprobs"))
             results = choice.get("content_filter_results")
             if results:
                 self._filters["content_filter_results"] = results
@@ -103,6 +104,14 @@ class Accumulator:
         if c.streamed:
             c.chunk_times.append(now)
         self._parts.append(content)
+
+    def add_logprobs(self, logprobs: Any) -> None:
+        """Keep the token log probabilities a choice carries (streamed: chunk by chunk)."""
+        content = logprobs.get("content") if isinstance(logprobs, Mapping) else None
+        if not isinstance(content, list):
+            return  # absent, null, or not the OpenAI shape: the answer stands without them
+        c = self.completion
+        c.logprobs = (c.logprobs or []) + [e for e in content if isinstance(e, Mapping)]
 
     def add_usage(self, usage: Any) -> None:
         if not usage:

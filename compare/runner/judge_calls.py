@@ -34,6 +34,7 @@ from compare.scorers.base import JudgeReply, ScoringCallError
 
 CALL_KEY: Final = "call_key"
 VECTORS: Final = "vectors"  # base64 float32, one string per text
+LOGPROBS: Final = "logprobs"  # a judge reply's token log probabilities, kept for replay
 # Judge calls in flight per judge deployment when it sets no concurrency of its own.
 DEFAULT_JUDGE_CONCURRENCY: Final = 8
 
@@ -111,19 +112,34 @@ class RunnerScoringContext:
 
     async def chat(self, deployment: str, messages: list[dict[str, Any]], *, call_key: str,
                    temperature: float = 0.0, seed: int | None = 0,
-                   max_tokens: int | None = None) -> JudgeReply:
-        """One judge call (not streamed); a finished call of an earlier run is replayed."""
+                   max_tokens: int | None = None, response_format: dict[str, Any] | None = None,
+                   top_logprobs: int | None = None) -> JudgeReply:
+        """One judge call (not streamed); a finished call of an earlier run is replayed.
+        `response_format` and `top_logprobs` (which also asks for logprobs) go in the body."""
         done = self._done.get(call_key)
         if done is not None:
-            return JudgeReply(str(done.get("output") or ""))
+            return JudgeReply(str(done.get("output") or ""), logprobs=done.get(LOGPROBS))
         dep = self._deployment(deployment)
-        overrides = {"temperature": temperature, "seed": seed, "max_tokens": max_tokens}
+        extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
+        if top_logprobs is not None:
+            extra.update(logprobs=True, top_logprobs=top_logprobs)
+        overrides = {"temperature": temperature, "seed": seed, "max_tokens": max_tokens,
+                     "extra": extra}
         request = build_request(Prompt(call_key, messages), dep, overrides, stream=False)
-        record = await self._send(deployment, Job(call_key, 0, request))
+        logprobs: list[Any] = []
+
+        async def call(endpoint: Any) -> Any:
+            comp = await endpoint.chat(request)
+            logprobs[:] = comp.logprobs or []
+            return comp
+
+        record = await self._send(deployment, Job(call_key, 0, request, call=call))
+        if logprobs:
+            record.extra[LOGPROBS] = logprobs
         self._keep(record)
         if record.status != "ok":
             return JudgeReply(None, record.status, record.error_message)
-        return JudgeReply(record.output or "")
+        return JudgeReply(record.output or "", logprobs=logprobs or None)
 
     async def embed(self, deployment: str, texts: list[str], *, call_key: str
                     ) -> list[list[float]]:

@@ -50,6 +50,8 @@ class JudgeReply:
     text: str | None
     status: str = "ok"
     error: str | None = None
+    # The reply's token log probabilities (OpenAI `logprobs.content`) when asked for and sent.
+    logprobs: list[dict[str, Any]] | None = None
 
 
 class ScoringCallError(CompareError):
@@ -66,6 +68,8 @@ class ScoringContext(Protocol):
     the judge deployment's limits, checkpointed, cost counted apart from the evaluated run).
 
     `call_key` is a stable identity of the call, so a resumed run re-sends no finished call.
+    `response_format` (OpenAI's, e.g. a json_schema) and `top_logprobs` (asks for logprobs with
+    that many alternatives per token) are sent in the request body when given.
     """
 
     async def chat(
@@ -77,6 +81,8 @@ class ScoringContext(Protocol):
         temperature: float = 0.0,
         seed: int | None = 0,
         max_tokens: int | None = None,
+        response_format: dict[str, Any] | None = None,
+        top_logprobs: int | None = None,
     ) -> JudgeReply: ...
 
     async def embed(

@@ -30,6 +30,7 @@ import pandas as pd
 from compare.errors import ConfigError
 from compare.prompts import PromptSet, load_prompts
 from compare.scorers.base import Score, Scorer
+from compare.scorers.judge_checks import length_bias, position_consistency
 from compare.scorers.pairwise import PairwiseScorer
 from compare.scorers.rows import FrameRows
 from compare.scorers.spec import as_scorers
@@ -208,8 +209,22 @@ async def score_frame(
         scores=_long_frame(rows, ordered),
         columns=_wide_columns(frame.index, chosen, ordered),
         pairs=pairs,
-        metadata={s.name: describe(s, results[s.name]) for s in chosen},
+        metadata={s.name: _judge_checks(describe(s, results[s.name]), s, rows,
+                                        results[s.name], pairs) for s in chosen},
     )
+
+
+def _judge_checks(meta: dict[str, Any], scorer: Scorer, rows: FrameRows, result: ScorerResult,
+                  pairs: pd.DataFrame | None) -> dict[str, Any]:
+    """A judge's entry gains its length bias; a pairwise judge's its position consistency."""
+    if scorer.judge is None:
+        return meta
+    if isinstance(scorer, PairwiseScorer):
+        mine = pairs[pairs["judge"].astype(str) == scorer.judge] if pairs is not None else None
+        meta["position_consistency"] = position_consistency(mine)
+    else:
+        meta["length_bias"] = length_bias(result.values, rows.outputs)
+    return meta
 
 
 async def _pairwise(chosen: Sequence[Scorer], rows: FrameRows, ctx: Any, concurrency: int,

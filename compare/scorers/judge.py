@@ -18,7 +18,16 @@ from typing import Any, Final, Literal
 
 from compare.errors import CompareError, ConfigError
 from compare.prompts import Prompt
-from compare.scorers.base import RecordLike, Score, Scorer, call_key, nan_score
+from compare.scorers.base import JudgeReply, RecordLike, Score, Scorer, call_key, nan_score
+from compare.scorers.judge_output import (
+    TOP_LOGPROBS,
+    distribution_text,
+    expected_grade,
+    grade_distribution,
+    response_format,
+    structured_grade,
+    structured_note,
+)
 from compare.scorers.parsing import parse_grade, parse_pass_fail
 
 Scale = Literal["1-5", "pass_fail"]
@@ -96,6 +105,11 @@ class Judge(Scorer):
     value 1 for PASS. `answer` holds the parsed grade/verdict, `explanation` the judge's reply.
     A reply that cannot be read scores NaN and counts in `unparsed`; a failed call scores NaN
     and counts in `errors`.
+
+    `structured=True` asks for a JSON reply matching a schema (`response_format` json_schema);
+    a deployment that refuses it is asked in text from then on. `logprobs=True` asks for token
+    log probabilities: where the service sends them, the value is the expected grade over the
+    grade tokens (G-Eval) and `answer` the distribution, e.g. {"1": 0.0, ..., "5": 0.93}.
     """
 
     model_based = True
@@ -111,6 +125,8 @@ class Judge(Scorer):
         threshold: float | None = None,
         max_tokens: int | None = 512,
         seed: int | None = 0,
+        structured: bool = True,
+        logprobs: bool = True,
         **kwargs: Any,
     ) -> None:
         if not isinstance(deployment, str) or not deployment:
@@ -126,6 +142,9 @@ class Judge(Scorer):
         self.template = with_rubric(base, rubric)
         self.max_tokens = max_tokens
         self.seed = seed
+        self.structured = structured
+        self.logprobs = logprobs
+        self._text_only = False  # set when the judge deployment refused a structured call
         super().__init__(name=name, threshold=threshold, **kwargs)
 
     def messages(self, prompt: Prompt | None, output: str) -> list[dict[str, Any]]:
@@ -138,37 +157,68 @@ class Judge(Scorer):
         })
         return [{"role": "user", "content": text}]
 
-    def key(self, record: RecordLike) -> str:
+    def key(self, record: RecordLike, mode: str = "json") -> str:
+        """The call's identity: template, row and reply mode ("json": structured, "text")."""
         return call_key(self.name, (self.template_sha256 or "")[:16], record.prompt_id,
-                        record.deployment, record.repeat, "pointwise")
+                        record.deployment, record.repeat, "pointwise", mode)
 
     async def score(self, prompt: Prompt | None, record: RecordLike, ctx: Any) -> Score:
         why = self.applies(prompt, record.status)
         if why is not None:
             return nan_score(why)
+        messages = self.messages(prompt, record.output or "")
         try:
-            reply = await ctx.chat(
-                self.judge, self.messages(prompt, record.output or ""), call_key=self.key(record),
-                temperature=0.0, seed=self.seed, max_tokens=self.max_tokens,
-            )
+            reply = None
+            if self.structured and not self._text_only:
+                reply = await self._ask(ctx, record, messages, structured=True)
+                if reply.status == "error":
+                    # The service refused the schema or logprobs: ask in text from now on.
+                    self._text_only = True
+            if reply is None or self._text_only:
+                reply = await self._ask(ctx, record, messages, structured=False)
         except CompareError as e:
             self.errors += 1
             return nan_score(f"judge call failed: {e}")
         if reply.text is None or reply.status != "ok":
             self.errors += 1
             return nan_score(f"judge call failed ({reply.status}): {reply.error or 'no reply'}")
-        return self.read(reply.text)
+        return self.read(reply.text, reply.logprobs)
 
-    def read(self, text: str) -> Score:
-        """A judge reply as a Score (NaN and counted as unparsed when it says no grade)."""
-        if self.scale == "1-5":
-            grade = parse_grade(text)
-            if grade is None:
-                self.unparsed += 1
-                return nan_score(text)
-            return self.with_passed(Score(float(grade), answer=str(grade), explanation=text))
-        verdict = parse_pass_fail(text)
-        if verdict is None:
+    async def _ask(self, ctx: Any, record: RecordLike, messages: list[dict[str, Any]], *,
+                   structured: bool) -> JudgeReply:
+        options: dict[str, Any] = {}
+        if structured:
+            note = structured_note(self.scale)
+            messages = [{**m, "content": m["content"] + note} for m in messages]
+            options["response_format"] = response_format(self.scale)
+        if self.logprobs:
+            options["top_logprobs"] = TOP_LOGPROBS
+        return await ctx.chat(
+            self.judge, messages, call_key=self.key(record, "json" if structured else "text"),
+            temperature=0.0, seed=self.seed, max_tokens=self.max_tokens, **options,
+        )
+
+    def read(self, text: str, logprobs: list[dict[str, Any]] | None = None) -> Score:
+        """A judge reply as a Score (NaN and counted as unparsed when it says no grade).
+
+        With log probabilities at the grade token, the value is the expected grade (P(PASS) for
+        pass_fail) and `answer` the distribution as JSON; otherwise the value is the grade read
+        from the JSON reply, else from the text."""
+        grade = structured_grade(text, self.scale)
+        if grade is None:
+            parsed = parse_grade(text) if self.scale == "1-5" else parse_pass_fail(text)
+            grade = None if parsed is None else int(parsed)
+        distribution = grade_distribution(text, logprobs, self.scale)
+        if grade is None and distribution is None:
             self.unparsed += 1
             return nan_score(text)
-        return Score(float(verdict), verdict, "PASS" if verdict else "FAIL", text)
+        if distribution is not None:
+            value = expected_grade(distribution, self.scale)
+            answer = distribution_text(distribution)
+        else:
+            assert grade is not None
+            value = float(grade)
+            answer = str(grade) if self.scale == "1-5" else ("PASS" if grade else "FAIL")
+        if self.scale == "1-5":
+            return self.with_passed(Score(value, answer=answer, explanation=text))
+        return Score(value, value >= 0.5, answer, text)

@@ -46,7 +46,7 @@ TEXT_SCORERS: Final[dict[str, tuple[Callable[..., Scorer], tuple[str, ...]]]] = 
     "numeric": (Numeric, ("rel", "abs")),
 }
 MODEL_SCORERS: Final[dict[str, tuple[Callable[..., Scorer], tuple[str, ...]]]] = {
-    "judge": (Judge, ("scale", "rubric", "max_tokens")),
+    "judge": (Judge, ("scale", "rubric", "max_tokens", "structured", "logprobs")),
     "pairwise": (PairwiseScorer, ("rubric", "max_tokens")),
     "similarity": (Similarity, ()),
 }

@@ -108,6 +108,8 @@ def start(job: ChatJob, t0: float) -> Generation:
         frequency_penalty=pick(call.frequency_penalty, "frequency_penalty", 0.0),
         extra=call.extra,
         t0=t0,
+        response_format=call.response_format,
+        top_logprobs=call.top_logprobs,
     )
     try:
         return job.dep.backend.start(params)
@@ -193,17 +195,21 @@ async def _answer(request: web.Request, ctx: RequestContext, job: ChatJob, diale
         gen = OversizedGeneration(fault.size_chars, gen.prompt_tokens)
     if job.call.stream:
         return await _Stream(request, ctx, shape, gen, output_gate(job), job.call, fault).run()
-    return await _complete(request, ctx, shape, gen, output_gate(job), fault)
+    return await _complete(request, ctx, shape, gen, output_gate(job), fault,
+                           job.call.top_logprobs is not None)
 
 
 async def _complete(request: web.Request, ctx: RequestContext, shape: ResponseShape,
-                    gen: Any, gate: OutputGate, fault: FaultRule | None) -> web.StreamResponse:
+                    gen: Any, gate: OutputGate, fault: FaultRule | None,
+                    want_logprobs: bool = False) -> web.StreamResponse:
     text, reason = await collect(gen, gate)
     ctx.completion_tokens = gen.completion_tokens
     if fault is not None and fault.fault == "no_finish_reason":
         reason = None
+    # The tokens the client got (a stop sequence may end the text before the model stopped).
+    logprobs = getattr(gen, "logprobs", None) if want_logprobs else None
     body = shape.completion(text, reason, usage(gen.prompt_tokens, gen.completion_tokens),
-                            gate.hit)
+                            gate.hit, logprobs[:gen.completion_tokens] if logprobs else None)
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
     headers = state(request).headers(ctx)
     if fault is not None and fault.fault in ("reset_mid_stream", "hang_mid_stream"):

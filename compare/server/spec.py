@@ -17,6 +17,11 @@ from typing import Any
 from compare.server.azure_errors import WireError, bad
 from compare.server.content_filter import filter_results
 from compare.server.deployment_spec import FilterRule
+from compare.server.structured_output import (
+    ResponseFormat,
+    parse_logprobs,
+    parse_response_format,
+)
 
 INFERENCE = "azure-inference"
 AZURE_OPENAI = "azure-openai"
@@ -74,6 +79,8 @@ class ChatCall:
     frequency_penalty: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to the backend
     dropped: list[str] = field(default_factory=list)
+    response_format: ResponseFormat | None = None
+    top_logprobs: int | None = None  # None: no log probabilities asked for
 
 
 def _number(body: dict[str, Any], key: str, lo: float, hi: float) -> float | None:
@@ -165,8 +172,7 @@ def parse_chat(body: Any, dialect: str, extra_mode: str | None) -> ChatCall:
     n = _integer(body, "n", 1, 128)
     if n not in (None, 1):
         raise bad("This deployment generates one choice per request ('n' must be 1)", "n")
-    if body.get("logprobs"):
-        raise bad("This deployment does not return log probabilities", "logprobs")
+    call.top_logprobs = parse_logprobs(body, call.extra)
     stop = body.get("stop")
     if isinstance(stop, str):
         stop = [stop]
@@ -178,11 +184,7 @@ def parse_chat(body: Any, dialect: str, extra_mode: str | None) -> ChatCall:
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise bad("'model' must be a string", "model")
-    fmt = body.get("response_format")
-    if fmt is not None and (not isinstance(fmt, dict) or
-                            fmt.get("type") not in ("text", "json_object", "json_schema")):
-        raise bad("'response_format.type' must be text, json_object or json_schema",
-                  "response_format")
+    call.response_format = parse_response_format(body)
     return call
 
 
@@ -279,12 +281,13 @@ class ResponseShape:
                 "system_fingerprint": "compare-local"}
 
     def completion(self, text: str, finish_reason: str | None, usage: dict[str, int],
-                   hit: FilterRule | None) -> dict[str, Any]:
+                   hit: FilterRule | None, logprobs: list[dict[str, Any]] | None = None
+                   ) -> dict[str, Any]:
         choice: dict[str, Any] = {
             "index": 0,
             "message": {"role": "assistant", "content": text, "refusal": None},
             "finish_reason": finish_reason,
-            "logprobs": None,
+            "logprobs": {"content": logprobs, "refusal": None} if logprobs is not None else None,
         }
         if self.filtered_deployment:
             choice["content_filter_results"] = filter_results(hit, prompt=False)

@@ -25,9 +25,11 @@ class FakeContext:
 
     async def chat(self, deployment: str, messages: list[dict[str, Any]], *, call_key: str,
                    temperature: float = 0.0, seed: int | None = 0,
-                   max_tokens: int | None = None) -> JudgeReply:
+                   max_tokens: int | None = None, response_format: dict[str, Any] | None = None,
+                   top_logprobs: int | None = None) -> JudgeReply:
         self.chats.append({"deployment": deployment, "messages": messages, "call_key": call_key,
-                           "temperature": temperature, "seed": seed, "max_tokens": max_tokens})
+                           "temperature": temperature, "seed": seed, "max_tokens": max_tokens,
+                           "response_format": response_format, "top_logprobs": top_logprobs})
         assert self.reply is not None, "no chat reply scripted"
         out = self.reply(deployment, messages)
         if isinstance(out, Exception):

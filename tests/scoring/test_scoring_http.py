@@ -127,6 +127,9 @@ def test_pairwise_judge_and_bradley_terry(ep, tmp_path) -> None:
     assert set(pairs["winner"]) == {"tie"}
     assert set(pairs["verdict_ab"]) == {"first"} and set(pairs["verdict_ba"]) == {"first"}
     assert (res.frame["score_pairwise"] == 0.5).all()
+    # Always "A" whichever answer is shown first: no verdict survives the swap.
+    consistency = res.manifest["scorers"]["pairwise"]["position_consistency"]
+    assert consistency["share"] == 0.0 and consistency["n"] == len(PROMPTS)
     bt = res.bradley_terry(source="judge")
     assert bt.attrs["position_bias"]["share_first"] == 1.0
 
@@ -138,7 +141,8 @@ def test_a_judge_that_is_nowhere_is_a_clear_error(ep, tmp_path) -> None:
 
 
 def test_unreadable_judge_replies_are_nan_kept_and_counted(ep, tmp_path) -> None:
-    lorem_judge = scorers.judge("lorem", name="lorem_judge")  # answers lorem ipsum, no grade
+    # Asked in text, the simulated model answers lorem ipsum: no grade.
+    lorem_judge = scorers.judge("lorem", name="lorem_judge", structured=False)
     with pytest.warns(RuntimeWarning, match="lorem_judge.*3 replies could not be read"):
         res = compare.run(PROMPTS[:3], _deps(ep)[:1], progress=False, max_tokens=8,
                           scorers=[lorem_judge], score_with=_deps(ep))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from compare.server.deployment_spec import DeploymentSpec
+from compare.server.structured_output import ResponseFormat
 
 
 @dataclass
@@ -29,6 +30,8 @@ class GenParams:
     frequency_penalty: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)  # pass-through parameters
     t0: float = 0.0  # loop.time() when the request arrived: simulated delays count from here
+    response_format: ResponseFormat | None = None  # JSON the reply must be (None: free text)
+    top_logprobs: int | None = None  # alternatives per token to report (None: no logprobs)
 
 
 class Generation(Protocol):
@@ -37,6 +40,9 @@ class Generation(Protocol):
     finish_reason: str  # "stop" | "length", valid once iteration has ended
     done: bool  # the piece just yielded is known to be the last one
     headers: dict[str, str]
+    # One OpenAI `logprobs.content` entry per yielded piece when the request asked for them
+    # and the backend has them; None otherwise.
+    logprobs: list[dict[str, Any]] | None
 
     def __aiter__(self) -> AsyncIterator[str]: ...
 

@@ -23,6 +23,7 @@ from typing import Any
 from compare.errors import ConfigError
 from compare.server.backends.base import GenParams, message_text
 from compare.server.deployment_spec import DeploymentSpec, WeightsRef
+from compare.server.structured_output import llama_grammar, token_logprobs
 
 # Sampling knobs a client may send with `extra-parameters: pass-through`.
 PASS_THROUGH = ("top_k", "min_p", "typical_p", "repeat_penalty")
@@ -142,6 +143,7 @@ class LlamaGeneration:
         self.finish_reason = "stop"
         self.done = False
         self.headers: dict[str, str] = {}
+        self.logprobs: list[dict[str, Any]] | None = None if params.top_logprobs is None else []
         seed = params.seed if params.seed is not None else defaults_seed
         self.seed = seed if seed is not None else random.randrange(2**31)
         self._cancel = threading.Event()
@@ -196,6 +198,7 @@ class LlamaGeneration:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             vocab = llm._model.vocab
             temperature = 0.8 if p.temperature is None else float(p.temperature)
+            watch = _LogitsWatch(p.top_logprobs) if p.top_logprobs is not None else None
             gen = llm.generate(
                 self.tokens,
                 top_k=int(extra.get("top_k", 40)),
@@ -207,6 +210,8 @@ class LlamaGeneration:
                 frequency_penalty=p.frequency_penalty,
                 presence_penalty=p.presence_penalty,
                 reset=True,
+                grammar=llama_grammar(p.response_format) if p.response_format else None,
+                logits_processor=[watch] if watch is not None else None,
             )
             for generated, token in enumerate(gen, start=1):
                 if self._cancel.is_set():
@@ -215,6 +220,8 @@ class LlamaGeneration:
                     self.finish_reason = "stop"
                     break
                 piece = decoder.decode(llm.detokenize([token]))
+                if watch is not None and self.logprobs is not None:
+                    self.logprobs.append(watch.entry(llm, token))
                 last = generated >= p.max_tokens
                 if last:
                     self.finish_reason = "length"
@@ -231,6 +238,37 @@ class LlamaGeneration:
 
     async def aclose(self) -> None:
         self._cancel.set()
+
+
+class _LogitsWatch:
+    """A logits processor that only looks: it keeps the log-softmax of the model's raw logits
+    at each step (before the grammar or sampling cut them), so a reply's log probabilities are
+    the model's own, as OpenAI reports them."""
+
+    def __init__(self, n_top: int) -> None:
+        self.n_top = n_top
+        self.last: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        logits = np.asarray(scores, dtype=np.float64)
+        peak = logits.max()
+        self.last = logits - peak - np.log(np.exp(logits - peak).sum())
+        return scores
+
+    def entry(self, llm: Any, token: int) -> dict[str, Any]:
+        """The OpenAI `logprobs.content` entry for the token just sampled."""
+        import numpy as np
+
+        logprobs = self.last
+        text = llm.detokenize([token]).decode("utf-8", errors="replace")
+        if logprobs is None:
+            return token_logprobs(text, 0.0, [], 0)
+        top = np.argsort(logprobs)[::-1][: self.n_top]
+        alternatives = [(llm.detokenize([int(t)]).decode("utf-8", errors="replace"),
+                         float(logprobs[t])) for t in top]
+        return token_logprobs(text, float(logprobs[token]), alternatives, self.n_top)
 
 
 class LlamaBackend:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 from collections.abc import AsyncIterator
 from typing import Any
 
 from compare.server.backends.base import GenParams, message_text, prompt_key
 from compare.server.deployment_spec import DeploymentSpec, SimulatedSpec
+from compare.server.structured_output import sample_json
 
 _LOREM = (  # noqa: SIM905 (a sentence reads better than 62 quoted words)
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut "
@@ -46,6 +48,7 @@ class SimulatedGeneration:
         self.headers = headers
         self.done = False
         self._closed = False
+        self.logprobs: list[dict[str, Any]] | None = None  # no model, no probabilities
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._run()
@@ -87,6 +90,11 @@ class SimulatedBackend:
         text_rng = random.Random(hashlib.sha256(text_seed.encode()).digest())
         wanted = max(1, round(self.sim.output_tokens.sample(text_rng)))
         reply = self._reply(params.messages)
+        if params.response_format is not None and reply is None:
+            # Schema-valid JSON, split at its spaces (the generation joins words with one); a
+            # scripted reply stays as scripted (a test's model that ignores the format).
+            value = sample_json(params.response_format.schema, text_rng, _LOREM)
+            reply = json.dumps(value).split(" ")
         if reply is not None:
             wanted = len(reply)
         n = min(wanted, params.max_tokens)
