@@ -1,8 +1,12 @@
 """The run directory's `records.jsonl`: one JSON line per final record, appended as it completes.
 
-Durability model: every record is written and flushed to the OS at once (so it survives the
-process being killed, SIGKILL included); the file is fsync'ed in a background thread at most
-every `fsync_interval_s` and at close (so it also survives a machine crash up to that window).
+Durability model: each record's line is written as the record finishes and handed to the OS at
+the end of that turn of the event loop (one write for the burst of records a turn finishes; at
+once when no loop runs). From there it survives the process being killed, SIGKILL included. So
+a kill loses at most the records finished in the turn it lands in: their answers came back but
+their lines never reached the file, and a resume sends those requests again (nothing is counted
+twice). The file is fsync'ed in a background thread at most every `fsync_interval_s` and at close
+(so it also survives a machine crash up to that window).
 A process killed mid-write leaves a torn last line: `read_checkpoint` drops it (never fatal) and
 `Checkpoint.open` truncates it away before appending, so the file stays one record per line.
 

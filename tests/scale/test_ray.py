@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -71,11 +72,25 @@ def _start(temp_dir: str, env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # `ray start --head` turns token authentication on (the token is in ~/.ray); the second node
-    # and the driver must use it too.
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0",
-               RAY_AUTH_MODE="token")
+def ray_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of every Ray process here: token authentication with a token of our own.
+
+    `ray start --head` turns token authentication on and, without a token, expects one in
+    ~/.ray/auth_token, which a machine that never ran Ray (or a fresh HOME) lacks. Ray reads the
+    token from the file RAY_AUTH_TOKEN_PATH names before ~/.ray, so the test writes a random
+    token (256 bits, as Ray generates) to its own temp dir: the head, the second node and the
+    driver share it, and the user's ~/.ray is neither needed nor written."""
+    token_file = tmp_path_factory.mktemp("ray-auth") / "auth_token"
+    token_file.write_text(secrets.token_hex(32))
+    token_file.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"}
+    return dict(env, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token",
+                RAY_AUTH_TOKEN_PATH=str(token_file))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, ray_env: dict[str, str]) -> Iterator[str]:
+    env = ray_env
     # A raylet gives up when its agent takes over ~30 s to start, which happens on a machine
     # busy with other work: such a start is cleaned up and tried again.
     error: RuntimeError | None = None
@@ -116,9 +131,8 @@ print(json.dumps({"rows": len(res), "engine": res.manifest["sharding"]["engine"]
 """
 
 
-def _driver(ep, out: Path, cluster: str, *, workers: int, n: int, rpm: float = 0,
-            slow: bool = False) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_AUTH_MODE="token")
+def _driver(ep, out: Path, cluster: str, env: dict[str, str], *, workers: int, n: int,
+            rpm: float = 0, slow: bool = False) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", DRIVER, ep.url, ep.api_key, str(out),
                              cluster, str(workers), str(n), str(rpm), "1" if slow else "0"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -131,10 +145,10 @@ def _finish(driver: subprocess.Popen[str]) -> dict[str, object]:
 
 
 def test_ray_run_survives_a_killed_worker_and_resumes_as_one_run(
-        cluster: str, make_endpoint_server, tmp_path: Path) -> None:
+        cluster: str, ray_env: dict[str, str], make_endpoint_server, tmp_path: Path) -> None:
     ep = make_endpoint_server({"deployments": {"slow": sim(ttft_ms=40)}})
     out = tmp_path / "run"
-    driver = _driver(ep, out, cluster, workers=3, n=150, slow=True)
+    driver = _driver(ep, out, cluster, ray_env, workers=3, n=150, slow=True)
     deadline = time.monotonic() + 180
     while not (out.exists() and lines_written(out) >= 15):
         assert driver.poll() is None and time.monotonic() < deadline, driver.stderr.read()
@@ -148,18 +162,18 @@ def test_ray_run_survives_a_killed_worker_and_resumes_as_one_run(
     assert resent_after_finished(out) == []
     assert max(rows_per_key(out).values()) == 1
     written = lines_written(out)
-    assert _finish(_driver(ep, out, cluster, workers=3, n=150, slow=True))["rows"] == 150
+    assert _finish(_driver(ep, out, cluster, ray_env, workers=3, n=150, slow=True))["rows"] == 150
     assert lines_written(out) == written  # the rerun replays every key, sends none
     assert Results.load(out).frame["cached"].all()
 
 
-def test_four_ray_shards_share_one_rate_limit(cluster: str, make_endpoint_server,
-                                              tmp_path: Path) -> None:
+def test_four_ray_shards_share_one_rate_limit(cluster: str, ray_env: dict[str, str],
+                                              make_endpoint_server, tmp_path: Path) -> None:
     rpm = 1200
     ep = make_endpoint_server({"deployments": {
         "limited": sim(ttft_ms=5, capacity={"rpm": rpm, "window_s": 10})}})
     n = 120
-    _finish(_driver(ep, tmp_path / "run", cluster, workers=4, n=n, rpm=rpm))
+    _finish(_driver(ep, tmp_path / "run", cluster, ray_env, workers=4, n=n, rpm=rpm))
     f = Results.load(tmp_path / "run").frame
     assert len(f) == n and set(f["status"]) == {"ok"}
     assert int((f["attempts"] - 1).sum()) <= 0.02 * n
