@@ -103,6 +103,8 @@ def comparison_view(table: pd.DataFrame) -> pd.DataFrame:
             zip(table["ratio"], table["ratio_ci_low"], table["ratio_ci_high"], strict=True)]
     view["p_adj"] = table["p_adj"].map(p_text)
     view["significant"] = table["significant"].map(lambda v: "yes" if bool(v) else "no")
+    if "verdict" in table.columns:
+        view["verdict"] = table["verdict"].fillna("")
     view["W/L/T"] = [f"{w}/{lo}/{t}" for w, lo, t in
                      zip(table["wins"], table["losses"], table["ties"], strict=True)]
     return view
@@ -131,6 +133,13 @@ def comparison_legend(table: pd.DataFrame) -> list[str]:
     lines.append(f"  n: prompts both answered ok (repeats averaged within a prompt); p_adj: "
                  f"p-value after Holm's adjustment over the {n_rows(len(table))}; significant: "
                  f"p_adj < {alpha:g}")
+    if "verdict" in table.columns:
+        margin = table.attrs.get("margin")
+        inside = (f"equivalent: the interval lies inside ±{margin:g}" if margin is not None
+                  else "equivalent needs a margin")
+        lines.append(f"  verdict: better / worse when significant ({b} against {a}, by each "
+                     f"metric's direction); {inside}; too_few: fewer prompts than the test "
+                     "needs to ever be significant; else inconclusive")
     lines.append(f"  W/L/T: prompts where {b} is better / worse / equal, by each metric's "
                  "direction (scores and decode_tps: higher is better; times and cost: lower)")
     used: dict[str, dict[str, None]] = {}

@@ -34,10 +34,11 @@ from compare.stats.frames import (
 )
 from compare.stats.metrics import MetricInfo, resolve_metrics, suggest
 from compare.stats.paired import compare_paired
+from compare.stats.verdict import check_margin, verdicts
 
 COLUMNS: Final = (
     "a", "b", "metric", "test", "n_pairs", "mean_a", "mean_b", "diff", "se_diff", "ci_low",
-    "ci_high", "p_value", "p_adj", "significant", "wins", "losses", "ties",
+    "ci_high", "p_value", "p_adj", "significant", "verdict", "wins", "losses", "ties",
 )
 RATIO_COLUMNS: Final = ("ratio", "ratio_ci_low", "ratio_ci_high")
 TRAILING: Final = ("n_dropped", "dropped", "higher_is_better", "note")
@@ -177,6 +178,7 @@ def compare(
     by: str | None = None,
     alpha: float = 0.05,
     test: str = "auto",
+    margin: float | None = None,
     scorers: Mapping[str, Any] | None = None,
     order: Sequence[str] | None = None,
 ) -> pd.DataFrame:
@@ -189,7 +191,10 @@ def compare(
     that column's values. `scorers` is `manifest['scorers']` (kind and direction per score).
 
     Columns: a, b, metric[, group], test, n_pairs, mean_a, mean_b, diff (= b − a), se_diff,
-    ci_low, ci_high (interval of diff at 1 − alpha), p_value, p_adj, significant, wins / losses
+    ci_low, ci_high (interval of diff at 1 − alpha), p_value, p_adj, significant, verdict
+    (better / worse / equivalent / inconclusive / too_few, see `compare.stats.verdict`; `margin`
+    is the difference — for latency-like metrics the fraction of the ratio — that counts as
+    none), wins / losses
     / ties (prompts where b is better / worse / equal, respecting higher_is_better), ratio,
     ratio_ci_low, ratio_ci_high (b/a, latency-like metrics), n_dropped and dropped (prompts left
     out and why), higher_is_better, note (why a row has no p-value, or how it was computed),
@@ -197,6 +202,7 @@ def compare(
     """
     check_frame(frame)
     check_alpha(alpha)
+    check_margin(margin)
     pairs = choose_pairs(deployments_of(frame, order), a, b, baseline)
     infos = resolve_metrics(frame, metrics, scorers)
     involved = list(dict.fromkeys(d for p in pairs for d in p))
@@ -216,8 +222,10 @@ def compare(
                 if test_of_group is not None:
                     row["omnibus_p"] = test_of_group["p_value"]
                 rows.append(row)
-    out = _order(holm(pd.DataFrame(rows), alpha), group_col, infos)
-    out.attrs.update(alpha=alpha, by=by, omnibus=omnibus)
+    out = holm(pd.DataFrame(rows), alpha)
+    out["verdict"] = verdicts(out, alpha, margin)
+    out = _order(out, group_col, infos)
+    out.attrs.update(alpha=alpha, by=by, omnibus=omnibus, margin=margin)
     _warn_degenerate(out)
     return out
 

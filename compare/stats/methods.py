@@ -102,14 +102,16 @@ class StatsMethods:
         by: str | None = None,
         alpha: float = 0.05,
         test: str = "auto",
+        margin: float | None = None,
     ) -> pd.DataFrame:
-        """Paired comparisons (b − a) per metric with intervals and Holm-adjusted p-values.
+        """Paired comparisons (b − a) per metric with intervals, Holm-adjusted p-values and a
+        verdict (`margin`: the difference that counts as none, for `equivalent`).
 
         See `compare.stats.comparison.compare`."""
         from compare.stats.comparison import compare
 
         return compare(self.frame, a, b, baseline=baseline, metrics=metrics, by=by, alpha=alpha,
-                       test=test, scorers=self._scorers, order=self.deployments)
+                       test=test, margin=margin, scorers=self._scorers, order=self.deployments)
 
     def power(
         self, a: str, b: str, metric: str, delta: float, power: float = 0.8, alpha: float = 0.05

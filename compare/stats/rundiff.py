@@ -34,14 +34,16 @@ def diff(
     alpha: float = 0.05,
     *,
     test: str = "auto",
+    margin: float | None = None,
     scorers: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Compare two runs (Results or tidy frames) deployment by deployment, old → new.
 
     Returns compare()'s columns with a leading `deployment` column; a = "old", b = "new", so
     `diff` is new − old and `ratio` new/old. Scorer metadata comes from `scorers`, else the new
-    run's manifest, else the old one's. Deployments in only one run are listed in
-    `attrs["unmatched"]`.
+    run's manifest, else the old one's. `verdict` says better / worse (new against old) /
+    equivalent (interval inside ±`margin`) / inconclusive / too_few. Deployments in only one
+    run are listed in `attrs["unmatched"]`.
     """
     f_old, s_old = _frame_and_scorers(old, "old")
     f_new, s_new = _frame_and_scorers(new, "new")
@@ -58,12 +60,12 @@ def diff(
     ]
     combined = pd.concat(parts, ignore_index=True)
     table = compare(combined, "old", "new", metrics=metrics, by=RUN_COLUMN, alpha=alpha,
-                    test=test, scorers=scorers or s_new or s_old)
+                    test=test, margin=margin, scorers=scorers or s_new or s_old)
     table = table.rename(columns={RUN_COLUMN: "deployment"})
     ordered = table.set_index("deployment").loc[common].reset_index()
     table = ordered[["deployment", *[c for c in table.columns if c != "deployment"]]]
     unmatched = sorted(set(deployments_of(f_old)) ^ in_new)
-    table.attrs.update(alpha=alpha, unmatched=unmatched, omnibus=[])
+    table.attrs.update(alpha=alpha, unmatched=unmatched, omnibus=[], margin=margin)
     return table
 
 

@@ -36,11 +36,19 @@ def test_mcnemar_worked_example() -> None:
     assert row["p_value"] == pytest.approx(14 / 64)
     table = [[3, 1], [5, 1]]  # rows a right/wrong, columns b right/wrong
     assert row["p_value"] == pytest.approx(mcnemar(table, exact=True).pvalue)
-    ci = stats.binomtest(5, 6).proportion_ci(confidence_level=0.95, method="exact")
-    assert row["ci_low"] == pytest.approx(0.6 * (2 * ci.low - 1))
-    assert row["ci_high"] == pytest.approx(0.6 * (2 * ci.high - 1))
+    assert row["ci_low"] < 0.4 < row["ci_high"] and "Newcombe" in row["note"]
     assert (row["diff"], row["mean_a"], row["mean_b"]) == pytest.approx((0.4, 0.4, 0.8))
     assert (row["wins"], row["losses"], row["ties"]) == (5, 1, 4)
+
+
+def test_paired_proportion_interval_matches_the_published_example() -> None:
+    # Cavo et al. (2012) complete response before/after consolidation, 161 patients: the
+    # Newcombe square-and-add interval published for it (Fagerland, Lydersen & Laake,
+    # "Statistical Analysis of Contingency Tables", ch. 8) is -0.1186 to -0.0046.
+    from compare.stats.proportions import paired_difference_interval
+
+    low, high = paired_difference_interval(59, 6, 16, 80, 0.95)
+    assert (round(low, 4), round(high, 4)) == (-0.1186, -0.0046)
 
 
 def test_paired_t_on_per_prompt_means_with_repeats() -> None:
@@ -74,7 +82,31 @@ def test_wilcoxon_for_ordinal_scores() -> None:
     row = compare(frame, "a", "b", metrics="score_rating", scorers=scorers).iloc[0]
     xa, xb = per_prompt(frame, "a", "score_rating"), per_prompt(frame, "b", "score_rating")
     assert row["test"] == "Wilcoxon signed-rank"
-    assert row["p_value"] == pytest.approx(stats.wilcoxon(xb, xa, zero_method="zsplit").pvalue)
+    d = (xb - xa).to_numpy()
+    ranks = stats.rankdata(np.abs(d))
+    ref = stats.permutation_test((d,), lambda x, axis: np.sum(np.sign(x) * ranks, axis=axis),
+                                 vectorized=True, permutation_type="samples",
+                                 n_resamples=N_RESAMPLES, rng=np.random.default_rng(SEED))
+    assert row["p_value"] == pytest.approx(ref.pvalue)
+
+
+def test_wilcoxon_with_tied_grades_is_the_sign_flip_p_not_zsplit() -> None:
+    # Tied 1–5 grades on 12 prompts: 2^12 sign patterns, so the permutation p is exact; the
+    # normal approximation with zsplit is far too small here (the 0.333 vs 0.509 kind).
+    a = np.array([3, 4, 2, 5, 3, 3, 4, 2, 3, 4, 5, 3], dtype=float)
+    b = np.array([4, 4, 3, 5, 4, 2, 4, 3, 3, 5, 4, 4], dtype=float)
+    n = len(a)
+    frame = pd.DataFrame({
+        "prompt_id": [f"p{i}" for i in range(n)] * 2, "deployment": ["a"] * n + ["b"] * n,
+        "repeat": 0, "status": "ok", "score_grade": np.concatenate([a, b])})
+    scorers = {"grade": {"kind": "ordinal", "higher_is_better": True}}
+    row = compare(frame, "a", "b", metrics="score_grade", scorers=scorers).iloc[0]
+    exact = stats.wilcoxon(b - a, zero_method="pratt",
+                           method=stats.PermutationMethod(n_resamples=10_000)).pvalue
+    zsplit = stats.wilcoxon(b - a, zero_method="zsplit", method="approx").pvalue
+    print(f"sign-flip p {row['p_value']:.3f}, scipy exact {exact:.3f}, zsplit {zsplit:.3f}")
+    assert row["p_value"] == pytest.approx(exact)
+    assert zsplit < row["p_value"]
 
 
 def test_latency_ratio_uses_timed_rows_and_log_t() -> None:
@@ -103,7 +135,7 @@ def test_latency_ratio_uses_timed_rows_and_log_t() -> None:
 
 def test_bootstrap_and_permutation_match_scipy() -> None:
     rng = np.random.default_rng(5)
-    frame = tidy_frame(rng, 20, {"a": Sim(), "b": Sim(shift=0.15)})
+    frame = tidy_frame(rng, 60, {"a": Sim(), "b": Sim(shift=0.15)})
     xa, xb = per_prompt(frame, "a", "score_quality"), per_prompt(frame, "b", "score_quality")
     d = (xb - xa).to_numpy()
     boot = compare(frame, "a", "b", metrics="score_quality", test="bootstrap").iloc[0]
@@ -112,8 +144,11 @@ def test_bootstrap_and_permutation_match_scipy() -> None:
     assert boot["test"] == "bootstrap BCa"
     assert (boot["ci_low"], boot["ci_high"]) == pytest.approx(
         (ref.confidence_interval.low, ref.confidence_interval.high))
-    dist = ref.bootstrap_distribution
-    assert boot["p_value"] == pytest.approx(2 * min((dist <= 0).mean(), (dist >= 0).mean()))
+    # The p-value beside the interval is the sign-flip permutation p (calibrated under the null).
+    sign_flip = stats.permutation_test((d,), lambda x, axis: np.mean(x, axis=axis),
+                                       vectorized=True, permutation_type="samples",
+                                       n_resamples=N_RESAMPLES, rng=np.random.default_rng(SEED))
+    assert boot["p_value"] == pytest.approx(sign_flip.pvalue, abs=0.02)
     perm = compare(frame, "a", "b", metrics="score_quality", test="permutation").iloc[0]
     ref_p = stats.permutation_test(
         (xb.to_numpy(), xa.to_numpy()), lambda u, v, axis: np.mean(u - v, axis=axis),
@@ -124,7 +159,7 @@ def test_bootstrap_and_permutation_match_scipy() -> None:
 
 def test_bootstrap_latency_gives_a_ratio_interval() -> None:
     rng = np.random.default_rng(6)
-    frame = tidy_frame(rng, 25, {"a": Sim(), "b": Sim(latency_ratio=0.7)})
+    frame = tidy_frame(rng, 60, {"a": Sim(), "b": Sim(latency_ratio=0.7)})
     row = compare(frame, "a", "b", metrics="latency_s", test="bootstrap").iloc[0]
     d = np.log(per_prompt(frame, "b", "latency_s").to_numpy()) - np.log(
         per_prompt(frame, "a", "latency_s").to_numpy())

@@ -37,7 +37,12 @@ def test_all_ties() -> None:
     frame["score_quality"] = 2.5
     table = compare(frame, metrics=["score_exact", "score_quality"])
     assert (table["p_value"] == 1.0).all() and not table["significant"].any()
-    assert (table["ties"] == 12).all() and (table["ci_low"] == 0).all()
+    assert (table["ties"] == 12).all()
+    quality = table[table["metric"] == "score_quality"]
+    assert (quality["ci_low"] == 0).all() and (quality["ci_high"] == 0).all()
+    # 12 agreeing pass/fail answers rule out large differences, not small ones.
+    exact = table[table["metric"] == "score_exact"]
+    assert ((exact["ci_low"] < 0) & (exact["ci_high"] > 0)).all()
     assert table["note"].str.contains("no discordant|all paired differences are equal").all()
     assert [o["note"] for o in table.attrs["omnibus"]] == ["no prompt differs"] * 2
     with pytest.raises(ConfigError, match="all with the same difference"):
