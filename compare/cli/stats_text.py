@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 # ("paired t (no log: values ≤ 0)" is a paired t).
 TESTS: Final = {
     "McNemar exact": "binary score, one repeat per prompt: exact binomial test on the prompts "
-                     "only one of the two passed (interval: exact, on those prompts)",
+                     "only one of the two passed (interval: Newcombe's hybrid score interval "
+                     "for the paired difference)",
     "Wilcoxon signed-rank": "ordinal score (e.g. judge grades): Wilcoxon signed-rank test on "
                             "per-prompt differences (interval: paired t)",
     "log-ratio t": "latency, time or cost: paired t-test on log(b) − log(a) of per-prompt "

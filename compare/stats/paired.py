@@ -84,8 +84,7 @@ def _mcnemar(paired: Paired, level: float) -> dict[str, Any]:
         return {"ci_low": low, "ci_high": high, "p_value": 1.0,
                 "note": "no discordant prompts: both got every prompt equally right or wrong"}
     res = stats.binomtest(b_only, discordant, 0.5)
-    return {"ci_low": low, "ci_high": high, "p_value": float(res.pvalue),
-            "note": "interval: Newcombe hybrid score"}
+    return {"ci_low": low, "ci_high": high, "p_value": float(res.pvalue)}
 
 
 def _wilcoxon(paired: Paired, level: float) -> dict[str, Any]:

@@ -84,30 +84,38 @@ def test_stats_matches_scipy_and_says_what_it_did(runs) -> None:
     p_wrong = stats.binomtest(0, 9, 0.5).pvalue  # exact McNemar: 9 discordant, all for right
     p_half = stats.binomtest(0, 6, 0.5).pvalue
     p_adj = multipletests([p_wrong, p_half], method="holm")[1]
+    # The interval is the library's (Newcombe's hybrid score interval for paired proportions,
+    # whose values and coverage tests/stats checks): the CLI prints what compare() computed.
+    table = compare.Results.load(runs["three"]).compare(baseline="right", metrics="score_exact")
+    interval = table.set_index("b")[["ci_low", "ci_high"]]
     rows = {}
     for name, adj in (("wrong", p_adj[0]), ("half", p_adj[1])):
         discordant = N - PASSED[name]
-        ci = stats.binomtest(0, discordant, 0.5).proportion_ci(0.95, "exact")
         share = discordant / N
+        low, high = interval.loc[name]
+        assert low <= -share <= high
         rows[name] = ["right", name, "score_exact", "McNemar", "exact", str(N), "1",
-                      _g(PASSED[name] / N), _g(-share), f"[{_g(share * (2 * ci.low - 1))},",
-                      f"{_g(share * (2 * ci.high - 1))}]", f"{adj:.4f}", "yes",
-                      f"0/{discordant}/{PASSED[name]}"]
+                      _g(PASSED[name] / N), _g(-share), f"[{_g(low)},", f"{_g(high)}]",
+                      f"{adj:.4f}", "yes", "worse", f"0/{discordant}/{PASSED[name]}"]
     assert _tokens(proc.stdout, "right")[:2] == [rows["wrong"], rows["half"]]
     passed = np.array([[1.0, float(i < 3), float(i < 6)] for i in range(N)])
     omnibus = cochrans_q(passed)
     lines = proc.stdout.splitlines()
     assert lines[0] == "paired comparison (each deployment vs right; b − a per prompt):"
-    assert lines[4:13] == [
+    assert lines[4:14] == [
         "  a, b: the deployments compared; diff: mean over prompts of b − a with its 95% "
         "interval (unadjusted)",
         "  n: prompts both answered ok (repeats averaged within a prompt); p_adj: p-value after "
         "Holm's adjustment over the 2 rows; significant: p_adj < 0.05",
+        "  verdict: better / worse when significant (b against a, by each metric's direction); "
+        "equivalent needs a margin; too_few: fewer prompts than the test needs to ever be "
+        "significant; else inconclusive",
         "  W/L/T: prompts where b is better / worse / equal, by each metric's direction (scores "
         "and decode_tps: higher is better; times and cost: lower)",
         "tests:",
         "  McNemar exact (score_exact): binary score, one repeat per prompt: exact binomial test "
-        "on the prompts only one of the two passed (interval: exact, on those prompts)",
+        "on the prompts only one of the two passed (interval: Newcombe's hybrid score interval "
+        "for the paired difference)",
         "omnibus test over the 3 deployments (right, wrong, half), before the pairs, on the "
         "prompts all of them answered:",
         f"  score_exact: Cochran's Q = {_g(omnibus.statistic)}, p = {omnibus.pvalue:.4f} on 12 "
@@ -116,7 +124,7 @@ def test_stats_matches_scipy_and_says_what_it_did(runs) -> None:
         "leaderboard: score_exact (binary; higher is better; mean over prompts, repeats "
         "averaged within a prompt; Wilson interval; rank 1 is best)",
     ]
-    assert lines[13].split() == ["n_prompts", "mean", "[95%", "CI]", "rank"]
+    assert lines[14].split() == ["n_prompts", "mean", "[95%", "CI]", "rank"]
     board = _tokens(proc.stdout, "wrong")[-1]
     low, high = proportion_confint(3, N, alpha=0.05, method="wilson")
     assert board == ["wrong", "12", "0.25", f"[{_g(low)},", f"{_g(high)}]", "3"]
@@ -129,7 +137,7 @@ def test_stats_by_tag_adjusts_over_every_group(runs) -> None:
     # wrong misses 3 early and 6 late prompts, half the 6 late ones; Holm over the 4 rows.
     p = [stats.binomtest(0, k, 0.5).pvalue if k else 1.0 for k in (3, 0, 6, 6)]
     adjusted = multipletests(p, method="holm")[1]
-    cells = [(row[1], row[3], row[-3], row[-1]) for row in _tokens(proc.stdout, "right")]
+    cells = [(row[1], row[3], row[-4], row[-1]) for row in _tokens(proc.stdout, "right")]
     assert cells == [
         ("wrong", "early", f"{adjusted[0]:.4f}", "0/3/3"),
         ("half", "early", f"{adjusted[1]:.4f}", "0/0/6"),
@@ -207,10 +215,12 @@ def test_diff_gate_exits_1_when_significantly_worse(runs) -> None:
     # model: right → wrong, 9 prompts lost; other: half → half, nothing changed.
     p_model = stats.binomtest(0, 9, 0.5).pvalue
     p_adj = multipletests([p_model, 1.0], method="holm")[1][0]
-    ci = stats.binomtest(0, 9, 0.5).proportion_ci(0.95, "exact")
+    # The interval is the library's (checked in tests/stats): the gate prints what diff() gave.
+    ci = compare.stats.diff(compare.Results.load(runs["old"]), compare.Results.load(runs["new"]),
+                            metrics="score_exact").set_index("deployment").loc["model"]
     assert proc.stderr.splitlines() == [
-        f"worse: score_exact for model: 1 → 0.25 (diff -0.75, 95% CI {_g(0.75 * (2 * ci.low - 1))}"
-        f" to {_g(0.75 * (2 * ci.high - 1))}; p_adj {p_adj:.4f}; higher is better)",
+        f"worse: score_exact for model: 1 → 0.25 (diff -0.75, 95% CI {_g(ci.ci_low)}"
+        f" to {_g(ci.ci_high)}; p_adj {p_adj:.4f}; higher is better)",
         "regression: the new run is significantly worse on score_exact (Holm over 2 "
         "comparisons, alpha 0.05)",
     ]
