@@ -5,19 +5,50 @@
 - `llama_endpoint` (session): the whole shipped deployments file, real GGUF models included.
 - `make_endpoint_server(config, **kwargs)` (factory): an endpoint for an ad-hoc deployments dict
   (same shape as the YAML); every one it made is stopped at teardown.
+
+A test that needs an optional part (Ray, chromium, a model package) calls `missing_part` when
+the part is absent: the test fails with the fix, unless the part's opt-out variable is set to 1,
+and then it is skipped and the run's summary lists the opt-out. No test skips silently.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from compare.server.local import LocalEndpoint, local_endpoint
 
 SIM_DEPLOYMENTS = ["sim-fast", "sim-slow"]
+# Opt-out variable → how many tests it skipped in this run (for the terminal summary).
+OPT_OUTS_USED: Counter[str] = Counter()
+
+
+def missing_part(what: str, *, fix: str, opt_out: str) -> NoReturn:
+    """Fail the calling test because `what` is missing (saying `fix`); skip it instead when the
+    environment variable `opt_out` is 1, counting the skip for the run's summary."""
+    if os.environ.get(opt_out) == "1":
+        OPT_OUTS_USED[opt_out] += 1
+        pytest.skip(f"{what} is missing; skipped because {opt_out}=1", allow_module_level=True)
+    pytest.fail(f"{what} is missing: {fix}, or set {opt_out}=1 to skip the tests that need it",
+                pytrace=False)
+
+
+def opt_out_summary(used: Counter[str]) -> list[str]:
+    """The lines the run ends with when an opt-out skipped tests (none when nothing was)."""
+    if not used:
+        return []
+    return ["tests skipped by opt-out variables (the parts they need were missing):",
+            *(f"  {var}=1: {n} skipped" for var, n in sorted(used.items()))]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in opt_out_summary(OPT_OUTS_USED):
+        terminalreporter.write_line(line, yellow=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

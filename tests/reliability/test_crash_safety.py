@@ -15,6 +15,7 @@ The last restart runs to the end: every prompt ends with exactly one ok record.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -31,6 +32,7 @@ import pytest
 from compare.checkpoint import latest_by_key, read_checkpoint
 from compare.results import Results
 from compare.server.local import local_endpoint
+from tests.conftest import missing_part
 
 from ._support import python_env, server_process
 
@@ -237,7 +239,9 @@ def test_sigint_keeps_everything_and_mixes_with_sigkill(server, prompts_file, tm
 
 async def test_explorer_stop_keeps_every_finished_record(server, tmp_path) -> None:
     """The explorer's Stop button: finished records stay in its checkpoint, results and view."""
-    pytest.importorskip("ipywidgets")
+    if importlib.util.find_spec("ipywidgets") is None:
+        missing_part("ipywidgets", fix="pip install '.[notebook]' (make test installs it)",
+                     opt_out="COMPARE_SKIP_NOTEBOOK")
     import asyncio
 
     from compare.deployments_file import local_deployments

@@ -13,6 +13,7 @@ from azure.core.exceptions import HttpResponseError
 
 from compare.errors import ConfigError
 from compare.server.local import local_endpoint
+from tests.conftest import missing_part
 
 from . import _schemas as schemas
 from ._http import AOAI_QS, INFERENCE_QS, call, chat
@@ -135,7 +136,9 @@ def _embed_small_missing() -> str | None:
 def real():
     reason = _embed_small_missing()
     if reason is not None:
-        pytest.skip(f"embed-small cannot load here: {reason}")
+        missing_part(f"embed-small (cannot load here: {reason})",
+                     fix="pip install '.[embeddings]' (make test installs it)",
+                     opt_out="COMPARE_SKIP_EMBEDDINGS")
     with local_endpoint(only=["embed-small"], startup_timeout=300) as endpoint:
         yield endpoint
 

@@ -25,10 +25,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import conftest
+from tests.conftest import missing_part
 
 SKIP_VARIABLE = "COMPARE_SKIP_BROWSER"
 REPO = Path(__file__).resolve().parents[2]
@@ -60,11 +64,9 @@ def chromium_or_fail(find: Callable[[], Path | None] = find_chromium) -> Path:
     found = find()
     if found is not None:
         return found
-    if os.environ.get(SKIP_VARIABLE) == "1":
-        pytest.skip(f"chromium not found; browser tests skipped because {SKIP_VARIABLE}=1")
-    pytest.fail(f"chromium not found on PATH nor at /usr/bin/chromium: install Debian's "
-                f"chromium (`make browser`, or apt-get install chromium), or set "
-                f"{SKIP_VARIABLE}=1 to skip the real-browser tests", pytrace=False)
+    missing_part("chromium (on PATH or at /usr/bin/chromium)",
+                 fix="install Debian's chromium (`make browser`, or apt-get install chromium)",
+                 opt_out=SKIP_VARIABLE)
 
 
 def test_chromium_is_found_on_path_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,6 +84,7 @@ def test_chromium_is_found_on_path_first(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_missing_chromium_fails_unless_told_to_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conftest, "OPT_OUTS_USED", Counter())  # not a real skip of this run
     monkeypatch.delenv(SKIP_VARIABLE, raising=False)
     with pytest.raises(pytest.fail.Exception, match=r"make browser.*COMPARE_SKIP_BROWSER=1"):
         chromium_or_fail(lambda: None)
